@@ -1,0 +1,19 @@
+"""coursekit: the helper library of the hands-on course on musical audio generation.
+
+The notebooks in ``notebooks/`` import from here whatever they reuse; each module holds one
+concept and is meant to be read:
+
+- :mod:`coursekit.profiles`  sizes for the three budgets (smoke / default / full)
+- :mod:`coursekit.paths`     where data, samples and checkpoints live
+- :mod:`coursekit.audio`     load/save, resampling, mu-law, STFT, mel, Griffin-Lim
+- :mod:`coursekit.display`   players and plots for Jupyter and Colab
+- :mod:`coursekit.data`      the real dataset formats and their offline mini versions
+- :mod:`coursekit.models`    one file a model family
+- :mod:`coursekit.train`     the one training loop
+- :mod:`coursekit.eval`      FAD, embeddings, the note classifier, the listening test
+- :mod:`coursekit.exercises` exercise markers and checks
+"""
+
+__version__ = "0.1.0"
+
+from .profiles import get_profile  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Evaluation: Frechet distance, embeddings, the note classifier, the listening test."""
