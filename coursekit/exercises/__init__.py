@@ -14,9 +14,10 @@ Markers (each alone on its line, at any indentation)
 ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``
     Removed from the exercise (nbgrader puts them back when it grades).
 
-Outputs and execution counts are stripped, and cells get nbgrader metadata: solution cells
-``{solution: true, grade: false, locked: false}``, cells with hidden tests
-``{grade: true, locked: true, points: 1}``. A ``grade_id`` or ``points`` already in a cell's
+Outputs and execution counts are stripped, and cells get nbgrader metadata: code solution cells
+``{solution: true, grade: false, locked: false}`` (autograded answers), markdown solution cells
+``{solution: true, grade: true, points: 1}`` (written answers, graded by hand), cells with
+hidden tests ``{grade: true, locked: true, points: 1}`` (autograder tests). A ``grade_id`` or ``points`` already in a cell's
 ``metadata.nbgrader`` in the solution is kept.
 
 How to write an exercise (the conventions every chapter follows)
@@ -135,7 +136,10 @@ def _process_source(source: str, cell_type: str, where: str) -> tuple[str, bool,
 def _nbgrader_meta(cell, grade_id: str, solution: bool) -> dict:
     old = dict(cell.get("metadata", {}).get("nbgrader", {}))
     meta = {"grade_id": old.get("grade_id", grade_id), "schema_version": NBGRADER_SCHEMA}
-    if solution:
+    if solution and cell.cell_type == "markdown":
+        # a written answer: nbgrader's "manually graded answer"
+        meta.update(solution=True, grade=True, locked=False, points=old.get("points", 1))
+    elif solution:
         meta.update(solution=True, grade=False, locked=False)
     else:
         meta.update(solution=False, grade=True, locked=True, points=old.get("points", 1))

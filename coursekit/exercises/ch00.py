@@ -73,7 +73,7 @@ def check_mu_law_decode(mu_law_decode) -> bool:
         assert err < 1e-4, (
             f"decoded values differ from the reference by up to {err:.4f}; map codes back to [-1, 1] "
             "(codes / mu * 2 - 1), then expand with sign(c) * ((1 + mu)**|c| - 1) / mu")
-        assert np.abs(y_hat - y).max() < 0.02, "decode(encode(y)) should give y back to within 0.02"
+        assert np.abs(y_hat - y).max() < 0.025, "decode(encode(y)) should give y back to within 0.025"
         edges = np.asarray(mu_law_decode(np.array([0, 255])), dtype=np.float64)
         assert close(edges, [-1.0, 1.0], atol=1e-6), f"codes 0 and 255 should decode to -1 and 1, got {edges}"
 
