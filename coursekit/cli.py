@@ -128,6 +128,30 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", default="results/leaderboard")
     lb.set_defaults(_target=("coursekit.leaderboard", "cli_leaderboard"))
 
+    # listening test (chapter 08) ------------------------------------------------------------
+    li = sub.add_parser("listening", help="serve a MOS/MUSHRA listening test (Voila), analyse results")
+    lisub = li.add_subparsers(dest="listening_command", metavar="ACTION")
+    lisub.required = True
+    ls_ = lisub.add_parser("serve", help="build (or reuse) a test from system folders and serve it")
+    ls_.add_argument("--systems", nargs="+", default=None, help="one folder of samples a system")
+    ls_.add_argument("--results", required=True, help="JSON-lines results file (appended to)")
+    ls_.add_argument("--protocol", default="mos", choices=["mos", "mushra"])
+    ls_.add_argument("--reference", default=None, help="folder of reference samples (MUSHRA)")
+    ls_.add_argument("--test-dir", default=None, help="test folder (default: RESULTS-test/ beside it)")
+    ls_.add_argument("--n-items", type=int, default=None)
+    ls_.add_argument("--seconds", type=float, default=None)
+    ls_.add_argument("--seed", type=int, default=0)
+    ls_.add_argument("--port", type=int, default=8866)
+    ls_.add_argument("--ip", default="127.0.0.1", help="0.0.0.0 to let raters on the network in")
+    ls_.set_defaults(_target=("coursekit.eval.listening", "cli_serve"))
+    la = lisub.add_parser("analyse", help="MOS/MUSHRA table, Friedman, pairwise Wilcoxon (Holm)")
+    la.add_argument("results", nargs="+", help="results file(s); several merge")
+    la.add_argument("--fad", default=None, help="JSON {system: fad} to correlate with the ratings")
+    la.add_argument("--n-boot", type=int, default=2000)
+    la.add_argument("--no-screen", action="store_true", help="keep MUSHRA raters who fail screening")
+    la.add_argument("--json", action="store_true")
+    la.set_defaults(_target=("coursekit.eval.listening", "cli_analyse"))
+
     # exercises ------------------------------------------------------------------------------
     ex = sub.add_parser("exercises", help="build exercises/ from solutions/, or check they agree")
     exsub = ex.add_subparsers(dest="exercises_command", metavar="ACTION")
