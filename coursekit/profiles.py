@@ -63,6 +63,9 @@ _TABLE = {
     "ch01": {
         "segment_seconds": (0.5, 1.0, 2.0),
         "n_show": (3, 8, 12),
+        # excerpts of music (GTZAN clips, MAESTRO performances) shown and loaded in chapter 01
+        "music_seconds": (1.0, 4.0, 5.0),
+        "roll_fs": (50, 100, 100),  # piano-roll frames per second
     },
     "train": {
         # wall-clock budget (seconds) a notebook may spend training one model
