@@ -72,6 +72,8 @@ register_section("ch03", {
     "eval_every": (2, 100, 500),
     "pitch_min": (48, 48, 48),
     "pitch_max": (72, 72, 72),
+    "families": ("all", "all", "all"),   # or a comma-separated list of family names
+    "nsynth_size": ("smoke", "default", "default"),  # mini-NSynth size trained on
 })
 
 SR = 16000
@@ -82,6 +84,8 @@ N_FRAMES = 64
 SEGMENT = (N_FRAMES - 1) * HOP  # 16128 samples = 1.008 s give exactly 64 centred frames
 LOG_FLOOR, LOG_TOP = math.log(1e-4), math.log(300.0)  # log-magnitude range mapped to [-1, 1]
 IF_RANGE = N_FFT / HOP / 2      # IF is measured in bins: +-2 bins is all a hop of N/4 can see
+IF_MASK = 0.0                   # bins quieter than this (scaled log-magnitude, ~60 dB below a
+                                # loud partial) get IF 0: their phase is noise nobody hears
 FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
             "synth_lead", "vocal")
 
@@ -123,7 +127,7 @@ def to_features(y) -> torch.Tensor:
     dphi = torch.remainder(dphi + math.pi, 2 * math.pi) - math.pi         # wrap to [-pi, pi)
     inst = dphi / (2 * math.pi * HOP / N_FFT) / IF_RANGE                   # bins / IF_RANGE
     inst = torch.cat([inst[..., :1], inst], dim=-1)                        # frame 0: copy frame 1
-    inst = torch.where(mag > -0.6, inst, torch.zeros_like(inst))           # silent bins: IF = 0
+    inst = torch.where(mag > IF_MASK, inst, torch.zeros_like(inst))        # quiet bins: IF = 0
     return torch.stack([mag.clamp(-1, 1), inst], dim=1)
 
 
@@ -160,6 +164,7 @@ class GANConfig:
     pitch_max: int = 72
     families: list = field(default_factory=lambda: list(FAMILIES))
     spectral_norm: bool = True   # in the discriminator (the stable recipe)
+    train_families: list = field(default_factory=list)   # recorded for sampling and cards
 
     @property
     def n_pitches(self) -> int:
@@ -264,3 +269,347 @@ def g_loss(fake_scores: torch.Tensor, kind: str = "hinge") -> torch.Tensor:
     if kind == "bce":  # the non-saturating form of Goodfellow et al.
         return F.binary_cross_entropy_with_logits(fake_scores, torch.ones_like(fake_scores))
     raise ValueError(f"unknown loss {kind!r}; use 'hinge' or 'bce'")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: the first second of NSynth notes, in memory
+# ---------------------------------------------------------------------------------------------
+
+def load_notes(split_dir, pitch_range=(48, 72), families=None, max_notes: int | None = None,
+               seed: int = 0, progress: bool = True) -> dict:
+    """The first ``SEGMENT`` samples (~1 s, the attack and the start of the sustain) of NSynth
+    notes at 16 kHz. Returns ``audio`` float16 ``(N, SEGMENT)``, ``pitch``, ``family`` ``(N,)``.
+    """
+    from tqdm.auto import tqdm
+
+    from ..data.nsynth import NSynth
+
+    ds = NSynth(split_dir, pitch_range=pitch_range, families=families,
+                segment_seconds=SEGMENT / SR, sample_rate=SR)
+    idx = np.arange(len(ds))
+    if max_notes is not None and len(ds) > max_notes:
+        idx = np.sort(np.random.default_rng(seed).choice(len(ds), max_notes, replace=False))
+    y = torch.empty(len(idx), SEGMENT, dtype=torch.float16)
+    pitch = torch.empty(len(idx), dtype=torch.long)
+    family = torch.empty(len(idx), dtype=torch.long)
+    for j, i in enumerate(tqdm(idx, desc="loading notes", disable=not progress)):
+        item = ds[int(i)]
+        y[j] = item["audio"][:SEGMENT].half()
+        pitch[j], family[j] = item["pitch"], item["family"]
+    return {"audio": y, "pitch": pitch, "family": family}
+
+
+class _Notes(torch.utils.data.Dataset):
+    def __init__(self, notes: dict):
+        self.notes = notes
+
+    def __len__(self):
+        return len(self.notes["audio"])
+
+    def __getitem__(self, i):
+        return self.notes["audio"][i].float(), self.notes["pitch"][i], self.notes["family"][i]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: one step = one discriminator update + one generator update
+# ---------------------------------------------------------------------------------------------
+
+def make_gan(recipe: str = "stable", channels: int = 192, pitch_range=(48, 72),
+             train_families=None) -> tuple:
+    """Build ``(G, D, opt_g, opt_d, recipe_dict)`` for one of :data:`RECIPES`."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    r = RECIPES[recipe]
+    cfg = GANConfig(channels=channels, pitch_min=int(pitch_range[0]), pitch_max=int(pitch_range[1]),
+                    spectral_norm=r["spectral_norm"])
+    cfg.train_families = list(train_families or [])
+    G, D = Generator(cfg), Discriminator(cfg)
+    opt_g = torch.optim.Adam(G.parameters(), lr=r["lr_g"], betas=r["betas"])
+    opt_d = torch.optim.Adam(D.parameters(), lr=r["lr_d"], betas=r["betas"])
+    return G, D, opt_g, opt_d, r
+
+
+def gan_step_fn(G, D, opt_g, opt_d, loss: str = "hinge"):
+    """The step function for :func:`coursekit.train.train`: D on real and fake, then G.
+
+    Returns a function ``step(batch, step_no) -> {"d_loss", "g_loss", "d_real", "d_fake"}``
+    (``d_real``/``d_fake``: the discriminator's mean scores on real and generated notes).
+    """
+    def step(batch, step_no):
+        y, pitch, family = batch
+        real = to_features(y)
+        z = torch.randn(len(y), G.cfg.z_dim)
+        fake = G(z, pitch, family)
+        # 1. discriminator: real up, fake down (fake detached: G is not updated here)
+        real_s, fake_s = D(real, pitch, family), D(fake.detach(), pitch, family)
+        ld = d_loss(real_s, fake_s, loss)
+        opt_d.zero_grad(set_to_none=True)
+        ld.backward()
+        opt_d.step()
+        # 2. generator: fool the (just updated) discriminator
+        lg = g_loss(D(fake, pitch, family), loss)
+        opt_g.zero_grad(set_to_none=True)
+        lg.backward()
+        opt_g.step()
+        if not (torch.isfinite(ld) and torch.isfinite(lg)):
+            raise FloatingPointError(f"GAN losses became {ld.item()}, {lg.item()} at step {step_no}")
+        return {"d_loss": ld.item(), "g_loss": lg.item(),
+                "d_real": real_s.mean().item(), "d_fake": fake_s.mean().item()}
+    return step
+
+
+def train_gan(notes: dict, recipe: str = "stable", channels: int = 192, batch_size: int = 32,
+              max_steps: int | None = None, time_budget_s: float | None = None, ckpt_path=None,
+              resume: bool = False, seed: int = 0, eval_every: int | None = None,
+              snapshot_every: int | None = None, progress: bool = True):
+    """Train a GAN with one recipe through the course's loop.
+
+    Returns ``(G, D, history, snapshots)``: ``snapshots`` maps a step to the generator's
+    features for a fixed ``z`` and fixed pitches (for sample grids over training), taken every
+    ``snapshot_every`` steps. ``eval_every`` adds ``diversity`` (mean pairwise distance between
+    notes generated for the same pitch, see :func:`feature_diversity`) to the history.
+    """
+    from ..train import seed_everything, train
+
+    seed_everything(seed)
+    pitch_range = (int(notes["pitch"].min()), int(notes["pitch"].max()))
+    fams = sorted({FAMILIES[i] for i in notes["family"].tolist()})
+    G, D, opt_g, opt_d, r = make_gan(recipe, channels, pitch_range, fams)
+    data = torch.utils.data.DataLoader(_Notes(notes), batch_size=batch_size, shuffle=True,
+                                       drop_last=len(notes["audio"]) > batch_size)
+    step = gan_step_fn(G, D, opt_g, opt_d, r["loss"])
+    gen = torch.Generator().manual_seed(1234)
+    fixed_pitch = torch.linspace(pitch_range[0], pitch_range[1], 4).round().long().repeat_interleave(4)
+    fixed_z = torch.randn(len(fixed_pitch), G.cfg.z_dim, generator=gen)
+    snapshots = {}
+
+    def eval_fn(step_no):
+        logs = {}
+        if snapshot_every and (step_no % snapshot_every == 0 or step_no == 1):
+            snapshots[step_no] = G(fixed_z, fixed_pitch).detach()
+        if eval_every and step_no % eval_every == 0:
+            x = G(fixed_z, fixed_pitch)
+            logs["diversity"] = feature_diversity(x, fixed_pitch)
+        return logs
+
+    every = math.gcd(eval_every or 0, snapshot_every or 0) or None
+    history = train(step, data, state={"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d},
+                    max_steps=max_steps, time_budget_s=time_budget_s, ckpt_path=ckpt_path,
+                    resume=resume, eval_fn=eval_fn if every else None, eval_every=every,
+                    config={**asdict(G.cfg), "recipe": recipe}, seed=seed, desc=f"gan ({recipe})",
+                    progress=progress)
+    return G, D, history, snapshots
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring mode collapse
+# ---------------------------------------------------------------------------------------------
+
+def feature_diversity(x: torch.Tensor, groups) -> float:
+    """Mean pairwise L2 distance (per feature value, RMS) between notes of the same group.
+
+    ``x``: features or any ``(N, ...)`` array; ``groups``: one label per row (e.g. the asked
+    pitch). A collapsed generator gives nearly the same note for every ``z``: distance ~ 0.
+    """
+    x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).float().flatten(1)
+    groups = np.asarray(groups)
+    dists = []
+    for g in np.unique(groups):
+        xs = x[torch.as_tensor(groups == g)]
+        if len(xs) < 2:
+            continue
+        d = torch.cdist(xs, xs) / math.sqrt(xs.shape[1])
+        n = len(xs)
+        dists.append((d.sum() / (n * (n - 1))).item())
+    if not dists:
+        raise ValueError("feature_diversity needs at least two rows with the same group label")
+    return float(np.mean(dists))
+
+
+def ndb(real_feats, gen_feats, k: int = 20, alpha: float = 0.05, seed: int = 0) -> dict:
+    """Number of statistically Different Bins (Richardson & Weiss, 2018).
+
+    Cluster the real notes' features into ``k`` bins (k-means), put every generated note in its
+    nearest bin, and test each bin's share of real vs generated notes with a two-proportion
+    z-test. A generator that covers the data has few different bins; a collapsed one leaves
+    bins empty and over-fills others.
+
+    Returns
+    -------
+    dict
+        ``ndb`` (count), ``ndb_fraction`` (count / k), ``real_props``, ``gen_props`` (per bin),
+        ``k``.
+    """
+    from scipy.stats import norm
+    from sklearn.cluster import KMeans
+
+    real = np.asarray(real_feats, dtype=np.float64).reshape(len(real_feats), -1)
+    gen = np.asarray(gen_feats, dtype=np.float64).reshape(len(gen_feats), -1)
+    if len(real) < k:
+        raise ValueError(f"ndb needs at least k={k} real notes, got {len(real)}; lower k")
+    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(real)
+    p_real = np.bincount(km.labels_, minlength=k) / len(real)
+    p_gen = np.bincount(km.predict(gen), minlength=k) / len(gen)
+    pooled = (p_real * len(real) + p_gen * len(gen)) / (len(real) + len(gen))
+    se = np.sqrt(pooled * (1 - pooled) * (1 / len(real) + 1 / len(gen)))
+    z = np.divide(p_gen - p_real, se, out=np.zeros(k), where=se > 0)
+    different = np.abs(z) > norm.ppf(1 - alpha / 2)
+    return {"ndb": int(different.sum()), "ndb_fraction": float(different.mean()), "k": k,
+            "real_props": p_real.tolist(), "gen_props": p_gen.tolist()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving, loading, generating
+# ---------------------------------------------------------------------------------------------
+
+def save_generator(G: Generator, path, **extra) -> Path:
+    """Write the generator's weights and config (the discriminator is only needed to train)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"G": G.state_dict(), "config": asdict(G.cfg), "kind": "gan", **extra}, path)
+    return path
+
+
+def reference_checkpoint() -> Path:
+    """The reference generator shipped with coursekit (``coursekit/checkpoints/gan.pt``)."""
+    from ..paths import CHECKPOINT_DIR
+
+    return CHECKPOINT_DIR / "gan.pt"
+
+
+def load_generator(path=None, device="cpu") -> Generator:
+    """Load a generator saved by :func:`save_generator` or a training checkpoint (default: the
+    reference checkpoint)."""
+    path = Path(path) if path is not None else reference_checkpoint()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint; train one with "
+                                "`python -m coursekit train gan --profile full --out gan.pt`")
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    sd = ckpt["G"] if "G" in ckpt else ckpt["state"]["G"]
+    cfg = dict(ckpt["config"])
+    cfg.pop("recipe", None)
+    G = Generator(GANConfig(**cfg))
+    G.load_state_dict(sd)
+    return G.to(device).eval()
+
+
+@torch.no_grad()
+def generate_notes(G: Generator, pitches, families=None, seed: int = 0, batch_size: int = 64,
+                   out_seconds: float = 4.0) -> list[dict]:
+    """One note per asked pitch (one forward pass per batch), as NSynth-style note dicts.
+
+    The ~1 s the generator makes is followed by silence up to ``out_seconds`` (NSynth notes
+    are 4 s). ``families`` as in :func:`coursekit.models.rnn.generate_notes` (``None``: drawn from
+    the families the GAN was trained on).
+    """
+    G.eval()
+    pitches = [int(p) for p in np.atleast_1d(pitches)]
+    rng = np.random.default_rng(seed)
+    if families is None:
+        choices = G.cfg.train_families or list(G.cfg.families)
+        families = [choices[i] for i in rng.integers(0, len(choices), len(pitches))]
+    elif isinstance(families, (str, int)):
+        families = [families] * len(pitches)
+    fam_ids = []
+    for f in families:
+        if isinstance(f, str):
+            if f not in G.cfg.families:
+                raise ValueError(f"unknown family {f!r}; choose one of {', '.join(G.cfg.families)}")
+            f = list(G.cfg.families).index(f)
+        fam_ids.append(int(f))
+    gen = torch.Generator().manual_seed(int(seed))
+    notes = []
+    for b in range(0, len(pitches), batch_size):
+        p = torch.tensor(pitches[b:b + batch_size])
+        fam = torch.tensor(fam_ids[b:b + batch_size])
+        z = torch.randn(len(p), G.cfg.z_dim, generator=gen)
+        y = from_features(G(z, p, fam)).numpy()
+        peak = np.abs(y).max(axis=1, keepdims=True)
+        y = y / np.maximum(peak / 0.95, 1.0)                       # never clip
+        for j in range(len(p)):
+            out = np.zeros(int(out_seconds * SR), dtype=np.float32)
+            n = min(len(out), y.shape[1])
+            out[:n] = y[j, :n]
+            notes.append({"audio": out, "pitch": int(p[j]), "velocity": 100,
+                          "instrument_family_str": G.cfg.families[int(fam[j])],
+                          "generated_by": "gan", "seed": seed})
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: python -m coursekit train gan / sample gan
+# ---------------------------------------------------------------------------------------------
+
+def cli_train(args) -> int:
+    """``python -m coursekit train gan --profile P --out CKPT [--task stable|unstable]``.
+
+    Keeps a resumable training checkpoint (G, D, both optimizers) at ``<out>.train.pt`` and at
+    the end writes the generator to ``--out`` and its card to ``<out without .pt>.json``.
+    """
+    import shlex
+    import sys
+
+    from ..data import dataset_dir
+    from ..profiles import get_profile
+    from ..train import write_card
+
+    prof = get_profile(args.profile)
+    p = prof.ch03
+    recipe = args.task or "stable"
+    if recipe not in RECIPES:
+        raise ValueError(f"--task for gan is the recipe: {', '.join(RECIPES)}; got {recipe!r}")
+    if args.device not in (None, "cpu"):
+        raise ValueError("the GAN chapter trains on the CPU; leave --device out")
+    out = Path(args.out)
+    split = Path(args.data) if args.data else dataset_dir("nsynth", "train", size=p.nsynth_size)
+    families = None if p.families == "all" else [f.strip() for f in p.families.split(",")]
+    t0 = time.perf_counter()
+    notes = load_notes(split, pitch_range=(p.pitch_min, p.pitch_max), families=families,
+                       max_notes=p.max_notes, seed=args.seed)
+    budget = args.time_budget if args.time_budget is not None else p.time_budget_s
+    print(f"training the GAN ({recipe}) on {len(notes['audio'])} notes of {split}, "
+          f"profile {prof.name}, budget {budget:.0f} s")
+    G, D, history, _ = train_gan(notes, recipe, channels=p.channels, batch_size=p.batch_size,
+                                 max_steps=p.max_steps, time_budget_s=budget,
+                                 ckpt_path=out.with_name(out.stem + ".train.pt"),
+                                 resume=args.resume, seed=args.seed, eval_every=p.eval_every)
+    save_generator(G, out)
+    div = [h["diversity"] for h in history if "diversity" in h]
+    last = history[-100:]
+    card = out.with_suffix(".json")
+    cmd = ("python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+           if sys.argv[0].endswith("__main__.py") else
+           f"python -m coursekit train gan --profile {prof.name} --out {args.out}")
+    write_card(card, model="gan", command=cmd, profile=prof.name, recipe=recipe,
+               data={"folder": str(split), "notes": len(notes["audio"]),
+                     "pitch_range": [p.pitch_min, p.pitch_max],
+                     "families": G.cfg.train_families, "sample_rate": SR,
+                     "segment_samples": SEGMENT},
+               config=asdict(G.cfg), steps=history[-1]["step"] if history else 0,
+               train_wall_time_s=history[-1]["time"] if history else 0.0,
+               total_wall_time_s=round(time.perf_counter() - t0, 1),
+               size_bytes=out.stat().st_size,
+               metrics={"d_loss_last100": float(np.mean([h["d_loss"] for h in last])) if last else None,
+                        "g_loss_last100": float(np.mean([h["g_loss"] for h in last])) if last else None,
+                        "diversity_last": div[-1] if div else None})
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {card}")
+    return 0
+
+
+def cli_sample(args) -> int:
+    """``python -m coursekit sample gan --n N --out DIR [--checkpoint] [--seed] [--pitch] [--family]``."""
+    from ..data.nsynth import write_nsynth_folder
+
+    if args.n <= 0:
+        raise ValueError(f"--n must be a positive number of notes, got {args.n}")
+    G = load_generator(args.checkpoint)
+    rng = np.random.default_rng(args.seed)
+    pitches = [args.pitch] * args.n if args.pitch is not None else \
+        rng.integers(G.cfg.pitch_min, G.cfg.pitch_max + 1, args.n).tolist()
+    t0 = time.perf_counter()
+    notes = generate_notes(G, pitches, args.family, seed=args.seed)
+    dt = time.perf_counter() - t0
+    out = write_nsynth_folder(args.out, notes)
+    print(f"wrote {len(notes)} notes to {out} ({len(notes) * SEGMENT / SR / dt:.0f} s of audio "
+          "per second of generation)")
+    return 0

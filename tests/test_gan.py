@@ -1,0 +1,105 @@
+"""Chapter 03's GAN: the log-magnitude + IF representation, shapes, the recipes, the measures, the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from coursekit import audio
+from coursekit.models import gan
+from coursekit.models.gan import (N_BINS, N_FRAMES, SEGMENT, Discriminator, GANConfig, Generator,
+                                  from_features, to_features)
+
+
+def _f0(y, sr=16000):
+    """Frequency from zero crossings (enough for a clean tone)."""
+    s = np.signbit(y)
+    crossings = np.nonzero(s[1:] != s[:-1])[0]
+    return (len(crossings) - 1) / 2 / ((crossings[-1] - crossings[0]) / sr)
+
+
+@pytest.mark.parametrize("midi", [48, 60, 71])
+def test_features_round_trip_keeps_the_pitch(midi):
+    hz = audio.midi_to_hz(midi)
+    y = audio.tone(hz, 1.1, 16000, 0.5)
+    x = to_features(y)
+    assert x.shape == (1, 2, N_BINS, N_FRAMES)
+    assert float(x.abs().max()) <= 1.0
+    y_hat = from_features(x)[0].numpy()
+    assert y_hat.shape == (SEGMENT,)
+    cents = 1200 * np.log2(_f0(y_hat[2000:-2000]) / hz)
+    assert abs(cents) < 10
+    # the magnitude comes back too (phase differs at the start, loudness does not)
+    rms = lambda v: float(np.sqrt(np.mean(v ** 2)))
+    assert abs(rms(y_hat[2000:-2000]) / rms(y[2000:SEGMENT - 2000]) - 1) < 0.05
+
+
+def test_generator_and_discriminator_shapes_and_conditions():
+    cfg = GANConfig(channels=16)
+    G, D = Generator(cfg), Discriminator(cfg)
+    x = G(torch.randn(3, cfg.z_dim), pitch=[48, 60, 72], family=[0, -1, 10])
+    assert x.shape == (3, 2, N_BINS, N_FRAMES) and float(x.abs().max()) <= 1
+    assert D(x, pitch=[48, 60, 72]).shape == (3,)
+    with pytest.raises(ValueError, match="trained on pitches 48-72"):
+        G(torch.randn(1, cfg.z_dim), pitch=[30])
+
+
+@pytest.mark.parametrize("recipe", ["stable", "unstable"])
+def test_one_step_of_each_recipe_trains_both_networks(recipe):
+    torch.manual_seed(0)
+    G, D, opt_g, opt_d, r = gan.make_gan(recipe, channels=16)
+    assert any("parametrizations" in n for n, _ in D.named_parameters()) == r["spectral_norm"]
+    y = torch.from_numpy(np.stack([audio.tone(audio.midi_to_hz(p), 1.1, 16000, 0.5)[:SEGMENT]
+                                   for p in (50, 60, 70, 55)]))
+    pitch, family = torch.tensor([50, 60, 70, 55]), torch.tensor([2, 2, 6, 6])
+    real = to_features(y)
+    fake0 = G(torch.randn(4, 64), pitch, family).detach()
+    before_d = gan.d_loss(D(real, pitch, family), D(fake0, pitch, family), r["loss"]).item()
+    g_before = [p.detach().clone() for p in G.parameters()]
+    step = gan.gan_step_fn(G, D, opt_g, opt_d, r["loss"])
+    logs = step((y, pitch, family), 0)
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(v) for v in logs.values())
+    after_d = gan.d_loss(D(real, pitch, family), D(fake0, pitch, family), r["loss"]).item()
+    assert after_d < before_d                       # D got better at telling these apart
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters()))  # G moved
+
+
+def test_diversity_and_ndb_see_mode_collapse():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 8))
+    good = rng.normal(size=(200, 8))
+    collapsed = np.repeat(rng.normal(size=(1, 8)), 200, axis=0) + 0.01 * rng.normal(size=(200, 8))
+    assert gan.ndb(real, good, k=10)["ndb"] <= 2
+    assert gan.ndb(real, collapsed, k=10)["ndb"] >= 8
+    groups = np.repeat([0, 1], 100)
+    assert gan.feature_diversity(collapsed, groups) < 0.05 < gan.feature_diversity(good, groups)
+    with pytest.raises(ValueError, match="at least k"):
+        gan.ndb(real[:5], good, k=10)
+
+
+def test_train_save_load_and_sample_cli_write_a_valid_nsynth_folder(tmp_path):
+    from coursekit.cli import main
+    from coursekit.data.nsynth import check_nsynth, write_nsynth_folder
+
+    notes = [{"audio": audio.tone(audio.midi_to_hz(p), 4.0, 16000, 0.5), "pitch": p,
+              "velocity": 100, "instrument_family_str": f}
+             for p, f in [(50, "flute"), (60, "organ"), (66, "flute"), (70, "organ")]]
+    folder = write_nsynth_folder(tmp_path / "nsynth-train", notes)
+    ckpt = tmp_path / "gan.pt"
+    assert main(["train", "gan", "--profile", "smoke", "--out", str(ckpt), "--data", str(folder)]) == 0
+    card = json.loads(ckpt.with_suffix(".json").read_text())
+    assert card["model"] == "gan" and card["recipe"] == "stable" and card["steps"] > 0
+    assert card["data"]["families"] == ["flute", "organ"]
+    out = tmp_path / "samples"
+    assert main(["sample", "gan", "--n", "4", "--out", str(out), "--checkpoint", str(ckpt),
+                 "--pitch", "60", "--family", "organ", "--seed", "2"]) == 0
+    counts, problems = check_nsynth(out)
+    assert problems == [] and counts["notes"] == 4
+    meta = json.loads((out / "examples.json").read_text())
+    assert {m["pitch"] for m in meta.values()} == {60}
+    assert {m["instrument_family_str"] for m in meta.values()} == {"organ"}
+    # pitches outside the trained range are refused with one clear line
+    assert main(["sample", "gan", "--n", "1", "--out", str(out), "--checkpoint", str(ckpt),
+                 "--pitch", "90"]) == 2

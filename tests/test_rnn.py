@@ -1,0 +1,116 @@
+"""Chapter 02's SampleRNN: shapes, the mu-law pipeline, the generation cache, training, the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from coursekit import audio
+from coursekit.models import rnn
+from coursekit.models.rnn import RNNConfig, SampleRNN, generate, nll_loss
+
+
+def tiny(**kw):
+    torch.manual_seed(0)
+    return SampleRNN(RNNConfig(hidden=24, mlp_hidden=24, emb_dim=8, cond_dim=8, **kw))
+
+
+def test_forward_shapes_and_bad_input():
+    m = tiny()
+    codes = torch.randint(0, 256, (3, 64))
+    assert m(codes, pitch=[60, 61, 62], family=[0, -1, 3]).shape == (3, 64, 256)
+    with pytest.raises(ValueError, match="multiple of frame_size"):
+        m(torch.randint(0, 256, (1, 50)), pitch=[60])
+    with pytest.raises(ValueError, match="MIDI"):
+        m(codes, pitch=[60, 61, 200])
+
+
+def test_frame_subset_gives_the_same_logits_as_all_frames():
+    m = tiny()
+    codes = torch.randint(0, 256, (2, 80))
+    full = m(codes, pitch=[50, 70]).view(2, 5, 16, 256)
+    part = m(codes, pitch=[50, 70], frames=torch.tensor([1, 4]))
+    assert torch.allclose(part.view(2, 2, 16, 256), full[:, [1, 4]], atol=1e-5)
+
+
+def test_stateful_generation_equals_teacher_forcing_step_by_step():
+    # feeding the true codes through the generation loop (state cache, one sample at a time)
+    # must give the very probabilities teacher forcing computes in parallel
+    m = tiny()
+    codes = torch.randint(0, 256, (2, 64))
+    pitch, family = torch.tensor([55, 67]), torch.tensor([2, -1])
+    with torch.no_grad():
+        tf = torch.softmax(m(codes, pitch, family), dim=-1)
+    out, probs = generate(m, pitch, family, n_samples=64, forced=codes, return_probs=True)
+    assert torch.equal(out, codes)
+    assert torch.allclose(probs, tf, atol=1e-5)
+
+
+def test_generation_is_seeded_and_checks_temperature():
+    m = tiny()
+    a = generate(m, [60, 64], n_samples=40, seed=3)
+    b = generate(m, [60, 64], n_samples=40, seed=3)
+    assert a.shape == (2, 40) and torch.equal(a, b)
+    assert int(a.min()) >= 0 and int(a.max()) <= 255
+    with pytest.raises(ValueError, match="temperature"):
+        generate(m, [60], n_samples=16, temperature=0)
+
+
+def _tone_folder(path, pitches=(50, 57, 64), families=("flute", "organ", "flute")):
+    from coursekit.data.nsynth import write_nsynth_folder
+
+    notes = [{"audio": audio.tone(audio.midi_to_hz(p), 4.0, 16000, 0.5), "pitch": p,
+              "velocity": 100, "instrument_family_str": f} for p, f in zip(pitches, families)]
+    return write_nsynth_folder(path, notes)
+
+
+def test_mu_law_round_trip_through_the_data_pipeline(tmp_path):
+    folder = _tone_folder(tmp_path / "nsynth-train")
+    notes = rnn.load_notes(folder, sr=8000, pitch_range=(48, 72), progress=False)
+    assert notes["codes"].dtype == torch.uint8 and notes["codes"].shape == (3, 32000)
+    assert sorted(notes["pitch"].tolist()) == [50, 57, 64]
+    y = audio.mu_law_decode(notes["codes"][0].numpy())
+    ref = audio.resample(audio.load(folder / "audio" / "flute_synthetic_000-050-100.wav")[0], 16000, 8000)
+    # 8-bit mu-law: the error of a sample is at most half a step, ~3% of its amplitude near 0.5
+    assert np.abs(y[100:-100] - ref[100:-100]).max() < 0.02
+
+
+def test_training_steps_reduce_the_loss(tmp_path):
+    folder = _tone_folder(tmp_path / "nsynth-train")
+    notes = rnn.load_notes(folder, sr=8000, progress=False)
+    m = tiny()
+    batch = (notes["codes"][:, :320].long(), notes["pitch"], notes["family"])
+    before = nll_loss(m, *batch).item()
+    hist = rnn.train_rnn(m, notes, batch_size=3, segment_seconds=0.04, lr=1e-2, keep=0.5,
+                         max_steps=30, time_budget_s=60, progress=False)
+    assert len(hist) == 30
+    assert nll_loss(m, *batch).item() < before - 0.5
+
+
+def test_save_load_and_sample_cli_write_a_valid_nsynth_folder(tmp_path):
+    from coursekit.cli import main
+    from coursekit.data.nsynth import check_nsynth
+
+    folder = _tone_folder(tmp_path / "nsynth-train")
+    ckpt = tmp_path / "rnn.pt"
+    assert main(["train", "rnn", "--profile", "smoke", "--out", str(ckpt), "--data", str(folder)]) == 0
+    card = json.loads(ckpt.with_suffix(".json").read_text())
+    assert card["model"] == "rnn" and card["steps"] > 0 and card["data"]["notes"] == 3
+    out = tmp_path / "samples"
+    assert main(["sample", "rnn", "--n", "3", "--out", str(out), "--checkpoint", str(ckpt),
+                 "--pitch", "60", "--family", "flute", "--seconds", "0.05", "--seed", "1"]) == 0
+    counts, problems = check_nsynth(out)
+    assert problems == [] and counts["notes"] == 3
+    meta = json.loads((out / "examples.json").read_text())
+    assert {m["pitch"] for m in meta.values()} == {60}
+    assert {m["instrument_family_str"] for m in meta.values()} == {"flute"}
+    assert all(m["generated_by"] == "rnn" for m in meta.values())
+    # a bad family is one clear error
+    assert main(["sample", "rnn", "--n", "1", "--out", str(out), "--checkpoint", str(ckpt),
+                 "--family", "kazoo", "--seconds", "0.05"]) == 2
+
+
+def test_load_model_missing_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="coursekit train rnn"):
+        rnn.load_model(tmp_path / "nope.pt")
