@@ -81,7 +81,7 @@ __all__ = [
     "build_test", "load_test", "ListeningTest",
     "append_record", "read_records", "open_results", "answered_trials",
     "ListeningApp", "simulate_raters", "app_from_config", "write_config", "serve",
-    "make_standins", "STANDINS",
+    "make_standins", "STANDINS", "fad_per_system",
     "Results", "load_results", "mos_table", "friedman", "pairwise_wilcoxon", "screen_mushra",
     "rank_correlation", "analyse", "format_report", "plot_ratings", "plot_fad_vs_rating",
     "widget_strings",
@@ -94,6 +94,8 @@ register_section("ch08", {
     "n_sim_raters": (6, 20, 40),    # simulated participants
     "n_boot": (200, 2000, 10000),   # bootstrap resamples for intervals
     "n_power_sims": (20, 200, 1000),  # simulated tests a power estimate averages over
+    "n_standin_notes": (10, 24, 64),  # real notes per stand-in system (FAD wants >= 10 clips)
+    "max_models": (2, 5, 5),        # model sample folders (samples_root) added to the test
 })
 
 PROTOCOLS = ("mos", "mushra")
@@ -1113,6 +1115,30 @@ def make_standins(source, out_root, n: int = 8, names=tuple(STANDINS), seed: int
     if verbose:
         print(f"Stand-in systems ({len(chosen)} notes each) in {out_root}: " + ", ".join(folders))
     return folders
+
+
+def fad_per_system(systems: dict, reference, embedding: str = "mel", progress: bool = False) -> dict:
+    """FAD of each system's folder against the ``reference`` folder (frames pooled).
+
+    Uses the embeddings and Frechet distance of chapter 07 (:mod:`coursekit.eval.evaluate`,
+    :mod:`coursekit.eval.fad`), so that ratings and FAD judge the very same files.
+
+    Returns
+    -------
+    dict
+        ``{system: fad}``.
+    """
+    from .evaluate import embed_folder, list_audio
+    from .fad import frechet_distance
+
+    ref_paths, _, _ = list_audio(reference)
+    ref = np.concatenate(embed_folder(ref_paths, embedding, progress=progress))
+    out = {}
+    for name, folder in systems.items():
+        paths, _, _ = list_audio(folder)
+        out[name] = float(frechet_distance(ref, np.concatenate(embed_folder(paths, embedding,
+                                                                            progress=progress))))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
