@@ -205,8 +205,11 @@ def test_run_check_never_raises(capsys):
 CHECK_LINE = re.compile(r"^(PASS|FAIL): ([^:\s]+)", re.MULTILINE)
 
 
-def _run(path: Path) -> list[tuple[str, str]]:
-    """Execute a notebook in a kernel of this environment; return its (PASS|FAIL, name) lines."""
+def _run(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """Execute a notebook in a kernel of this environment.
+
+    Returns its ``(PASS|FAIL, name)`` lines and one line per cell that raised.
+    """
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
@@ -214,12 +217,14 @@ def _run(path: Path) -> list[tuple[str, str]]:
     nb = nbformat.read(str(path), as_version=4)
     km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME,
                        kernel_spec_manager=NbvalKernelspecManager())
-    client = NotebookClient(nb, km=km, timeout=120, allow_errors=False,
+    client = NotebookClient(nb, km=km, timeout=120, allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     text = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
                    for out in cell.outputs if out.output_type == "stream")
-    return CHECK_LINE.findall(text)
+    errors = [f"cell {i}: {out.ename}: {out.evalue}" for i, cell in enumerate(nb.cells)
+              if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"]
+    return CHECK_LINE.findall(text), errors
 
 
 @pytest.mark.timeout(300)
@@ -227,8 +232,12 @@ def _run(path: Path) -> list[tuple[str, str]]:
 def test_every_check_fails_on_the_stub_and_passes_on_the_solution(solution):
     exercise = REPO / "exercises" / solution.name
     assert exercise.exists(), f"{exercise} is missing: run python -m coursekit exercises build"
-    on_solution = _run(solution)
-    on_exercise = _run(exercise)
+    on_solution, errors = _run(solution)
+    assert not errors, f"{solution.name} raised: {errors}"
+    on_exercise, errors = _run(exercise)
+    assert not errors, (
+        f"{exercise.name} raised on the untouched stubs: {errors}. Exercise notebooks must run top "
+        "to bottom: call the student's code only inside a check, or under `if ok:` after it")
     names = [name for _, name in on_solution]
     assert len(names) >= 2, f"{solution.name}: expected at least 2 checks, found {names}"
     assert len(set(names)) == len(names), f"{solution.name}: a check runs twice: {names}"

@@ -42,6 +42,9 @@ How to write an exercise (the conventions every chapter follows)
 
    The hidden ``assert`` is what makes nbgrader's autograder take the points away; in the
    exercise the check cell only prints.
+   The exercise notebook must run top to bottom on the untouched stubs without an error
+   ("Run All" must reach every check): call the student's code only inside a check, or in a
+   cell guarded by ``if ok:`` right after the check (to listen to or plot their result).
 3. Run ``python -m coursekit exercises build`` and commit ``solutions/`` and ``exercises/``
    together. Exercise notebooks should run in seconds (small synthetic inputs, no training).
 
@@ -237,25 +240,30 @@ def _render(nb) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _expected(solutions_dir: Path) -> dict[str, str]:
-    """File name -> the exercise notebook's text, for every solution notebook."""
+def _expected(solutions_dir: Path, names=None) -> dict[str, str]:
+    """File name -> the exercise notebook's text, for every (or each named) solution notebook."""
     out = {}
     for path in sorted(Path(solutions_dir).glob("*.ipynb")):
-        out[path.name] = _render(build_exercise(_read(path), name=str(path)))
+        if names is None or path.name in names or path.stem in names:
+            out[path.name] = _render(build_exercise(_read(path), name=str(path)))
     return out
 
 
-def build_all(solutions_dir=None, exercises_dir=None, verbose: bool = False) -> list[Path]:
+def build_all(solutions_dir=None, exercises_dir=None, verbose: bool = False,
+              names=None) -> list[Path]:
     """Write ``exercises_dir/<name>.ipynb`` for every ``solutions_dir/<name>.ipynb``.
 
-    Exercise notebooks without a solution notebook are left alone (``check_all`` reports them).
-    Returns the paths written (only those whose content changed).
+    ``names`` (file names or stems, e.g. ``["00_audio_fundamentals"]``) limits the build to
+    those notebooks. Exercise notebooks without a solution notebook are left alone
+    (``check_all`` reports them). Returns the paths written (only those whose content changed).
     """
     solutions_dir = Path(solutions_dir or SOLUTIONS_DIR)
     exercises_dir = Path(exercises_dir or EXERCISES_DIR)
     if not solutions_dir.is_dir():
         raise FileNotFoundError(f"{solutions_dir}: no solutions folder; nothing to build from")
-    expected = _expected(solutions_dir)  # all markers checked before anything is written
+    expected = _expected(solutions_dir, names)  # all markers checked before anything is written
+    if names is not None and not expected:
+        raise FileNotFoundError(f"{solutions_dir}: none of {list(names)} is there")
     exercises_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for fname, text in expected.items():

@@ -8,7 +8,7 @@ Example
 >>> from coursekit.exercises import ch01
 >>> ch01.check_alignment(lambda offset_s, seconds, sr: (round(offset_s * sr),
 ...                                                       round(offset_s * sr) + round(seconds * sr)),
-...                      lambda t, fs: int(t * fs // 1))
+...                      lambda t, fs: int(round(t * fs)))
 PASS: alignment
 True
 """
@@ -98,7 +98,8 @@ def check_select_notes(select_notes) -> bool:
 
 def check_alignment(segment_samples, roll_frame) -> bool:
     """``segment_samples(offset_s, seconds, sr)`` -> (start, stop) sample indices and
-    ``roll_frame(t, fs)`` -> index of the piano-roll column that contains time ``t``."""
+    ``roll_frame(t, fs)`` -> index of the piano-roll column centred nearest to time ``t``
+    (the convention of :func:`coursekit.data.maestro.piano_roll`)."""
 
     def test():
         cases = [((1.5, 0.5, 44100), (66150, 88200)), ((0.0, 1.0, 16000), (0, 16000)),
@@ -108,13 +109,13 @@ def check_alignment(segment_samples, roll_frame) -> bool:
             assert tuple(got) == want, f"segment_samples{args} should be {want}, got {got}"
             assert all(isinstance(v, int) for v in got), \
                 f"return Python ints (usable as indices), got {[type(v).__name__ for v in got]}"
-        frames = [((1.5, 100), 150), ((0.019, 100), 1), ((2.4567, 50), 122), ((0.0, 31.25), 0),
-                  ((0.0099, 100), 0)]
+        frames = [((1.5, 100), 150), ((0.019, 100), 2), ((2.4567, 50), 123), ((0.0, 31.25), 0),
+                  ((0.0099, 100), 1), ((0.004, 100), 0), ((3.0, 0.5), 2)]
         for args, want in frames:
             got = roll_frame(*args)
             assert got == want and isinstance(got, int), (
-                f"roll_frame{args} should be {want}, got {got!r}; frame k covers "
-                "[k / fs, (k + 1) / fs), so take the floor of t * fs (as an int)")
+                f"roll_frame{args} should be {want}, got {got!r}; column k is centred on time "
+                "k / fs, so take the nearest integer to t * fs (as an int)")
 
     return run_check("alignment", test,
-                     hint="samples: round(offset * sr); piano-roll frames: floor(t * fs)")
+                     hint="samples: round(offset * sr); piano-roll columns: round(t * fs)")
