@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from scipy import linalg
 
 __all__ = [
     "RankDeficientWarning",
@@ -312,16 +313,26 @@ class RunningStats:
 # --------------------------------------------------------------------------------------------
 
 
-def _psd_sqrt(sigma: np.ndarray, name: str = "sigma") -> np.ndarray:
-    """Symmetric square root of a covariance: ``V diag(sqrt(w)) V^T`` from ``eigh``."""
+def _psd_eigh(sigma: np.ndarray, name: str = "sigma") -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (clipped at 0) and eigenvectors of a covariance.
+
+    Eigenvalues below 0 can only be round-off for a covariance; they are set to 0, with a
+    warning when they are too large to be round-off.
+    """
     w, v = np.linalg.eigh((sigma + sigma.T) / 2)
     if w.size and w[0] < -1e-6 * max(abs(w[-1]), np.finfo(float).tiny):
         warnings.warn(
             f"{name} is not positive semi-definite (smallest eigenvalue {w[0]:.3g}, largest "
             f"{w[-1]:.3g}); negative eigenvalues are set to 0. Is it really a covariance?",
-            stacklevel=3,
+            stacklevel=4,
         )
-    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    return np.clip(w, 0.0, None), v
+
+
+def _psd_sqrt(sigma: np.ndarray, name: str = "sigma") -> np.ndarray:
+    """Symmetric square root of a covariance: ``V diag(sqrt(w)) V^T``."""
+    w, v = _psd_eigh(sigma, name)
+    return (v * np.sqrt(w)) @ v.T
 
 
 def trace_sqrt_product(sigma1, sigma2, method: str = "eigh") -> float:
@@ -331,9 +342,11 @@ def trace_sqrt_product(sigma1, sigma2, method: str = "eigh") -> float:
     semi-definite matrix ``M = A sigma2 A`` with ``A = sigma1^1/2``, so both have the same
     (real, non-negative) eigenvalues ``lambda_k``, and the trace we need is ``sum sqrt(lambda_k)``.
 
-    - ``method='eigh'`` (default): ``A`` from the eigendecomposition of ``sigma1``, then the
-      eigenvalues of the symmetric ``M`` (``eigvalsh``). Tiny negative eigenvalues, which are
-      round-off, are clipped to 0. Symmetric solvers are stable and several times faster.
+    - ``method='eigh'`` (default): the eigendecomposition ``sigma1 = V diag(w) V^T`` gives
+      ``A = V diag(sqrt(w)) V^T``; rather than form ``A``, use ``L = V diag(sqrt(w))``: the
+      matrix ``L^T sigma2 L = V^T M V`` has the eigenvalues of ``M``, found by ``eigvalsh``.
+      Tiny negative eigenvalues, which are round-off, are clipped to 0. Symmetric solvers are
+      stable and several times faster than a general matrix square root.
     - ``method='sqrtm'``: the formula of most FID/FAD code, ``Tr scipy.linalg.sqrtm(sigma1 @
       sigma2)``, a general (Schur) square root of a non-symmetric matrix. It may return a
       complex matrix through round-off; the real part is taken, with a warning when the
@@ -368,8 +381,11 @@ def trace_sqrt_product(sigma1, sigma2, method: str = "eigh") -> float:
             f"{s2.shape}"
         )
     if method == "eigh":
-        a = _psd_sqrt(s1, "sigma1")
-        m = a @ s2 @ a
+        # sigma1 = V diag(w) V^T. With L = V diag(sqrt(w)), the matrix L^T sigma2 L equals
+        # V^T (sigma1^1/2 sigma2 sigma1^1/2) V: the same eigenvalues, one product less.
+        w, v = _psd_eigh(s1, "sigma1")
+        factor = v * np.sqrt(w)
+        m = factor.T @ s2 @ factor
         lam = np.linalg.eigvalsh((m + m.T) / 2)
         return float(np.sqrt(np.clip(lam, 0.0, None)).sum())
     if method == "sqrtm":
@@ -379,8 +395,6 @@ def trace_sqrt_product(sigma1, sigma2, method: str = "eigh") -> float:
 
 def _trace_sqrtm(s1: np.ndarray, s2: np.ndarray) -> float:
     """``Tr sqrtm(s1 @ s2)`` with SciPy, as FID/FAD code usually writes it."""
-    from scipy import linalg
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "matrix is singular": handled below
         covmean = linalg.sqrtm(s1 @ s2)
@@ -558,6 +572,9 @@ class FADInfResult:
         Whether ``x`` was subsampled too.
     seed : int
         Seed of the draws.
+    notes : list of str
+        Warnings about the fit (e.g. subsets too small for the dimension), also issued as
+        Python warnings.
     """
 
     value: float
@@ -571,7 +588,7 @@ class FADInfResult:
     replace: bool = False
     subsample_reference: bool = True
     seed: int = 0
-    warnings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
     def __float__(self) -> float:
         return float(self.value)
@@ -594,7 +611,7 @@ class FADInfResult:
             "replace": bool(self.replace),
             "subsample_reference": bool(self.subsample_reference),
             "seed": int(self.seed),
-            "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
     def __repr__(self) -> str:
@@ -751,7 +768,7 @@ def fad_inf(
         replace=replace,
         subsample_reference=subsample_reference,
         seed=seed,
-        warnings=notes,
+        notes=notes,
     )
 
 
