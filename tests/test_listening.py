@@ -301,7 +301,9 @@ def test_blinding_in_every_page(which, request, systems, tmp_path):
             assert b"LIST" not in data[:64] and b"INFO" not in data[:64]
         for i in range(len(app.controls)):
             app.rate(i, 3)
+        previous = list(players) + [c for _, c in app.controls]
         app.next_button.click()
+        assert all(w.comm is None for w in previous), "the last trial's widgets were not closed"
         pages += 1
     assert pages == test.n_trials
     assert "Thank you" in "\n".join(lt.widget_strings(app.widget))

@@ -840,8 +840,7 @@ class ListeningApp:
 
     def _show(self) -> None:
         w = self._w
-        for old in self._page_widgets:
-            old.close()
+        _close_all(self._page_widgets)  # the last trial's widgets, with their players' audio
         self._page_widgets = []
         self.controls = []
         self._touched = set()
@@ -881,15 +880,17 @@ class ListeningApp:
                     row.append(self._player(sid))
                 row.append(slider)
                 rows.append(w.HBox(row))
-        self._page_widgets = rows + [c for _, c in self.controls]
+        self._page_widgets = rows
         self.page.children = rows
         self._shown_at = time.time()
 
     def _player(self, sid: str):
-        player = self._w.Audio(value=self.test.stimulus_bytes(sid), format="wav", autoplay=False,
-                               loop=False, controls=True, layout=self._w.Layout(width="300px"))
-        self._page_widgets.append(player)
-        return player
+        return self._w.Audio(value=self.test.stimulus_bytes(sid), format="wav", autoplay=False,
+                             loop=False, controls=True, layout=self._w.Layout(width="300px"))
+
+    def close(self) -> None:
+        """Close every widget of the interface (frees the audio held by the players)."""
+        _close_all([self.widget, self.code, self.start_button])
 
     def rate(self, index: int, value: int) -> None:
         """Set rating control ``index`` of the current trial to ``value``, as a person would."""
@@ -929,6 +930,29 @@ class ListeningApp:
         self._show()
 
 
+def _descendants(roots) -> list:
+    """``roots`` and every widget they hold (children, players, layouts, styles)."""
+    from ipywidgets import Widget
+
+    seen, out, stack = set(), [], list(roots)
+    while stack:
+        wdg = stack.pop()
+        if id(wdg) in seen:
+            continue
+        seen.add(id(wdg))
+        out.append(wdg)
+        for name in wdg.keys:
+            value = getattr(wdg, name, None)
+            stack.extend(v for v in (value if isinstance(value, (list, tuple)) else [value])
+                         if isinstance(v, Widget))
+    return out
+
+
+def _close_all(roots) -> None:
+    for wdg in _descendants(roots):
+        wdg.close()
+
+
 def _escape(text: str) -> str:
     import html
 
@@ -943,21 +967,17 @@ def widget_strings(widget) -> list[str]:
     """
     from ipywidgets import Widget
 
-    seen, out, stack = set(), [], [widget]
-    while stack:
-        wdg = stack.pop()
-        if id(wdg) in seen:
-            continue
-        seen.add(id(wdg))
+    out = []
+    for wdg in _descendants([widget]):
         for name in wdg.keys:
             value = getattr(wdg, name, None)
             for v in (value if isinstance(value, (list, tuple)) else [value]):
-                if isinstance(v, Widget):
-                    stack.append(v)
-                elif isinstance(v, str):
+                if isinstance(v, str):
                     out.append(v)
                 elif isinstance(v, (list, tuple, dict)):
                     out.append(json.dumps(v, default=str))
+                elif v is not None and not isinstance(v, (Widget, bytes, memoryview, int, float, bool)):
+                    out.append(str(v))
     return out
 
 
@@ -1025,9 +1045,7 @@ def simulate_raters(test, n_raters: int, true_quality: dict, noise: float = 0.12
                     x = float(np.clip(quality[key[sid]["system"]] + bias + rng.normal(0.0, noise), 0, 1))
                 app.rate(i, int(round(1 + 4 * x)) if test.protocol == "mos" else int(round(100 * x)))
             app.next_button.click()
-        for wdg in app._page_widgets:
-            wdg.close()
-        app.widget.close()
+        app.close()
     return results
 
 
@@ -1241,7 +1259,6 @@ def serve(test, results, port: int = 8866, ip: str = "127.0.0.1", wait: bool = T
     shutil.copyfile(APP_NOTEBOOK, page)
     config = write_config(work / "config.json", test, results)
     env = dict(os.environ, **{CONFIG_ENV: str(config)})
-    env.setdefault("COURSEKIT_PROFILE", os.environ.get("COURSEKIT_PROFILE", "default"))
     cmd = [sys.executable, "-m", "voila", str(page), "--no-browser", f"--port={port}",
            f"--Voila.ip={ip}", "--show_tracebacks=False", "--theme=light"]
     log = log if log is not None else open(work / "voila.log", "wb")
