@@ -516,6 +516,9 @@ def fetch(name: str, root=None, progressbar: bool = True, keep_archive: bool = F
               "download is printed when it completes")
     import pooch
 
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # we say what happens ourselves, in fewer lines
     try:
         path = pooch.retrieve(e["url"], known_hash=e["known_hash"], fname=fname, path=downloads,
                               downloader=downloader, progressbar=progressbar)
@@ -525,6 +528,12 @@ def fetch(name: str, root=None, progressbar: bool = True, keep_archive: bool = F
         code = getattr(err.response, "status_code", "?")
         raise OfflineError(f"{e['url']}: the server answered HTTP {code}; the file may have "
                            "moved: see datasets/README.md for where the dataset lives now") from err
+    finally:
+        logger.setLevel(level)
+    if e["known_hash"] is None:
+        print(f"  SHA256 of {fname}: {pooch.file_hash(path)} (record it to check later copies)")
+    else:
+        print(f"  checksum verified ({e['known_hash'].split(':')[0]})")
 
     tmp = Path(tempfile.mkdtemp(prefix=f".extract-{name}-", dir=root))
     try:
