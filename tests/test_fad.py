@@ -371,7 +371,8 @@ def test_fad_inf_result_object():
     assert res.fd_full == pytest.approx(frechet_distance(x, y))
     # the intercept and slope really describe the points
     b, a = np.polyfit(1.0 / res.sizes, res.fds, 1)
-    assert res.value == pytest.approx(a) and res.slope == pytest.approx(b)
+    assert res.intercept == pytest.approx(a) and res.slope == pytest.approx(b)
+    assert res.value == max(a, 0.0)
     assert res.predict(res.sizes) == pytest.approx(a + b / res.sizes)
     d = res.to_dict()
     assert d["fad_inf"] == res.value and d["sizes"] == [int(s) for s in res.sizes]
@@ -391,6 +392,16 @@ def test_fad_inf_checks():
     with pytest.warns(UserWarning, match="several times the dimension"):
         res = fad_inf(x, y, n_min=12, n_sizes=4, n_repeats=1)
     assert res.notes and "several times the dimension" in res.notes[0]
+
+
+def test_fad_inf_never_negative():
+    rng = np.random.default_rng(10)
+    x, y = rng.normal(size=(100, 4)), rng.normal(size=(8, 4))  # same distribution, few samples
+    with pytest.warns(UserWarning, match="intercept is .* < 0"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankDeficientWarning)  # tiny subsets: expected here
+        res = fad_inf(x, y, seed=0)
+    assert res.intercept < 0 and res.value == 0.0 and float(res) == 0.0
+    assert "reported as 0" in res.notes[-1]
 
 
 def test_bootstrap_ci_contains_point_estimate():

@@ -548,10 +548,10 @@ class FADInfResult:
     Attributes
     ----------
     value : float
-        FAD-inf, the intercept of the line ``FD = value + slope / n`` (the distance an infinite
-        number of samples would give).
+        FAD-inf, the intercept of the line ``FD = intercept + slope / n`` (the distance an
+        infinite number of samples would give), clipped at 0.
     slope : float
-        Bias coefficient: the FD at ``n`` samples is about ``value + slope / n``.
+        Bias coefficient: the FD at ``n`` samples is about ``intercept + slope / n``.
     r2 : float
         Coefficient of determination of the line through the mean FD at each size (1 = every
         size lies on the line).
@@ -572,6 +572,9 @@ class FADInfResult:
         Whether ``x`` was subsampled too.
     seed : int
         Seed of the draws.
+    intercept : float
+        The intercept as fitted. A line can cross below 0 where the true distance is too
+        small for these samples to resolve; :attr:`value` then reports 0 (with a note).
     notes : list of str
         Warnings about the fit (e.g. subsets too small for the dimension), also issued as
         Python warnings.
@@ -588,19 +591,21 @@ class FADInfResult:
     replace: bool = False
     subsample_reference: bool = True
     seed: int = 0
+    intercept: float = float("nan")
     notes: list = field(default_factory=list)
 
     def __float__(self) -> float:
         return float(self.value)
 
     def predict(self, n) -> np.ndarray | float:
-        """FD the fitted line predicts at ``n`` samples of ``y``: ``value + slope / n``."""
-        return self.value + self.slope / np.asarray(n, dtype=np.float64)
+        """FD the fitted line predicts at ``n`` samples of ``y``: ``intercept + slope / n``."""
+        return self.intercept + self.slope / np.asarray(n, dtype=np.float64)
 
     def to_dict(self) -> dict:
         """Plain-Python version, ready for ``json.dump``."""
         return {
             "fad_inf": float(self.value),
+            "intercept": float(self.intercept),
             "slope": float(self.slope),
             "r2": float(self.r2),
             "sizes": [int(s) for s in self.sizes],
@@ -755,9 +760,16 @@ def fad_inf(
                 draws[i, r] = frechet_distance_from_stats(mu1, s1, mu2, s2, method=method)
         fd_full = frechet_distance(x, y, method=method)
     fds = draws.mean(axis=1)
-    value, slope, r2 = _fit_line(1.0 / sizes, fds)
+    intercept, slope, r2 = _fit_line(1.0 / sizes, fds)
+    if intercept < 0:
+        notes.append(
+            f"the fitted intercept is {intercept:.4g} < 0: the true distance is below what these "
+            "samples resolve; FAD-inf is reported as 0"
+        )
+        warnings.warn("fad_inf: " + notes[-1], UserWarning, stacklevel=2)
     return FADInfResult(
-        value=value,
+        value=max(intercept, 0.0),
+        intercept=intercept,
         slope=slope,
         r2=r2,
         sizes=sizes,
