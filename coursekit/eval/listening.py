@@ -986,13 +986,15 @@ def widget_strings(widget) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 def simulate_raters(test, n_raters: int, true_quality: dict, noise: float = 0.12, seed: int = 0,
-                    results=None, rater_bias: float = 0.05, careless: int = 0,
+                    results=None, rater_bias: float = 0.05, taste: float = 0.05, careless: int = 0,
                     anchor_quality: float = 0.15, prefix: str = "sim") -> Path:
     """Let ``n_raters`` simulated participants take ``test`` through :class:`ListeningApp`.
 
     Each simulated rater hears a stimulus of true quality ``q`` in [0, 1] (1: as good as the
-    reference) and answers ``q + b + e``, with ``b ~ N(0, rater_bias)`` its own leniency and
-    ``e ~ N(0, noise)`` fresh for every rating, clipped to [0, 1], on the protocol's scale
+    reference) and answers ``q + b + t + e``, with ``b ~ N(0, rater_bias)`` its own leniency,
+    ``t ~ N(0, taste)`` its own liking of each system (drawn once per rater and system; no
+    number of items averages it out) and ``e ~ N(0, noise)`` fresh for every rating, clipped to
+    [0, 1], on the protocol's scale
     (MOS: ``1 + 4 x`` rounded to 1..5; MUSHRA: ``100 x``). The first ``careless`` raters answer
     uniformly at random (post-screening should catch them). In MUSHRA the anchor has quality
     ``anchor_quality``, and the hidden reference is recognised: ``1 - |N(0, noise / 4)|``.
@@ -1003,7 +1005,7 @@ def simulate_raters(test, n_raters: int, true_quality: dict, noise: float = 0.12
     n_raters : int
     true_quality : dict
         ``{system: q}`` for every system of the test, ``q`` in [0, 1].
-    noise, rater_bias : float
+    noise, rater_bias, taste : float
         Standard deviations on the [0, 1] scale (0.1 = 0.4 MOS points, 10 MUSHRA points).
     seed : int
     results : str or Path, optional
@@ -1033,6 +1035,7 @@ def simulate_raters(test, n_raters: int, true_quality: dict, noise: float = 0.12
     for r in range(n_raters):
         rng = np.random.default_rng([seed, r, 8])
         bias = rng.normal(0.0, rater_bias)
+        likes = {s: rng.normal(0.0, taste) for s in sorted(quality)}
         app = ListeningApp(test, results, participant=f"{prefix}-{seed}-{r:02d}", players=False)
         while not app.done:
             for i, (sid, _) in enumerate(app.controls):
@@ -1042,7 +1045,8 @@ def simulate_raters(test, n_raters: int, true_quality: dict, noise: float = 0.12
                 elif role == "hidden_reference":  # recognised as the reference, nearly always
                     x = 1.0 - abs(rng.normal(0.0, noise / 4))
                 else:
-                    x = float(np.clip(quality[key[sid]["system"]] + bias + rng.normal(0.0, noise), 0, 1))
+                    system = key[sid]["system"]
+                    x = float(np.clip(quality[system] + bias + likes[system] + rng.normal(0.0, noise), 0, 1))
                 app.rate(i, int(round(1 + 4 * x)) if test.protocol == "mos" else int(round(100 * x)))
             app.next_button.click()
         app.close()
