@@ -498,3 +498,30 @@ def test_cli_analyse(mos_test, tmp_path, capsys):
     assert main(["listening", "analyse", str(results), "--json", "--n-boot", "100"]) == 0
     assert json.loads(capsys.readouterr().out)["participants"] == 4
     assert main(["listening", "analyse", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_cli_serve_says_what_is_missing(mos_test, tmp_path, capsys):
+    from coursekit.cli import main
+
+    assert main(["listening", "serve", "--results", str(tmp_path / "r.jsonl")]) == 2
+    assert "no test built there yet" in capsys.readouterr().err
+    # a folder holding another test is refused with one line, not a traceback
+    one_system = mos_test.spec["systems"]["sys_alpha"]
+    assert main(["listening", "serve", "--systems", one_system, "--results",
+                 str(tmp_path / "r.jsonl"), "--test-dir", str(mos_test.folder), "--n-items", "2"]) == 2
+    assert "holds another test" in capsys.readouterr().err
+
+
+def test_app_from_config(mos_test, tmp_path, monkeypatch):
+    cfg = lt.write_config(tmp_path / "cfg.json", mos_test, tmp_path / "r.jsonl")
+    monkeypatch.setenv(lt.CONFIG_ENV, str(cfg))
+    monkeypatch.setenv("QUERY_STRING", "participant=Q01&x=1")
+    app = lt.app_from_config()
+    assert app.participant == "Q01" and app.position == 0
+    monkeypatch.setenv("QUERY_STRING", "participant=../../x")  # not a valid code: ask on the page
+    assert lt.app_from_config().participant is None
+    monkeypatch.delenv(lt.CONFIG_ENV)
+    with pytest.raises(ValueError, match=lt.CONFIG_ENV):
+        lt.app_from_config()
+    with pytest.raises(ValueError, match="lacks"):
+        lt.app_from_config({"test": str(mos_test.folder)})

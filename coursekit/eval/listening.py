@@ -1200,6 +1200,10 @@ def app_from_config(config=None) -> ListeningApp:
         config = env
     if not isinstance(config, dict):
         config = json.loads(Path(config).read_text(encoding="utf-8"))
+    missing = [k for k in ("test", "results") if k not in config]
+    if missing:
+        raise ValueError(f"the listening-test config lacks {missing}; it needs 'test' (folder) "
+                         "and 'results' (file)")
     participant = config.get("participant")
     query = parse_qs(os.environ.get("QUERY_STRING", ""))
     if query.get("participant"):
@@ -1728,8 +1732,14 @@ def cli_serve(args) -> int:
     results = Path(args.results)
     test_dir = Path(args.test_dir) if args.test_dir else results.parent / f"{results.stem}-test"
     if args.systems:
-        test = build_test(args.systems, test_dir, protocol=args.protocol, reference=args.reference,
-                          n_items=args.n_items, seconds=args.seconds, seed=args.seed)
+        try:
+            test = build_test(args.systems, test_dir, protocol=args.protocol, reference=args.reference,
+                              n_items=args.n_items, seconds=args.seconds, seed=args.seed)
+        except FileExistsError as err:
+            raise ValueError(str(err)) from None
+    elif not (test_dir / "test.json").exists():
+        raise FileNotFoundError(f"{test_dir}: no test built there yet; give --systems DIR ... "
+                                "(and --reference DIR for MUSHRA) to build one")
     else:
         test = load_test(test_dir)
     serve(test, args.results, port=args.port, ip=args.ip, wait=True)
