@@ -165,7 +165,10 @@ def test_mini_gtzan_is_read_by_the_same_reader(mini):
 
 
 def test_mini_gtzan_same_seed_same_bytes(mini, tmp_path):
-    again = make_mini_gtzan(tmp_path / "a", size="smoke", seed=0, verbose=False)
+    # through the documented command this time
+    assert cli.main(["data", "make", "mini-gtzan", "--root", str(tmp_path / "a"), "--size", "smoke",
+                     "--seed", "0"]) == 0
+    again = tmp_path / "a"
     assert _tree_digest(again / "genres") == _tree_digest(mini / "genres")
     assert not [p for p in again.iterdir() if p.name != "genres"]  # no temp folder left behind
     other = compose_clip("jazz", 3.0, seed=12345)
@@ -175,7 +178,14 @@ def test_mini_gtzan_same_seed_same_bytes(mini, tmp_path):
     assert not np.allclose(y0[:len(other)], other[:len(y0)], atol=1e-3)
 
 
-def test_mini_gtzan_remake_and_refusal(tmp_path):
+def test_mini_gtzan_remake_and_refusal(tmp_path, mini, monkeypatch):
+    from coursekit.data import mini_gtzan
+
+    def no_work(*a, **kw):
+        raise AssertionError("the same size and seed are already there: nothing to compose")
+
+    monkeypatch.setattr(mini_gtzan, "compose_clip", no_work)
+    assert make_mini_gtzan(mini, size="smoke", seed=0, verbose=False) == mini
     root = tmp_path / "data"
     (root / "genres" / "blues").mkdir(parents=True)
     (root / "genres" / "blues" / "blues.00000.wav").write_bytes(b"real data, not ours")

@@ -806,16 +806,24 @@ def make_mini_gtzan(root, size: str = "default", seed: int = 0, verbose: bool = 
         ``root`` (the folder holding ``genres/``).
 
     The clips are written to a temporary folder inside ``root`` and renamed into place at the
-    end, so a reader never sees a half-written dataset.
+    end, so a reader never sees a half-written dataset. A ``genres/`` folder made earlier with
+    the same size and seed is kept as it is (delete it to make it again); one made with another
+    size or seed is replaced; one not made by coursekit (the real GTZAN) is never touched.
     """
     from .. import audio
-    from .download import move_into_place, refuse_foreign
+    from .download import already_made, move_into_place, refuse_foreign
 
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
     spec = SIZES[size]
     root = Path(root).expanduser()
+    marker = {"generator": "coursekit mini-gtzan", "size": size, "seed": seed}
     refuse_foreign(root / "genres")  # never overwrite a real dataset
+    if already_made(root / "genres", marker):
+        if verbose:
+            print(f"{root / 'genres'} already holds mini-GTZAN ({size}, seed {seed}); "
+                  "delete it to make it again")
+        return root
     root.mkdir(parents=True, exist_ok=True)
     import tempfile
 
@@ -831,8 +839,7 @@ def make_mini_gtzan(root, size: str = "default", seed: int = 0, verbose: bool = 
         for genre, i in it:
             y = compose_clip(genre, spec["seconds"], _clip_seed(seed, genre, i))
             audio.save(tmp / "genres" / genre / f"{genre}.{i:05d}.wav", y, SAMPLE_RATE)
-        move_into_place(tmp / "genres", root / "genres",
-                        marker={"generator": "coursekit mini-gtzan", "size": size, "seed": seed})
+        move_into_place(tmp / "genres", root / "genres", marker=marker)
     finally:
         import shutil
 

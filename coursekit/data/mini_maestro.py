@@ -510,19 +510,27 @@ def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool 
         ``root`` (the folder holding ``maestro-v3.0.0/``).
 
     Some compositions are performed twice (by different "pianists": other tempo, rubato and
-    dynamics, another year); both performances share a split, as in MAESTRO.
+    dynamics, another year); both performances share a split, as in MAESTRO. Written to a
+    temporary folder and renamed into place; an earlier copy with the same size and seed is
+    kept (delete it to make it again), a real MAESTRO folder is never touched.
     """
     import shutil
     import tempfile
 
     from .. import audio
-    from .download import move_into_place, refuse_foreign
+    from .download import already_made, move_into_place, refuse_foreign
 
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
     spec = SIZES[size]
     root = Path(root).expanduser()
+    marker = {"generator": "coursekit mini-maestro", "size": size, "seed": seed}
     refuse_foreign(root / "maestro-v3.0.0")  # never overwrite a real dataset
+    if already_made(root / "maestro-v3.0.0", marker):
+        if verbose:
+            print(f"{root / 'maestro-v3.0.0'} already holds mini-MAESTRO ({size}, seed {seed}); "
+                  "delete it to make it again")
+        return root
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".mini-maestro-", dir=root))
     out = tmp / "maestro-v3.0.0"
@@ -549,7 +557,10 @@ def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool 
                 crng = np.random.default_rng(_seed(seed, "composition", c))
                 piece = compose(crng, spec["seconds"])
                 composer = COMPOSERS[crng.integers(len(COMPOSERS))]
-                compositions[c] = (piece, composer, _title(piece, crng, c + 1))
+                title = _title(piece, crng, c + 1)
+                if any(t == title for _, _, t in compositions.values()):
+                    title = f"{title} (No. {c + 1})"  # one title, one composition
+                compositions[c] = (piece, composer, title)
             piece, composer, title = compositions[c]
             prng = np.random.default_rng(_seed(seed, "performance", p))
             performance = perform(piece, prng)
@@ -581,8 +592,7 @@ def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool 
             "mini-MAESTRO: performances composed, performed and synthesized by coursekit "
             f"(size {size}, seed {seed}), in the layout of MAESTRO v3.0.0 "
             "(https://magenta.tensorflow.org/datasets/maestro). Not real recordings.\n")
-        move_into_place(out, root / "maestro-v3.0.0",
-                        marker={"generator": "coursekit mini-maestro", "size": size, "seed": seed})
+        move_into_place(out, root / "maestro-v3.0.0", marker=marker)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
