@@ -792,7 +792,8 @@ class ListeningApp:
                               self.page, self.message, self.next_button])
         if participant is None:
             self.next_button.layout.display = "none"
-            self.page.children = [w.HBox([self.code, self.start_button])]
+            self._page_widgets = [w.HBox([self.code, self.start_button])]  # closed on start
+            self.page.children = self._page_widgets
         else:
             self.start(participant)
 
