@@ -32,7 +32,7 @@ def test_features_round_trip_keeps_the_pitch(midi):
     assert abs(cents) < 10
     # the magnitude comes back too (phase differs at the start, loudness does not)
     rms = lambda v: float(np.sqrt(np.mean(v ** 2)))
-    assert abs(rms(y_hat[2000:-2000]) / rms(y[2000:SEGMENT - 2000]) - 1) < 0.05
+    assert abs(rms(y_hat[2000:-2000]) / rms(y[2000:SEGMENT - 2000]) - 1) < 0.1
 
 
 def test_generator_and_discriminator_shapes_and_conditions():
@@ -59,7 +59,7 @@ def test_one_step_of_each_recipe_trains_both_networks(recipe):
     g_before = [p.detach().clone() for p in G.parameters()]
     step = gan.gan_step_fn(G, D, opt_g, opt_d, r["loss"])
     logs = step((y, pitch, family), 0)
-    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake", "ac_real", "ac_fake"}
     assert all(np.isfinite(v) for v in logs.values())
     after_d = gan.d_loss(D(real, pitch, family), D(fake0, pitch, family), r["loss"]).item()
     assert after_d < before_d                       # D got better at telling these apart

@@ -24,6 +24,11 @@ note is mostly a spectrum shaped by an envelope, and this keeps a training step 
 for a CPU. The discriminator is a *projection* discriminator (Miyato & Koyama, 2018): its score
 gets a term ``<embed(pitch), features>``, so it judges "is this a real note *of this pitch*".
 
+As in GANSynth, the discriminator also has an *auxiliary classifier* head (AC-GAN, Odena et
+al., 2017) that names the pitch; the discriminator learns it on real notes and the generator is
+rewarded when its notes are classified as the asked pitch. Without it, a small GAN learns
+"sounds like a note" long before "sounds like *this* note".
+
 Two recipes (:data:`RECIPES`) are run side by side in the chapter:
 
 - ``stable``: hinge loss, spectral normalisation in the discriminator, Adam with
@@ -72,7 +77,8 @@ register_section("ch03", {
     "eval_every": (2, 100, 500),
     "pitch_min": (48, 48, 48),
     "pitch_max": (72, 72, 72),
-    "families": ("all", "all", "all"),   # or a comma-separated list of family names
+    # the same sustained, harmonic families as chapter 02 (see the chapter for why)
+    "families": ("all", "brass,flute,organ,reed", "brass,flute,organ,reed"),
     "nsynth_size": ("smoke", "default", "default"),  # mini-NSynth size trained on
 })
 
@@ -126,7 +132,9 @@ def to_features(y) -> torch.Tensor:
     dphi = phase[..., 1:] - phase[..., :-1] - centre_advance
     dphi = torch.remainder(dphi + math.pi, 2 * math.pi) - math.pi         # wrap to [-pi, pi)
     inst = dphi / (2 * math.pi * HOP / N_FFT) / IF_RANGE                   # bins / IF_RANGE
-    inst = torch.cat([inst[..., :1], inst], dim=-1)                        # frame 0: copy frame 1
+    # frame 0 is centred on the first sample and padded by reflection: its phase is not that
+    # of a running tone, so the IF of frames 0 and 1 is copied from frame 2
+    inst = torch.cat([inst[..., 1:2], inst[..., 1:2], inst[..., 1:]], dim=-1)
     inst = torch.where(mag > IF_MASK, inst, torch.zeros_like(inst))        # quiet bins: IF = 0
     return torch.stack([mag.clamp(-1, 1), inst], dim=1)
 
@@ -136,14 +144,17 @@ def from_features(x: torch.Tensor) -> torch.Tensor:
 
     The magnitude is un-scaled; the phase is the running sum of the bin-centre advance plus the
     instantaneous frequency (``phase_t = phase_{t-1} + 2 pi HOP (k + IF) / N_FFT``), then the
-    inverse STFT.
+    inverse STFT. The first frame starts at phase ``pi k``: the phase a tone has in the bins of
+    its peak under a centred Hann window (neighbouring bins in opposition), so the bins of one
+    partial add up instead of cancelling.
     """
     x = torch.as_tensor(x).float()
     mag = torch.exp((x[:, 0] + 1) / 2 * (LOG_TOP - LOG_FLOOR) + LOG_FLOOR)
     mag = torch.where(x[:, 0] <= -0.999, torch.zeros_like(mag), mag)      # the floor is silence
     k = torch.arange(N_BINS, device=x.device, dtype=torch.float32)[:, None]
-    advance = 2 * math.pi * HOP / N_FFT * (k + x[:, 1] * IF_RANGE)
-    phase = torch.cumsum(advance, dim=-1) - advance[..., :1]              # frame 0 starts at 0
+    inst = torch.cat([x[:, 1, :, 2:3], x[:, 1, :, 2:3], x[:, 1, :, 2:]], dim=-1)  # as to_features
+    advance = 2 * math.pi * HOP / N_FFT * (k + inst * IF_RANGE)
+    phase = math.pi * k + torch.cumsum(advance, dim=-1) - advance[..., :1]
     S = torch.polar(mag, phase)
     S = F.pad(S, (0, 0, 0, 1))                                             # the Nyquist bin back
     return torch.istft(S, N_FFT, HOP, window=_window(x.device), center=True, length=SEGMENT)
@@ -231,13 +242,17 @@ class Discriminator(nn.Module):
         self.fc = sn(nn.Linear(C * 4, C))
         self.score = sn(nn.Linear(C, 1))
         self.cond = _Conditioning(cfg, C, wrap=sn)
+        self.pitch_head = sn(nn.Linear(C, cfg.n_pitches))   # auxiliary classifier (AC-GAN)
 
-    def forward(self, x: torch.Tensor, pitch, family=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pitch, family=None, return_pitch_logits: bool = False):
+        """Realness score ``(B,)``; with ``return_pitch_logits`` also the auxiliary pitch
+        classifier's logits ``(B, n_pitches)`` (index 0 = ``pitch_min``)."""
         h = F.leaky_relu(self.inp(x.reshape(x.shape[0], 2 * N_BINS, N_FRAMES)), 0.2)
         for conv in self.convs:
             h = F.leaky_relu(conv(h), 0.2)                           # 64 -> 32 -> ... -> 4 frames
         phi = F.leaky_relu(self.fc(h.flatten(1)), 0.2)
-        return self.score(phi)[:, 0] + (self.cond(pitch, family) * phi).sum(dim=1)
+        score = self.score(phi)[:, 0] + (self.cond(pitch, family) * phi).sum(dim=1)
+        return (score, self.pitch_head(phi)) if return_pitch_logits else score
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +261,7 @@ class Discriminator(nn.Module):
 
 RECIPES = {
     # hinge loss, spectral norm, two time-scale learning rates, beta1 = 0
-    "stable": dict(loss="hinge", spectral_norm=True, lr_g=1e-4, lr_d=4e-4, betas=(0.0, 0.9)),
+    "stable": dict(loss="hinge", spectral_norm=True, lr_g=2e-4, lr_d=4e-4, betas=(0.0, 0.9)),
     # the 2014 cross-entropy loss, no normalisation, a high learning rate
     "unstable": dict(loss="bce", spectral_norm=False, lr_g=2e-3, lr_d=2e-3, betas=(0.5, 0.999)),
 }
@@ -329,32 +344,40 @@ def make_gan(recipe: str = "stable", channels: int = 192, pitch_range=(48, 72),
     return G, D, opt_g, opt_d, r
 
 
-def gan_step_fn(G, D, opt_g, opt_d, loss: str = "hinge"):
+def gan_step_fn(G, D, opt_g, opt_d, loss: str = "hinge", ac_weight: float = 1.0):
     """The step function for :func:`coursekit.train.train`: D on real and fake, then G.
 
-    Returns a function ``step(batch, step_no) -> {"d_loss", "g_loss", "d_real", "d_fake"}``
-    (``d_real``/``d_fake``: the discriminator's mean scores on real and generated notes).
+    ``ac_weight`` weighs the auxiliary pitch classification loss (0 turns it off). Returns a
+    function ``step(batch, step_no) -> {"d_loss", "g_loss", "d_real", "d_fake", "ac_real",
+    "ac_fake"}`` (``d_real``/``d_fake``: the discriminator's mean scores on real and generated
+    notes; ``ac_*``: cross-entropy of the pitch head on each).
     """
     def step(batch, step_no):
         y, pitch, family = batch
+        target = torch.as_tensor(pitch) - G.cfg.pitch_min
         real = to_features(y)
         z = torch.randn(len(y), G.cfg.z_dim)
         fake = G(z, pitch, family)
-        # 1. discriminator: real up, fake down (fake detached: G is not updated here)
-        real_s, fake_s = D(real, pitch, family), D(fake.detach(), pitch, family)
-        ld = d_loss(real_s, fake_s, loss)
+        # 1. discriminator: real up, fake down (fake detached: G is not updated here),
+        #    and name the pitch of the real notes
+        real_s, real_p = D(real, pitch, family, return_pitch_logits=True)
+        fake_s = D(fake.detach(), pitch, family)
+        ac_real = F.cross_entropy(real_p, target)
+        ld = d_loss(real_s, fake_s, loss) + ac_weight * ac_real
         opt_d.zero_grad(set_to_none=True)
         ld.backward()
         opt_d.step()
-        # 2. generator: fool the (just updated) discriminator
-        lg = g_loss(D(fake, pitch, family), loss)
+        # 2. generator: fool the (just updated) discriminator, at the asked pitch
+        s, p = D(fake, pitch, family, return_pitch_logits=True)
+        ac_fake = F.cross_entropy(p, target)
+        lg = g_loss(s, loss) + ac_weight * ac_fake
         opt_g.zero_grad(set_to_none=True)
         lg.backward()
         opt_g.step()
         if not (torch.isfinite(ld) and torch.isfinite(lg)):
             raise FloatingPointError(f"GAN losses became {ld.item()}, {lg.item()} at step {step_no}")
-        return {"d_loss": ld.item(), "g_loss": lg.item(),
-                "d_real": real_s.mean().item(), "d_fake": fake_s.mean().item()}
+        return {"d_loss": ld.item(), "g_loss": lg.item(), "d_real": real_s.mean().item(),
+                "d_fake": fake_s.mean().item(), "ac_real": ac_real.item(), "ac_fake": ac_fake.item()}
     return step
 
 

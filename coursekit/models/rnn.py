@@ -67,8 +67,10 @@ register_section("ch02", {
     "max_steps": (4, 100000, 100000),      # the time budget usually stops training first
     "time_budget_s": (10, 240, 2700),
     "max_notes": (32, 400, 2000),          # training notes kept in memory
-    "gen_seconds": (0.1, 2.0, 4.0),        # length of generated notes
+    "gen_seconds": (0.2, 3.0, 4.0),        # length of generated notes
     "n_generate": (2, 8, 64),
+    "drift_window_s": (0.1, 0.25, 0.25),   # windows of the pitch / loudness tracks
+    "naive_samples": (32, 400, 800),       # samples generated without the cache (O(n^2))
     "temperature": (1.0, 1.0, 1.0),
     "pitch_min": (48, 48, 48),
     "pitch_max": (72, 72, 72),
@@ -253,6 +255,18 @@ def generate(model: SampleRNN, pitch, family=None, n_samples: int = 8000,
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    # every step works on tiny tensors: extra threads cost more in synchronisation than they
+    # save (on a busy 2-core machine, 30x more), so the loop runs on one thread
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _generate(model, pitch, family, n_samples, temperature, seed, progress,
+                         return_probs, forced)
+    finally:
+        torch.set_num_threads(n_threads)
+
+
+def _generate(model, pitch, family, n_samples, temperature, seed, progress, return_probs, forced):
     model.eval()
     cfg = model.cfg
     fs, M = cfg.frame_size, cfg.mlp_hidden
@@ -607,3 +621,69 @@ def cli_sample(args) -> int:
     print(f"wrote {len(notes)} notes to {out} ({len(notes) * seconds / dt:.1f} s of audio per "
           f"second of generation)")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring the failure: pitch and loudness over the course of a note
+# ---------------------------------------------------------------------------------------------
+
+def track_pitch(y: np.ndarray, sr: int, window_s: float = 0.25, min_confidence: float = 0.5):
+    """CREPE's pitch (fractional MIDI) in consecutive windows of ``window_s`` seconds.
+
+    Returns ``(times, midi, confidence)``: window centres (s), the median confident pitch of
+    each window (NaN where CREPE hears no pitch) and the fraction of confident frames.
+    """
+    from ..eval.embeddings import crepe_pitch
+
+    n_win = int(len(y) / sr / window_s)
+    times, midi, conf = [], [], []
+    for w in range(n_win):
+        m, c = crepe_pitch(y, sr, held_s=(w * window_s, (w + 1) * window_s),
+                           min_confidence=min_confidence)
+        times.append((w + 0.5) * window_s)
+        midi.append(m)
+        conf.append(c)
+    return np.array(times), np.array(midi), np.array(conf)
+
+
+def track_rms(y: np.ndarray, sr: int, window_s: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Loudness (RMS, in dBFS) in consecutive windows: ``(times, rms_db)``."""
+    n = int(window_s * sr)
+    n_win = len(y) // n
+    frames = np.asarray(y[:n_win * n], dtype=np.float64).reshape(n_win, n)
+    rms = np.sqrt((frames ** 2).mean(axis=1))
+    return (np.arange(n_win) + 0.5) * window_s, 20 * np.log10(np.maximum(rms, 1e-5))
+
+
+def drift_report(notes: list[dict], sr: int = OUT_SR, window_s: float = 0.25,
+                 progress: bool = True) -> dict:
+    """Pitch error (cents, against each note's asked ``pitch``) and loudness per window.
+
+    Parameters
+    ----------
+    notes : list of dict
+        Each with ``audio`` (at ``sr``) and ``pitch`` (the asked / true MIDI pitch): generated
+        notes, or real ones for the reference curve.
+
+    Returns
+    -------
+    dict
+        ``times`` (window centres, s), ``cents`` (notes x windows, signed error, NaN where
+        no pitch is heard), ``rms_db`` (notes x windows), and per window ``median_abs_cents``,
+        ``within_50_cents`` (fraction of all notes whose window is within 50 cents: an
+        unpitched window counts as a miss) and ``voiced`` (fraction with a pitch).
+    """
+    from tqdm.auto import tqdm
+
+    cents, rms = [], []
+    for note in tqdm(notes, desc="tracking pitch", disable=not progress):
+        t, m, _ = track_pitch(note["audio"], sr, window_s)
+        cents.append(100 * (m - note["pitch"]))
+        rms.append(track_rms(note["audio"], sr, window_s)[1])
+    cents, rms = np.array(cents), np.array(rms)
+    with np.errstate(invalid="ignore"):
+        within = np.nan_to_num(np.abs(cents) <= 50, nan=0.0).mean(axis=0)
+    voiced = np.isfinite(cents).mean(axis=0)
+    med = np.array([np.nanmedian(np.abs(c)) if np.isfinite(c).any() else np.nan for c in cents.T])
+    return {"times": t, "cents": cents, "rms_db": rms, "median_abs_cents": med,
+            "within_50_cents": within, "voiced": voiced}
