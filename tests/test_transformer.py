@@ -1,0 +1,196 @@
+"""The codec Transformer of chapter 05: cache, sampling filters, guidance, training, the CLI."""
+
+import json
+from argparse import Namespace
+
+import numpy as np
+import pytest
+import torch
+
+from coursekit.models import transformer as T
+from coursekit.models.transformer import CodecLM, KVCache, LMConfig
+
+
+def tiny(pattern="delay", **kw):
+    torch.manual_seed(0)
+    cfg = LMConfig(n_q=3, card=16, d_model=32, n_layer=2, n_head=2, max_steps=40, pattern=pattern, **kw)
+    return CodecLM(cfg).eval()
+
+
+@pytest.mark.parametrize("pattern", ["delay", "flatten", "parallel"])
+def test_kv_cache_logits_equal_full_forward(pattern):
+    model = tiny(pattern)
+    seq = torch.randint(0, 16, (2, model.cfg.streams, 12))
+    cond = model.condition_ids([1, 2], [60, 61], [100, 50])
+    full = model(seq, cond)
+    assert full.shape == (2, model.cfg.streams, 13, model.cfg.vocab)
+    cache = KVCache(model.cfg.n_layer)
+    parts = [model(seq[:, :, :5], cond, cache)]              # prefix + 5 steps at once
+    for s in range(5, 12):                                    # then one step at a time
+        parts.append(model(seq[:, :, s:s + 1], None, cache))
+    assert cache.length == 3 + 12
+    torch.testing.assert_close(torch.cat(parts, dim=2), full, atol=1e-5, rtol=1e-4)
+
+
+def test_cached_and_uncached_generation_agree():
+    model = tiny()
+    kw = dict(family=[1, 4], pitch=[60, 72], velocity=[100, 100], cfg_scale=2.0, seed=3,
+              temperature=0.9, top_k=8)
+    a = T.generate(model, 9, **kw)
+    b = T.generate(model, 9, use_cache=False, **kw)
+    assert a.shape == (2, 3, 9) and torch.equal(a, b)
+    assert int(a.max()) < 16  # the empty token is never an output code
+
+
+def test_the_future_does_not_leak():
+    model = tiny()
+    cond = model.condition_ids([1], [60], [100])
+    seq = torch.randint(0, 16, (1, 3, 10))
+    other = seq.clone()
+    other[:, :, 6:] = torch.randint(0, 16, (1, 3, 4))
+    a, b = model(seq, cond), model(other, cond)
+    torch.testing.assert_close(a[:, :, :7], b[:, :, :7])     # outputs 0..6 read steps 0..5 only
+
+
+def test_top_k_mask():
+    logits = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0]])
+    out = T.top_k_filter(logits, 2)
+    assert torch.isinf(out).tolist() == [[True, False, True, False, True]]
+    assert torch.equal(T.top_k_filter(logits, 0), logits)
+
+
+def test_top_p_mask():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    logits = probs.log()
+    keep = lambda p: (~torch.isinf(T.top_p_filter(logits, p))).tolist()[0]  # noqa: E731
+    assert keep(0.5) == [True, False, False, False]      # 0.5 alone reaches 0.5
+    assert keep(0.6) == [True, True, False, False]
+    assert keep(0.8) == [True, True, False, False]       # 0.5 + 0.3 = 0.8 reaches it
+    assert keep(0.81) == [True, True, True, False]
+    assert keep(0.1) == [True, False, False, False]      # the top token is always kept
+    shuffled = logits[:, [2, 0, 3, 1]]                   # order of the vocabulary does not matter
+    assert (~torch.isinf(T.top_p_filter(shuffled, 0.6))).tolist()[0] == [False, True, False, True]
+
+
+def test_sampling_follows_the_filters():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.tensor([0.0, 3.0, 2.9, -1.0]).repeat(2000, 1)
+    s = T.sample_logits(logits, top_k=2, generator=g)
+    assert set(s.tolist()) == {1, 2}
+    assert (T.sample_logits(logits[:3], temperature=0) == 1).all()
+
+
+def test_cfg_combination():
+    c = torch.tensor([[2.0, 0.0, -1.0]])
+    u = torch.tensor([[0.0, 0.0, 0.0]])
+    cl, ul = c.log_softmax(-1), u.log_softmax(-1)
+    torch.testing.assert_close(T.cfg_logits(c, u, 1.0), cl)
+    torch.testing.assert_close(T.cfg_logits(c, u, 0.0), ul)
+    torch.testing.assert_close(T.cfg_logits(c, u, 3.0), ul + 3 * (cl - ul))
+    # guidance sharpens toward what the condition adds
+    assert T.cfg_logits(c, u, 3.0).softmax(-1)[0, 0] > cl.softmax(-1)[0, 0]
+
+
+def test_condition_dropout_and_null():
+    model = tiny()
+    cond = model.condition_ids([1, 2, 3, 4], [60, 61, 62, 63], [100] * 4)
+    null = model.null_condition(4)
+    assert torch.equal(T.drop_condition(cond, 0.0, null)["pitch"], cond["pitch"])
+    torch.manual_seed(0)
+    all_dropped = T.drop_condition(cond, 1.0, null)
+    assert all(torch.equal(all_dropped[k], null[k]) for k in null)
+    assert model.condition_ids(None, [60], None)["family"].item() == model.cfg.n_families
+    assert model.condition_ids("guitar", 60, 100)["family"].item() == 3
+    with pytest.raises(ValueError, match="unknown family"):
+        model.condition_ids("kazoo", 60, 100)
+    with pytest.raises(ValueError, match="pitch must be below"):
+        model.condition_ids(1, 200, 100)
+
+
+def test_prompt_is_kept_and_continued():
+    model = tiny()
+    prompt = torch.randint(0, 16, (1, 3, 5))
+    out = T.generate(model, 12, prompt=prompt, n=2, seed=0)
+    assert out.shape == (2, 3, 12) and torch.equal(out[:, :, :5], prompt.expand(2, -1, -1))
+    long = T.generate(model, 60, prompt=prompt, seed=0)      # beyond max_steps: sliding window
+    assert long.shape == (1, 3, 60)
+    with pytest.raises(ValueError, match="codebooks"):
+        T.generate(model, 12, prompt=torch.zeros(1, 2, 5, dtype=torch.long))
+
+
+def test_training_lowers_the_loss():
+    torch.manual_seed(0)
+    model = CodecLM(LMConfig(n_q=2, card=8, d_model=32, n_layer=1, n_head=2, max_steps=12))
+    # a learnable rule: every code of a note is 2 * its family id (+ 1 on the second codebook)
+    family = torch.arange(32) % 4
+    codes = (2 * family)[:, None, None] + torch.tensor([0, 1])[None, :, None].expand(32, 2, 11)
+    tokens = {"codes": codes, "family": family, "pitch": torch.full((32,), 60),
+              "velocity": torch.full((32,), 100)}
+    ds = T.NoteSteps(tokens, "delay", 8)
+    hist = T.train_lm(model, ds, batch_size=8, lr=5e-3, max_steps=80, time_budget_s=float("inf"),
+                      progress=False)
+    assert hist[-1]["loss"] < 0.5 * hist[0]["loss"]
+    model.eval()
+    out = T.generate(model, 11, family=[1, 3], pitch=[60, 60], velocity=[100, 100], temperature=0.0)
+    assert (out[0, 0] == 2).float().mean() > 0.9 and (out[1, 1] == 7).float().mean() > 0.9
+
+
+@pytest.fixture
+def tiny_checkpoints(tmp_path):
+    from coursekit.models.codec import Codec, NeuralCodec, save_codec
+
+    torch.manual_seed(0)
+    codec_path = save_codec(NeuralCodec(Codec(channels=4, max_channels=8, latent_dim=8, n_q=2,
+                                              codebook_size=16)).eval(), tmp_path / "codec.pt")
+    sha = T._sha(codec_path)
+    cfg = dict(n_q=2, card=16, d_model=32, n_layer=1, n_head=2, tokenizer=str(codec_path), tokenizer_sha=sha)
+    notes = T.save_model(CodecLM(LMConfig(max_steps=60, **cfg)), tmp_path / "notes.pt")
+    piano = T.save_model(CodecLM(LMConfig(max_steps=40, task="piano", **cfg)), tmp_path / "piano.pt")
+    return notes, piano, tmp_path
+
+
+def _args(**kw):
+    base = dict(n=3, out=None, checkpoint=None, seed=0, pitch=None, family=None, prompt=None, genre=None,
+                seconds=None, cfg=None, steps=None, temperature=None, device=None)
+    return Namespace(**{**base, **kw})
+
+
+def test_sample_cli_writes_a_valid_folder(tiny_checkpoints):
+    from coursekit.data.nsynth import check_nsynth, read_examples
+
+    notes_ckpt, _, tmp = tiny_checkpoints
+    out = tmp / "gen"
+    assert T.cli_sample(_args(out=str(out), checkpoint=str(notes_ckpt), pitch=64, family="flute",
+                              cfg=2.0, seconds=1.0)) == 0
+    counts, problems = check_nsynth(out)
+    assert problems == []
+    ex = read_examples(out)
+    assert len(ex) == 3
+    for m in ex.values():
+        assert m["pitch"] == 64 and m["instrument_family_str"] == "flute" and m["cfg_scale"] == 2.0
+
+
+def test_sample_cli_continues_a_prompt(tiny_checkpoints):
+    from coursekit import audio
+    from coursekit.data.nsynth import read_examples
+
+    _, piano_ckpt, tmp = tiny_checkpoints
+    prompt = tmp / "prompt.wav"
+    audio.save(prompt, 0.3 * audio.tone(262.0, 0.5, sr=22050), 22050)
+    out = tmp / "cont"
+    assert T.cli_sample(_args(out=str(out), checkpoint=str(piano_ckpt), prompt=str(prompt), seconds=0.4,
+                              n=2)) == 0
+    ex = read_examples(out)
+    assert len(ex) == 2 and all(m["prompt"] == str(prompt) for m in ex.values())
+    y, sr = audio.load(out / "audio" / f"{next(iter(ex))}.wav")
+    assert sr == 16000 and abs(len(y) / sr - 0.9) < 0.05      # prompt (0.5 s) + 0.4 s
+
+
+def test_wrong_codec_is_refused(tiny_checkpoints):
+    notes_ckpt, _, _ = tiny_checkpoints
+    model = T.load_model(notes_ckpt)
+    model.cfg.tokenizer_sha = "0" * 12
+    with pytest.raises(ValueError, match="not the one this model"):
+        T.tokenizer_for(model)
+    with pytest.raises(FileNotFoundError, match="train transformer"):
+        T.load_model(notes_ckpt.parent / "missing.pt")
