@@ -481,6 +481,72 @@ def ndb(real_feats, gen_feats, k: int = 20, alpha: float = 0.05, seed: int = 0) 
             "real_props": p_real.tolist(), "gen_props": p_gen.tolist()}
 
 
+def mel_stats(y, sr: int = SR) -> np.ndarray:
+    """A fixed, learning-free description of a note for NDB and diversity: mean and standard
+    deviation over time of 64 log-mel bands of its first second (128 numbers)."""
+    from .. import audio
+
+    y = audio.fix_length(np.asarray(y, dtype=np.float32), SEGMENT)
+    M = audio.log_mel(y, sr, n_fft=1024, hop_length=256, n_mels=64)
+    return np.concatenate([M.mean(axis=1), M.std(axis=1)])
+
+
+def collapse_report(gen_notes: list[dict], real_notes: list[dict], k: int = 10, seed: int = 0,
+                    classifier: bool = True) -> dict:
+    """Mode collapse in numbers: generated notes against real notes of the same conditions.
+
+    Parameters
+    ----------
+    gen_notes, real_notes : list of dict
+        Note dicts with ``audio`` (16 kHz) and ``pitch`` (asked / true), and for the classifier
+        measures ``instrument_family_str``.
+    k : int
+        NDB bins (lowered to the number of real notes when there are fewer).
+    classifier : bool
+        Also judge with the course's note classifier (skipped, with the reason in
+        ``classifier_unavailable``, when its checkpoint cannot be loaded).
+
+    Returns
+    -------
+    dict
+        ``diversity_gen`` / ``diversity_real``: mean pairwise distance of :func:`mel_stats`
+        between notes of the same pitch; ``ndb``, ``ndb_fraction``, ``k``; with the classifier
+        ``pitch_acc``, ``family_acc`` (against the asked conditions), ``distinct_pitches``,
+        ``distinct_families`` (predicted), and ``family_entropy_bits`` of the predicted families
+        (generated and real).
+    """
+    fg = np.stack([mel_stats(n["audio"]) for n in gen_notes])
+    fr = np.stack([mel_stats(n["audio"]) for n in real_notes])
+    mu, sd = fr.mean(axis=0), fr.std(axis=0) + 1e-6          # the real notes set the scale
+    fg, fr = (fg - mu) / sd, (fr - mu) / sd
+    out = {"n_gen": len(gen_notes), "n_real": len(real_notes)}
+    for name, f, notes in (("gen", fg, gen_notes), ("real", fr, real_notes)):
+        try:
+            out[f"diversity_{name}"] = feature_diversity(f, [n["pitch"] for n in notes])
+        except ValueError:
+            out[f"diversity_{name}"] = None                      # no two notes share a pitch
+    res = ndb(fr, fg, k=min(k, len(fr)), seed=seed)
+    out.update(ndb=res["ndb"], ndb_fraction=res["ndb_fraction"], k=res["k"])
+    if classifier:
+        try:
+            from ..eval.classifier import FAMILIES as CF, predict_batch
+
+            for name, notes in (("gen", gen_notes), ("real", real_notes)):
+                pp, fp = predict_batch([n["audio"] for n in notes], SR)
+                pred_p, pred_f = pp.argmax(1), fp.argmax(1)
+                asked_f = np.array([CF.index(n["instrument_family_str"]) for n in notes])
+                share = np.bincount(pred_f, minlength=len(CF)) / len(notes)
+                nz = share[share > 0]
+                out[f"pitch_acc_{name}"] = float(np.mean(pred_p == [n["pitch"] for n in notes]))
+                out[f"family_acc_{name}"] = float(np.mean(pred_f == asked_f))
+                out[f"distinct_pitches_{name}"] = int(len(np.unique(pred_p)))
+                out[f"distinct_families_{name}"] = int(len(np.unique(pred_f)))
+                out[f"family_entropy_bits_{name}"] = float(-(nz * np.log2(nz)).sum())
+        except (FileNotFoundError, ImportError) as err:
+            out["classifier_unavailable"] = str(err)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Saving, loading, generating
 # ---------------------------------------------------------------------------------------------
