@@ -17,8 +17,10 @@ Markers (each alone on its line, at any indentation)
 Outputs and execution counts are stripped, and cells get nbgrader metadata: code solution cells
 ``{solution: true, grade: false, locked: false}`` (autograded answers), markdown solution cells
 ``{solution: true, grade: true, points: 1}`` (written answers, graded by hand), cells with
-hidden tests ``{grade: true, locked: true, points: 1}`` (autograder tests). A ``grade_id`` or ``points`` already in a cell's
-``metadata.nbgrader`` in the solution is kept.
+hidden tests ``{grade: true, locked: true, points: 1}`` (autograder tests). A ``grade_id`` or
+``points`` already in a cell's ``metadata.nbgrader`` in the solution is kept. :func:`annotate`
+stamps the same metadata on a solution notebook (markers kept), so ``solutions/`` can serve as
+nbgrader's source folder.
 
 How to write an exercise (the conventions every chapter follows)
 ----------------------------------------------------------------
@@ -45,8 +47,9 @@ How to write an exercise (the conventions every chapter follows)
    The exercise notebook must run top to bottom on the untouched stubs without an error
    ("Run All" must reach every check): call the student's code only inside a check, or in a
    cell guarded by ``if ok:`` right after the check (to listen to or plot their result).
-3. Run ``python -m coursekit exercises build`` and commit ``solutions/`` and ``exercises/``
-   together. Exercise notebooks should run in seconds (small synthetic inputs, no training).
+3. Run ``python -m coursekit exercises build`` (or, to touch only your chapter,
+   ``build_all(names=["NN_name"])``) and commit ``solutions/`` and ``exercises/`` together.
+   Exercise notebooks should run in seconds (small synthetic inputs, no training).
 
 Example
 -------
