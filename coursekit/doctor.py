@@ -17,12 +17,24 @@ PACKAGES = ["numpy", "scipy", "torch", "torchaudio", "librosa", "soundfile", "en
             "torchcrepe", "pretty_midi", "pooch", "ipywidgets", "matplotlib", "voila"]
 
 
+# Imported for real: the pair whose builds are known to break each other (a CPU-only torch
+# without the CUDA libraries torchaudio links against). The rest are read from metadata, fast.
+MUST_IMPORT = ("torch", "torchaudio")
+
+
 def _version(name: str) -> str:
+    from importlib import metadata
+
+    if name in MUST_IMPORT:
+        try:
+            mod = importlib.import_module(name)
+        except Exception as err:  # a broken install says why
+            return f"NOT IMPORTABLE ({type(err).__name__}: {err})"
+        return getattr(mod, "__version__", "installed")
     try:
-        mod = importlib.import_module(name)
-    except Exception as err:  # a broken install says why
-        return f"NOT IMPORTABLE ({type(err).__name__}: {err})"
-    return getattr(mod, "__version__", "installed")
+        return metadata.version(name.replace("_", "-"))
+    except metadata.PackageNotFoundError:
+        return "NOT INSTALLED: pip install -e \".[dev]\" installs it"
 
 
 def online(host: str = "huggingface.co", port: int = 443, timeout: float = 2.0) -> bool:
