@@ -242,7 +242,11 @@ class Discriminator(nn.Module):
         self.fc = sn(nn.Linear(C * 4, C))
         self.score = sn(nn.Linear(C, 1))
         self.cond = _Conditioning(cfg, C, wrap=sn)
-        self.pitch_head = sn(nn.Linear(C, cfg.n_pitches))   # auxiliary classifier (AC-GAN)
+        # auxiliary classifier (AC-GAN): names the pitch from the note's average spectrum (log-
+        # magnitude and IF of each bin, averaged over time). No spectral norm: it would cap the
+        # logits near 1 and keep the softmax over pitches almost flat.
+        self.pitch_head = nn.Sequential(nn.Linear(2 * N_BINS, C), nn.LeakyReLU(0.2),
+                                        nn.Linear(C, cfg.n_pitches))
 
     def forward(self, x: torch.Tensor, pitch, family=None, return_pitch_logits: bool = False):
         """Realness score ``(B,)``; with ``return_pitch_logits`` also the auxiliary pitch
@@ -252,7 +256,9 @@ class Discriminator(nn.Module):
             h = F.leaky_relu(conv(h), 0.2)                           # 64 -> 32 -> ... -> 4 frames
         phi = F.leaky_relu(self.fc(h.flatten(1)), 0.2)
         score = self.score(phi)[:, 0] + (self.cond(pitch, family) * phi).sum(dim=1)
-        return (score, self.pitch_head(phi)) if return_pitch_logits else score
+        if not return_pitch_logits:
+            return score
+        return score, self.pitch_head(x.reshape(x.shape[0], 2 * N_BINS, N_FRAMES).mean(dim=2))
 
 
 # ---------------------------------------------------------------------------------------------
