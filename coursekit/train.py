@@ -21,12 +21,10 @@ Example
 >>> len(history), sorted(history[-1])
 (5, ['loss', 'step', 'time'])
 
-Where multi-GPU (DDP, ``torchrun``) would go, for whoever adds it: :func:`pick_device` would
-take the device from ``LOCAL_RANK``; the models would be wrapped in
-``DistributedDataParallel`` before the step function is built; :class:`InfiniteLoader` would
-use a ``DistributedSampler`` (calling ``set_epoch(epoch)`` where it seeds each epoch); and only
-rank 0 would draw the progress bar and write checkpoints (``_is_main_process``), after
-averaging the logged floats across ranks.
+Several GPUs or machines: the same code runs unchanged under ``torchrun`` (see
+:mod:`coursekit.distributed`). :func:`pick_device` takes the GPU from ``LOCAL_RANK``, each rank
+loads its share of every global batch, gradients are averaged over the ranks, the logged floats
+too, and only rank 0 draws the progress bar and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -72,6 +70,8 @@ def pick_device(pref: str | None = None) -> torch.device:
     Raises ValueError when the asked device is not available, saying what is.
     """
     pref = (pref or os.environ.get("COURSEKIT_DEVICE") or "auto").strip().lower()
+    if pref in ("auto", "cuda") and "LOCAL_RANK" in os.environ and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # torchrun: one GPU a rank
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if pref == "auto":
         if torch.cuda.is_available():
@@ -112,16 +112,22 @@ class InfiniteLoader:
         self._it = None
 
     def _epoch_iterator(self, skip: int):
+        from . import distributed
+
         loader = self.loader
         if not isinstance(loader, torch.utils.data.DataLoader) or loader.batch_sampler is None:
             it = iter(loader)
             for _ in range(skip):
                 next(it)
+            if distributed.world_size() > 1:  # torchrun: keep this rank's share of each batch
+                return map(distributed.shard_batch, it)
             return it
         sampler = loader.sampler
         if hasattr(sampler, "generator"):  # RandomSampler: seed this epoch's permutation
             sampler.generator = torch.Generator().manual_seed(self.seed + self.epoch)
         batches = list(loader.batch_sampler)[skip:]
+        if distributed.world_size() > 1:  # torchrun: this rank's share of each global batch
+            batches = [distributed.shard_indices(b) for b in batches]
         return iter(torch.utils.data.DataLoader(
             loader.dataset, batch_sampler=batches, collate_fn=loader.collate_fn,
             num_workers=loader.num_workers, pin_memory=loader.pin_memory,
@@ -194,11 +200,13 @@ def save_checkpoint(path, state: dict, step: int = 0, config: dict | None = None
     never leaves a half-written checkpoint behind. Only tensors, numbers, strings, lists and
     dicts are stored, so :func:`load_checkpoint` can use ``torch.load(weights_only=True)``.
     """
+    from .distributed import unwrap
+
     if config is not None:
         json.dumps(config)  # fails early, with the offending value, if config is not plain data
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"state": {k: v.state_dict() for k, v in state.items()}, "step": int(step),
+    payload = {"state": {k: unwrap(v).state_dict() for k, v in state.items()}, "step": int(step),
                "config": config or {}, "rng": _rng_state(), **extra}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(payload, tmp)
@@ -220,7 +228,7 @@ def load_checkpoint(path, state: dict | None = None, map_location="cpu",
     for key, obj in (state or {}).items():
         if key not in ckpt["state"]:
             raise ValueError(f"{path} has no entry {key!r}; it holds {', '.join(ckpt['state'])}")
-        obj.load_state_dict(ckpt["state"][key])
+        getattr(obj, "module", obj).load_state_dict(ckpt["state"][key])  # (inside DDP)
     if restore_rng:
         _set_rng_state(ckpt["rng"])
     return ckpt
@@ -247,7 +255,9 @@ def hardware() -> str:
 def write_card(path, **info) -> Path:
     """Write a reference checkpoint's card: a JSON file with ``info`` (command, data, profile,
     wall time, metrics, ...) plus the git commit, hardware, versions and date, filled in when
-    not given. Written atomically, like checkpoints."""
+    not given. Written atomically, like checkpoints (by rank 0 only under torchrun)."""
+    if not _is_main_process():
+        return Path(path)
     card = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "git_commit": _git_commit(), "hardware": hardware(),
             "python": platform.python_version(), "torch": torch.__version__}
@@ -345,14 +355,17 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
     """
     from tqdm.auto import tqdm
 
+    from . import distributed
     from .profiles import get_profile
 
+    distributed.init()  # under torchrun: join the other ranks (no-op otherwise)
     prof = get_profile().train
     time_budget_s = prof.time_budget_s if time_budget_s is None else time_budget_s
     ckpt_every = ckpt_every or prof.ckpt_every
     if max_steps is None and time_budget_s == float("inf"):
         raise ValueError("give max_steps or a finite time_budget_s, or the loop never ends")
     modules = [m for m in state.values() if isinstance(m, torch.nn.Module)]
+    grad_sync = distributed.sync_modules(modules)  # torchrun: same weights, averaged gradients
     loader = InfiniteLoader(data, seed=seed)
     history, step, elapsed0 = History(), 0, 0.0
 
@@ -361,19 +374,23 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
         step, elapsed0 = ckpt["step"], ckpt.get("elapsed_s", 0.0)
         history.extend(ckpt.get("history", []))
         loader.load_state_dict(ckpt["data"])
-        print(f"resumed from {ckpt_path} at step {step}")
+        if _is_main_process():
+            print(f"resumed from {ckpt_path} at step {step}")
 
     def checkpoint():
         if ckpt_path is not None and _is_main_process():
             save_checkpoint(ckpt_path, state, step, config, history=list(history),
                             data=loader.state_dict(), elapsed_s=elapsed0 + time.perf_counter() - t0)
+        if ckpt_path is not None:
+            distributed.barrier()  # no rank reads a checkpoint before it is written
 
     t0 = time.perf_counter()
     bar = tqdm(total=max_steps, initial=step, desc=desc, disable=not progress or not _is_main_process())
     stop_reason, clean = "max_steps", True  # clean: the state matches `step` (not mid-step)
     try:
         while max_steps is None or step < max_steps:
-            if elapsed0 + time.perf_counter() - t0 >= time_budget_s:
+            # (under torchrun every rank stops at the same step: if any rank's budget is spent)
+            if distributed.any_rank(elapsed0 + time.perf_counter() - t0 >= time_budget_s):
                 stop_reason = "time budget"
                 break
             clean = False
@@ -381,6 +398,9 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
                 m.train()
             batch = next(loader)
             logs = {k: float(v) for k, v in step_fn(batch, step).items()}
+            if distributed.is_distributed():  # torchrun: average the logs, share rank 0's buffers
+                logs = distributed.all_reduce_mean(logs)
+                distributed.broadcast_buffers(modules)
             step += 1
             entry = {"step": step, "time": round(elapsed0 + time.perf_counter() - t0, 3), **logs}
             if eval_fn is not None and eval_every and step % eval_every == 0:
@@ -400,6 +420,8 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
         stop_reason = "interrupted"
     finally:
         bar.close()
+        if grad_sync is not None:
+            grad_sync.remove()
     if clean:
         checkpoint()
     elif ckpt_path is not None:
