@@ -1,0 +1,230 @@
+"""Chapter 06: latent diffusion (tiny models, tiny codec, smoke data: seconds)."""
+
+import json
+import subprocess
+import sys
+from argparse import Namespace
+
+import numpy as np
+import pytest
+import torch
+
+from coursekit.models import diffusion as D
+from coursekit.models.codec import Codec, NeuralCodec, save_codec
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny models on a shared CPU: one thread is many times faster than two fighting for cores
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _tiny_cfg(**kw):
+    base = dict(latent_dim=8, frames=40, channels=(16, 32), emb_dim=32, groups=4,
+                conditions={"pitch": 128, "family": 11, "velocity": 128})
+    base.update(kw)
+    return D.DiffusionConfig(**base)
+
+
+# ---- the maths -------------------------------------------------------------------------------
+
+def test_forward_noising_matches_closed_form_and_diffusers():
+    sched = D.noise_schedule()
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(4, 8, 20, generator=g), torch.randn(4, 8, 20, generator=g)
+    t = torch.tensor([0, 10, 500, 999])
+    ours = D.add_noise(x0, eps, t, sched.alphas_cumprod)
+    assert torch.allclose(ours, sched.add_noise(x0, eps, t), atol=1e-6)
+    a = sched.alphas_cumprod[t].reshape(-1, 1, 1)
+    assert torch.allclose(ours, a.sqrt() * x0 + (1 - a).sqrt() * eps, atol=1e-6)
+    # almost all signal at t=0, almost all noise at the last step
+    assert torch.allclose(ours[0], x0[0], atol=5e-2)
+    assert (ours[3] - eps[3]).abs().max() < 0.05
+
+
+def test_velocity_and_x0_recovery_round_trip():
+    ac = D.noise_schedule().alphas_cumprod
+    g = torch.Generator().manual_seed(1)
+    x0, eps = torch.randn(3, 4, 10, generator=g), torch.randn(3, 4, 10, generator=g)
+    t = torch.tensor([5, 300, 900])
+    x_t = D.add_noise(x0, eps, t, ac)
+    v = D.velocity(x0, eps, t, ac)
+    assert torch.allclose(v, D.noise_schedule(D.DiffusionConfig()).get_velocity(x0, eps, t), atol=1e-6)
+    for out, kind in ((v, "v_prediction"), (eps, "epsilon")):
+        x0_hat, eps_hat = D.predict_x0(x_t, out, t, ac, kind)
+        assert torch.allclose(x0_hat, x0, atol=1e-3) and torch.allclose(eps_hat, eps, atol=1e-3)
+    with pytest.raises(ValueError, match="prediction_type"):
+        D.predict_x0(x_t, v, t, ac, "sample")
+
+
+def test_one_ddim_step_matches_diffusers():
+    from diffusers import DDIMScheduler
+
+    sched = DDIMScheduler.from_config(D.noise_schedule(D.DiffusionConfig(prediction_type="epsilon")).config,
+                                      timestep_spacing="trailing", set_alpha_to_one=True)
+    sched.set_timesteps(10)
+    g = torch.Generator().manual_seed(2)
+    x_t, eps = torch.randn(2, 8, 16, generator=g), torch.randn(2, 8, 16, generator=g)
+    t, t_prev = sched.timesteps[3], sched.timesteps[4]
+    ref = sched.step(eps, t, x_t).prev_sample
+    ours = D.ddim_step(x_t, eps, sched.alphas_cumprod[t], sched.alphas_cumprod[t_prev])
+    assert torch.allclose(ours, ref, atol=1e-5)
+
+
+def test_cfg_combination():
+    u, c = torch.tensor([1.0, 2.0]), torch.tensor([3.0, 0.0])
+    assert torch.equal(D.cfg_combine(u, c, 1.0), c)
+    assert torch.equal(D.cfg_combine(u, c, 0.0), u)
+    assert torch.allclose(D.cfg_combine(u, c, 3.0), torch.tensor([7.0, -4.0]))
+    # the model's guided output is that combination of its two passes
+    model = D.LatentDiffusion(_tiny_cfg()).eval()
+    for p in model.parameters():  # zero-initialised output layer: perturb so outputs differ
+        p.data.add_(0.05 * torch.randn_like(p))
+    x = torch.randn(2, 8, 40)
+    cond = {"pitch": torch.tensor([60, 70]), "family": torch.tensor([1, 2]), "velocity": torch.tensor([100, 50])}
+    with torch.no_grad():
+        cond_out = model(x, 400, cond)
+        uncond_out = model(x, 400, {k: torch.full((2,), -1) for k in cond})
+        guided = model.guided(x, 400, cond, 2.5)
+    assert not torch.allclose(cond_out, uncond_out)
+    assert torch.allclose(guided, uncond_out + 2.5 * (cond_out - uncond_out), atol=1e-5)
+
+
+def test_normalisation_stats_round_trip(tmp_path):
+    g = torch.Generator().manual_seed(3)
+    z = 0.3 * torch.randn(6, 8, 40, generator=g) + torch.linspace(-1, 1, 8)[None, :, None]
+    mean, std = D.latent_stats(z)
+    assert torch.allclose(mean, z.mean(dim=(0, 2)), atol=1e-5)
+    model = D.LatentDiffusion(_tiny_cfg())
+    model.set_stats(mean, std)
+    x = model.normalize(z)
+    assert abs(float(x.mean())) < 1e-4 and torch.allclose(x.transpose(0, 1).reshape(8, -1).std(1),
+                                                          torch.ones(8), atol=1e-3)
+    assert torch.allclose(model.denormalize(x), z, atol=1e-5)
+    # the statistics travel in the checkpoint (weights stored as float16)
+    codec = NeuralCodec(Codec(channels=4, max_channels=16, latent_dim=8, n_q=2, codebook_size=16))
+    path = D.save_diffusion(model, tmp_path / "d.pt", codec=codec)
+    loaded, codec2 = D.load_diffusion(path)
+    assert torch.allclose(loaded.latent_mean, mean, atol=1e-3) and torch.allclose(loaded.latent_std, std, atol=1e-3)
+    assert torch.allclose(loaded.denormalize(x), z, atol=1e-2)
+    assert codec2.cfg.latent_dim == 8
+    # list of clips of different lengths: same numbers as the concatenation
+    m2, s2 = D.latent_stats([z[0], z[1, :, :13]])
+    both = torch.cat([z[0], z[1, :, :13]], dim=1)
+    assert torch.allclose(m2, both.mean(1), atol=1e-5) and torch.allclose(s2, both.std(1), atol=1e-5)
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    model = D.LatentDiffusion(_tiny_cfg()).eval()
+    with pytest.raises(ValueError, match="pitch"):
+        D.sample_latents(model, {"pitch": torch.tensor([200])}, steps=2, progress=False)
+    with pytest.raises(ValueError, match="unknown sampler"):
+        D.make_sampler("euler")
+    with pytest.raises(FileNotFoundError, match="no such diffusion checkpoint"):
+        D.load_diffusion(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="expected"):
+        D.latent_stats(torch.zeros(3, 4))
+
+
+@pytest.mark.parametrize("sampler", D.SAMPLERS)
+def test_samplers_give_finite_latents_of_the_asked_length(sampler):
+    model = D.LatentDiffusion(_tiny_cfg()).eval()
+    z = D.sample_latents(model, {"pitch": torch.tensor([60, 62, 64])}, frames=37, steps=3,
+                         sampler=sampler, guidance=2.0, progress=False)
+    assert z.shape == (3, 8, 38) and torch.isfinite(z).all()  # rounded up to a multiple of 2
+    seen = []
+    D.sample_latents(model, {"pitch": torch.tensor([60])}, frames=40, steps=4, sampler=sampler,
+                     progress=False, callback=lambda i, t, x, x0: seen.append((i, t, x0.shape)))
+    assert [s[0] for s in seen] == [0, 1, 2, 3] and seen[0][1] > seen[-1][1]
+    # same seed, same sample
+    a = D.sample_latents(model, {"pitch": torch.tensor([60])}, frames=40, steps=2, seed=5, progress=False)
+    b = D.sample_latents(model, {"pitch": torch.tensor([60])}, frames=40, steps=2, seed=5, progress=False)
+    assert torch.equal(a, b)
+
+
+def test_training_lowers_the_loss():
+    torch.manual_seed(0)
+    cfg = _tiny_cfg(conditions={"genre": 10})
+    model = D.LatentDiffusion(cfg)
+    # each "genre" is a different set of slow sinusoids over the 8 channels: learnable structure
+    frames = torch.arange(60.0)
+    data = {"latents": [torch.sin(2 * np.pi * (g + 1) * frames / 60 + torch.arange(8.0)[:, None]).half()
+                        for g in range(4)],
+            "genre": torch.tensor([0, 1, 2, 3])}
+    model.set_stats(*D.latent_stats(list(data["latents"])))
+    ds = D.ClipCrops(data, frames=40, crops_per_clip=8)
+    assert len(ds) == 32 and ds[0][0].shape == (8, 40)
+    ema, hist = D.train_diffusion(model, ds, max_steps=60, batch_size=8, lr=3e-3, time_budget_s=600,
+                                  progress=False)
+    losses = [h["loss"] for h in hist]
+    assert len(losses) == 60 and np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+
+
+# ---- the command line -----------------------------------------------------------------------
+
+def _args(**kw):
+    base = dict(profile="smoke", out=None, seed=0, data=None, resume=False, task=None, device=None,
+                time_budget=None, codec=None, n=2, checkpoint=None, pitch=None, family=None, prompt=None,
+                genre=None, seconds=None, cfg=None, steps=None, temperature=None)
+    return Namespace(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def tiny_codec(tmp_path_factory):
+    torch.manual_seed(0)
+    codec = NeuralCodec(Codec(channels=4, max_channels=16, latent_dim=8, n_q=2, codebook_size=16)).eval()
+    return save_codec(codec, tmp_path_factory.mktemp("codec") / "codec.pt")
+
+
+def test_train_and_sample_cli_write_valid_folders(tmp_path, tiny_codec, mini_nsynth_root):
+    from coursekit.data.nsynth import check_nsynth, read_examples
+
+    ckpt = tmp_path / "diffusion.pt"
+    assert D.cli_train(_args(out=str(ckpt), codec=str(tiny_codec), time_budget=3,
+                             data=str(mini_nsynth_root / "nsynth-train"))) == 0
+    card = json.loads(ckpt.with_suffix(".json").read_text())
+    assert card["model"] == "diffusion" and card["task"] == "notes" and card["steps"] >= 1
+    assert ckpt.stat().st_size < 5e6
+    out = tmp_path / "gen"
+    assert D.cli_sample(_args(out=str(out), checkpoint=str(ckpt), pitch=64, family="flute", steps=2,
+                              cfg=1.5, n=3)) == 0
+    counts, problems = check_nsynth(out)
+    assert not problems, problems
+    ex = read_examples(out)
+    assert len(ex) == 3
+    assert {e["pitch"] for e in ex.values()} == {64}
+    assert {e["instrument_family_str"] for e in ex.values()} == {"flute"}
+    assert {e["cfg"] for e in ex.values()} == {1.5} and {e["steps"] for e in ex.values()} == {2}
+    with pytest.raises(ValueError, match="--family"):
+        D.cli_sample(_args(out=str(out), checkpoint=str(ckpt), family="kazoo"))
+    with pytest.raises(ValueError, match="genre checkpoint"):
+        D.cli_sample(_args(out=str(out), checkpoint=str(ckpt), genre="jazz"))
+
+
+def test_genre_train_and_sample_cli(tmp_path, tiny_codec):
+    from coursekit.data import make_dataset
+    from coursekit.data.nsynth import read_examples
+
+    root = make_dataset("mini-gtzan", tmp_path / "gtzan", size="smoke", seed=0)
+    ckpt = tmp_path / "genres.pt"
+    assert D.cli_train(_args(out=str(ckpt), codec=str(tiny_codec), time_budget=3, task="genres",
+                             data=str(root))) == 0
+    out = tmp_path / "clips"
+    assert D.cli_sample(_args(out=str(out), checkpoint=str(ckpt), genre="jazz", seconds=1.3, steps=2,
+                              n=2)) == 0
+    ex = read_examples(out)
+    assert len(ex) == 2 and {e["genre"] for e in ex.values()} == {"jazz"}
+    import soundfile as sf
+
+    for name in ex:
+        info = sf.info(str(out / "audio" / f"{name}.wav"))
+        assert info.frames == int(1.3 * 16000) and info.samplerate == 16000
+
+
+def test_sample_cli_subprocess_errors_in_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "coursekit", "sample", "diffusion", "--out", str(tmp_path / "x"),
+                        "--checkpoint", str(tmp_path / "nope.pt")], capture_output=True, text=True)
+    assert r.returncode == 2 and "no such diffusion checkpoint" in r.stderr + r.stdout
