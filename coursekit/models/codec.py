@@ -379,6 +379,24 @@ def prepare_audio(audio, sr: int | None, target_sr: int, name: str = "audio") ->
     return x
 
 
+def check_codes(codes, n_q_max: int, codebook_size: int) -> torch.Tensor:
+    """Return ``codes`` as a long tensor [B, n_q, T], or raise ValueError saying what is wrong."""
+    codes = torch.as_tensor(codes)
+    if codes.ndim == 2:
+        codes = codes[None]
+    if codes.ndim != 3:
+        raise ValueError(f"codes: expected shape [B, n_q, T], got {tuple(codes.shape)}")
+    if codes.dtype.is_floating_point or codes.dtype == torch.bool:
+        raise ValueError(f"codes must be integers (got {codes.dtype}); pass what encode() returned")
+    if not 1 <= codes.shape[1] <= n_q_max:
+        raise ValueError(f"codes have {codes.shape[1]} quantizer rows; this codec has 1 to {n_q_max}")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= codebook_size):
+        raise ValueError(f"codes must lie in [0, {codebook_size - 1}] (codebook size {codebook_size}), "
+                         f"got values in [{int(codes.min())}, {int(codes.max())}]; were they made by "
+                         "another codec, or sampled past the vocabulary?")
+    return codes.long()
+
+
 class NeuralCodec(nn.Module):
     """Encoder + residual VQ + decoder. See the module docstring for the picture."""
 
@@ -458,20 +476,8 @@ class NeuralCodec(nn.Module):
     @torch.no_grad()
     def decode(self, codes) -> torch.Tensor:
         """integer codes [B, n_q, T] (or [n_q, T]) -> audio [B, 1, T * hop] at ``sample_rate``."""
-        codes = torch.as_tensor(codes)
-        if codes.ndim == 2:
-            codes = codes[None]
-        if codes.ndim != 3:
-            raise ValueError(f"codes: expected shape [B, n_q, T], got {tuple(codes.shape)}")
-        if codes.dtype.is_floating_point:
-            raise ValueError(f"codes must be integers (got {codes.dtype}); pass what encode() returned")
-        if not 1 <= codes.shape[1] <= self.cfg.n_q:
-            raise ValueError(f"codes have {codes.shape[1]} quantizer rows; this codec has 1 to {self.cfg.n_q}")
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.cfg.codebook_size):
-            raise ValueError(f"codes must lie in [0, {self.cfg.codebook_size - 1}] (codebook size "
-                             f"{self.cfg.codebook_size}), got values in [{int(codes.min())}, "
-                             f"{int(codes.max())}]; were they made by another codec?")
-        z_q = self.quantizer.decode(codes.long().to(self._device()))
+        codes = check_codes(codes, self.cfg.n_q, self.cfg.codebook_size)
+        z_q = self.quantizer.decode(codes.to(self._device()))
         return self.decoder(z_q)
 
     # -- the interface: continuous latents ---------------------------------------------
@@ -497,32 +503,39 @@ class NeuralCodec(nn.Module):
             z, _, _ = self.quantizer(z, self._check_n_q(n_q))
         return self.decoder(z)
 
-    @torch.no_grad()
     def reconstruct(self, y, sr: int | None = None, n_q: int | None = None) -> np.ndarray:
-        """Encode then decode a NumPy clip (or batch); same shape and sample rate as the input.
-
-        Example
-        -------
-        >>> y_hat = codec.reconstruct(y, sr=16000, n_q=4)   # doctest: +SKIP
-        """
-        y = np.asarray(y, dtype=np.float32)
-        sr_in = sr or self.sample_rate
-        x = prepare_audio(y, sr_in, self.sample_rate)
-        out = self.decode(self.encode(x, n_q=n_q))[:, 0, :x.shape[-1]]
-        out = out.cpu().numpy()
-        if sr_in != self.sample_rate:
-            from ..audio import resample
-
-            out = resample(out, self.sample_rate, sr_in)
-        n = y.shape[-1]
-        out = out[:, :n] if out.shape[-1] >= n else np.pad(out, ((0, 0), (0, n - out.shape[-1])))
-        return out[0] if y.ndim == 1 else out if y.ndim == 2 else out[:, None]
+        """Encode then decode a NumPy clip (or batch); see :func:`reconstruct`."""
+        return reconstruct(self, y, sr=sr, n_q=n_q)
 
     def _device(self):
         return next(self.parameters()).device
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+@torch.no_grad()
+def reconstruct(codec, y, sr: int | None = None, n_q: int | None = None) -> np.ndarray:
+    """Encode then decode with any codec of the course's interface (this one, EnCodec's wrapper).
+
+    ``y`` is a NumPy clip ``(N,)``, a batch ``(B, N)`` or ``(B, C, N)``; the result has the
+    same number of samples, at the input's sample rate ``sr`` (default: the codec's), mono.
+
+    Example
+    -------
+    >>> y_hat = reconstruct(codec, y, sr=16000, n_q=4)   # doctest: +SKIP
+    """
+    y = np.asarray(y, dtype=np.float32)
+    sr_in = int(sr or codec.sample_rate)
+    x = prepare_audio(y, sr_in, codec.sample_rate)
+    out = codec.decode(codec.encode(x, n_q=n_q))[:, 0, :x.shape[-1]].cpu().numpy()
+    if sr_in != codec.sample_rate:
+        from ..audio import resample
+
+        out = resample(out, codec.sample_rate, sr_in)
+    n = y.shape[-1]
+    out = out[:, :n] if out.shape[-1] >= n else np.pad(out, ((0, 0), (0, n - out.shape[-1])))
+    return out[0] if y.ndim == 1 else out if y.ndim == 2 else out[:, None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -831,18 +844,23 @@ class SegmentDataset(torch.utils.data.Dataset):
 # ---------------------------------------------------------------------------------------------
 
 def make_codec_step(model: NeuralCodec, opt, steps: int, lr: float, warmup: int = 100,
-                    disc: "STFTDiscriminator | None" = None, opt_d=None):
+                    disc: "STFTDiscriminator | None" = None, opt_d=None,
+                    time_budget_s: float | None = None, elapsed_s: float = 0.0):
     """The step function: reconstruction + commitment (+ adversarial) loss, one optimizer step.
 
     The learning rate warms up for ``warmup`` steps then follows a cosine down to lr / 10 at
-    ``steps``; it is a function of the step alone, so a resumed run follows the same schedule.
-    Quantizer dropout: half of the examples use all quantizers, the other half a random number.
+    the end of training: ``steps``, or the time budget when that comes first (``elapsed_s``:
+    seconds already trained before a resume). Quantizer dropout: half of the examples use all
+    quantizers, the other half a random number.
     """
     cfg = model.cfg
+    t0 = time.perf_counter()
 
     def step_fn(batch, step):
         x = batch.to(model._device())                                  # [B, 1, N]
         t = min(1.0, step / max(1, steps))
+        if time_budget_s and math.isfinite(time_budget_s):
+            t = max(t, min(1.0, (elapsed_s + time.perf_counter() - t0) / time_budget_s))
         now = lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
         for g in opt.param_groups:
             g["lr"] = now
@@ -895,7 +913,14 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
         opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
         state |= {"disc": disc, "opt_d": opt_d}
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True)
-    history = train(make_codec_step(model, opt, steps, lr, disc=disc, opt_d=opt_d), loader, state,
+    elapsed = 0.0
+    if resume and ckpt_path is not None and Path(ckpt_path).exists():
+        elapsed = float(torch.load(ckpt_path, weights_only=True).get("elapsed_s", 0.0))
+    if time_budget_s is None:
+        time_budget_s = get_profile().train.time_budget_s
+    step_fn = make_codec_step(model, opt, steps, lr, disc=disc, opt_d=opt_d,
+                              time_budget_s=time_budget_s, elapsed_s=elapsed)
+    history = train(step_fn, loader, state,
                     max_steps=steps, time_budget_s=time_budget_s, ckpt_path=ckpt_path,
                     ckpt_every=ckpt_every, resume=resume, config=asdict(cfg), seed=seed,
                     desc=desc, progress=progress)

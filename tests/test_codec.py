@@ -1,0 +1,320 @@
+"""The course codec (coursekit.models.codec) and the EnCodec wrapper: fast tests on tiny models."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from coursekit.audio import AudioError, save
+from coursekit.models import codec as C
+
+TINY = C.Codec(channels=4, max_channels=16, latent_dim=8, n_q=4, codebook_size=16)
+
+
+def tiny_model(seed=0, train_on=None):
+    torch.manual_seed(seed)
+    model = C.NeuralCodec(TINY)
+    x = train_on if train_on is not None else 0.3 * torch.randn(4, 1, 3200)
+    model.train()
+    model(x)                      # first training pass: k-means initialisation of the codebooks
+    return model.eval()
+
+
+def tone(f=220.0, n=16000, sr=16000):
+    return (0.5 * np.sin(2 * np.pi * f * np.arange(n) / sr)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------- interface
+
+def test_shapes_and_rates():
+    model = tiny_model()
+    audio = torch.from_numpy(np.stack([tone(220), tone(330)]))           # (B, N)
+    codes = model.encode(audio)
+    assert codes.shape == (2, 4, 50) and codes.dtype == torch.long
+    assert int(codes.min()) >= 0 and int(codes.max()) < 16
+    assert model.decode(codes).shape == (2, 1, 16000)
+    assert model.encode(audio, n_q=2).shape == (2, 2, 50)
+    z = model.encode_latent(audio)
+    assert z.shape == (2, 8, 50)
+    assert model.decode_latent(z).shape == (2, 1, 16000)
+    assert model.decode_latent(z, n_q=4).shape == (2, 1, 16000)
+    assert model.frame_rate == 50.0 and model.codebook_size == 16
+    assert model.bitrate(1) == 50 * 4 and model.bitrate() == 50 * 4 * 4
+    assert list(model.bitrates()) == [1, 2, 3, 4]
+
+
+def test_odd_length_is_padded_and_reconstruct_keeps_length():
+    model = tiny_model()
+    y = tone(n=12345)
+    assert model.encode(y).shape[-1] == int(np.ceil(12345 / 320))
+    assert model.reconstruct(y).shape == (12345,)
+    assert model.reconstruct(np.stack([y, y])).shape == (2, 12345)
+
+
+def test_decoding_codes_equals_decoding_quantized_latents():
+    model = tiny_model()
+    y = tone()
+    a = model.decode(model.encode(y, n_q=3))
+    b = model.decode_latent(model.encode_latent(y), n_q=3)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------- quantizer
+
+def test_more_quantizers_leave_a_smaller_residual():
+    torch.manual_seed(0)
+    rvq = C.ResidualVQ(C.Codec(latent_dim=8, n_q=4, codebook_size=32))
+    z = torch.randn(2, 8, 200)
+    rvq.train()
+    for _ in range(20):
+        rvq(z)
+    rvq.eval()
+    errors = [float((rvq(z, n)[0] - z).pow(2).mean()) for n in range(1, 5)]
+    assert all(b < a for a, b in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.5 * float(z.pow(2).mean())
+
+
+def test_kmeans_init_and_ema_track_the_data():
+    torch.manual_seed(0)
+    centers = torch.tensor([[5.0, 0.0], [-5.0, 0.0], [0.0, 5.0], [0.0, -5.0]])
+    x = centers[torch.randint(0, 4, (400,))] + 0.05 * torch.randn(400, 2)
+    vq = C.VectorQuantizer(2, 4, decay=0.9)
+    vq.update(x, vq.nearest(x))                                           # k-means initialisation
+    assert bool(vq.initialized)
+    nearest = torch.cdist(centers, vq.codebook).min(dim=1).values
+    assert float(nearest.max()) < 0.5
+    moved = x + torch.tensor([1.0, 0.0])                                  # the data shifts
+    for _ in range(60):
+        vq.update(moved, vq.nearest(moved))
+    nearest = torch.cdist(centers + torch.tensor([1.0, 0.0]), vq.codebook).min(dim=1).values
+    assert float(nearest.max()) < 0.3                                     # EMA followed it
+
+
+def test_dead_codes_are_restarted_on_data():
+    torch.manual_seed(0)
+    vq = C.VectorQuantizer(2, 8, decay=0.5, dead_threshold=0.5)
+    x = torch.randn(64, 2)
+    vq.update(x, vq.nearest(x))
+    vq.codebook[3] = torch.tensor([100.0, 100.0])                         # a code nobody picks
+    vq.ema_sum[3] = vq.codebook[3] * vq.ema_count[3]
+    for _ in range(5):
+        vq.update(x, vq.nearest(x))
+    assert float(vq.codebook[3].abs().max()) < 10, "the dead code should have jumped onto the data"
+
+
+def test_quantizer_dropout_uses_fewer_codes_per_example():
+    model = tiny_model()
+    z = torch.randn(2, 8, 10)
+    model.quantizer.eval()
+    zq_mixed, _, _ = model.quantizer(z, torch.tensor([1, 4]))
+    zq1, _, _ = model.quantizer(z, 1)
+    zq4, _, _ = model.quantizer(z, 4)
+    assert torch.allclose(zq_mixed[0], zq1[0]) and torch.allclose(zq_mixed[1], zq4[1])
+
+
+def test_training_pass_gives_gradients_to_encoder_and_commitment():
+    model = tiny_model()
+    model.train()
+    x = 0.3 * torch.randn(2, 1, 3200)
+    loss, logs, x_hat = C.codec_loss(model, x, torch.tensor([2, 4]))
+    loss.backward()
+    assert x_hat.shape == x.shape and logs["commit"] > 0
+    assert model.encoder.net[0].weight.grad is not None                   # straight-through
+    assert float(model.encoder.net[0].weight.grad.abs().sum()) > 0
+
+
+def test_adversarial_losses_run():
+    disc = C.STFTDiscriminator(scales=(256, 128), channels=4)
+    x, x_hat = 0.3 * torch.randn(2, 1, 3200), (0.3 * torch.randn(2, 1, 3200)).requires_grad_()
+    g, d = C.adversarial_losses(disc, x_hat, x)
+    assert torch.isfinite(g) and torch.isfinite(d)
+    g.backward()
+    assert x_hat.grad is not None
+
+
+# --------------------------------------------------------------------------------- bad input
+
+def test_wrong_sample_rate_is_resampled_and_said_once(monkeypatch):
+    monkeypatch.setattr(C, "_said", set())
+    model = tiny_model()
+    y = tone(n=22050, sr=22050)
+    with pytest.warns(UserWarning, match="resampled from 22050 Hz"):
+        codes = model.encode(y, sr=22050)
+    assert codes.shape[-1] == 50                                           # 1 s at 16 kHz
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                     # said only once
+        model.encode(y, sr=22050)
+    assert model.reconstruct(y, sr=22050).shape == (22050,)
+
+
+def test_stereo_is_mixed_down_and_said_once(monkeypatch):
+    monkeypatch.setattr(C, "_said", set())
+    model = tiny_model()
+    stereo = np.stack([tone(220), tone(330)])[None]                        # (1, 2, N)
+    with pytest.warns(UserWarning, match="mixed down"):
+        codes = model.encode(stereo)
+    mono = stereo.mean(axis=1)
+    assert torch.equal(codes, model.encode(mono))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.encode(stereo)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros(16000, np.float32), "silent"),
+    (np.full(16000, np.nan, np.float32), "NaN"),
+    (np.zeros(0, np.float32), "empty"),
+    (np.zeros((1, 1, 1, 10), np.float32), "expected shape"),
+])
+def test_unusable_audio_raises_a_clear_error(bad, match):
+    model = tiny_model()
+    with pytest.raises(AudioError, match=match):
+        model.encode(bad)
+    with pytest.raises(AudioError, match=match):
+        model.encode_latent(bad)
+
+
+def test_bad_codes_raise_a_clear_error():
+    model = tiny_model()
+    codes = model.encode(tone())
+    with pytest.raises(ValueError, match=r"\[0, 15\]"):
+        model.decode(codes + 16)
+    with pytest.raises(ValueError, match=r"\[0, 15\]"):
+        model.decode(codes - 100)
+    with pytest.raises(ValueError, match="integers"):
+        model.decode(codes.float())
+    with pytest.raises(ValueError, match="1 to 4"):
+        model.decode(torch.zeros(1, 5, 10, dtype=torch.long))
+    with pytest.raises(ValueError, match="1 to 4"):
+        model.encode(tone(), n_q=9)
+    with pytest.raises(ValueError, match="latents"):
+        model.decode_latent(torch.zeros(1, 3, 10))
+
+
+# --------------------------------------------------------------------------------- metrics
+
+def test_metrics():
+    y = tone()
+    assert C.mel_distance(y, y) == 0.0
+    assert C.si_sdr(y, y) > 60
+    assert C.si_sdr(y, 3 * y) > 60                                         # scale-invariant
+    noisy = y + 0.05 * np.random.default_rng(0).standard_normal(len(y)).astype(np.float32)
+    assert 10 < C.si_sdr(y, noisy) < 30 and C.mel_distance(y, noisy) > 0.1
+    u = C.codebook_usage(torch.arange(16).repeat(2, 1)[None], 16)
+    assert np.allclose(u["perplexity"], 16) and u["dead_fraction"] == [0.0, 0.0]
+    u = C.codebook_usage(torch.zeros(1, 1, 50, dtype=torch.long), 16)
+    assert np.isclose(u["perplexity"][0], 1.0) and np.isclose(u["dead_fraction"][0], 15 / 16)
+
+
+# --------------------------------------------------------------------------------- save / load / train
+
+def test_save_and_load_round_trip(tmp_path):
+    model = tiny_model()
+    path = C.save_codec(model, tmp_path / "c.pt", step=3)
+    ckpt = torch.load(path, weights_only=True)                              # plain data only
+    assert ckpt["step"] == 3 and ckpt["config"]["n_q"] == 4
+    again = C.load_codec(path)
+    assert again.cfg == model.cfg
+    assert torch.equal(again.encode(tone()), model.encode(tone()))
+    with pytest.raises(FileNotFoundError, match="no such codec checkpoint"):
+        C.load_codec(tmp_path / "missing.pt")
+
+
+def test_reference_codec_and_card():
+    from coursekit.paths import CHECKPOINT_DIR
+
+    path = CHECKPOINT_DIR / "codec.pt"
+    if not path.exists():
+        pytest.skip("the reference codec has not been trained in this checkout")
+    assert path.stat().st_size <= 5 * 1024 * 1024
+    card = json.loads(path.with_suffix(".json").read_text())
+    for key in ("command", "git_commit", "profile", "training_time_s", "hardware", "data"):
+        assert key in card, key
+    model = C.load_codec()
+    assert model.frame_rate == 50.0 and model.sample_rate == 16000
+    y_hat = model.reconstruct(tone(440.0))
+    assert y_hat.shape == (16000,) and np.isfinite(y_hat).all()
+
+
+def test_train_and_resume(tmp_path):
+    clips = [tone(f, n=8000) for f in (220, 330, 440)]
+    data = C.SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
+    assert len(data) == 16 and data[0].shape == (1, 1280)
+    ckpt = tmp_path / "state.pt"
+    _, h1 = C.train_codec(TINY, data, steps=2, batch_size=2, ckpt_path=ckpt, ckpt_every=1,
+                          time_budget_s=float("inf"), progress=False)
+    model, h2 = C.train_codec(TINY, data, steps=4, batch_size=2, ckpt_path=ckpt, resume=True,
+                              ckpt_every=1, time_budget_s=float("inf"), progress=False)
+    assert [h["step"] for h in h2] == [1, 2, 3, 4]
+    assert all(np.isfinite(h["loss"]) for h in h2)
+    assert bool(model.quantizer.layers[0].initialized)
+
+
+# --------------------------------------------------------------------------------- command line
+
+def _nsynth_folder(root, sr=16000):
+    root.mkdir(parents=True)
+    meta = {}
+    for i, f in enumerate((220.0, 440.0)):
+        name = f"keyboard_synthetic_000-0{57 + 12 * i}-100"
+        save(root / "audio" / f"{name}.wav", tone(f, n=8000), sr)
+        meta[name] = {"note_str": name, "pitch": 57 + 12 * i, "velocity": 100}
+    (root / "examples.json").write_text(json.dumps(meta))
+    return root
+
+
+def test_cli_reconstruct_keeps_the_layout(tmp_path, capsys):
+    from coursekit.audio import info
+    from coursekit.cli import main
+
+    ckpt = C.save_codec(tiny_model(), tmp_path / "tiny.pt")
+    src = _nsynth_folder(tmp_path / "nsynth-test")
+    out = tmp_path / "rec"
+    assert main(["codec", "reconstruct", str(src), str(out), "--n-q", "2", "--checkpoint", str(ckpt)]) == 0
+    assert (out / "examples.json").read_text() == (src / "examples.json").read_text()
+    names = sorted(p.name for p in (out / "audio").iterdir())
+    assert names == sorted(p.name for p in (src / "audio").iterdir())
+    assert info(out / "audio" / names[0])["frames"] == 8000
+
+    plain = tmp_path / "plain"
+    y = np.stack([tone(220, n=22050, sr=22050), tone(330, n=22050, sr=22050)])
+    save(plain / "rock" / "rock.00000.wav", y, 22050)                        # stereo, 22.05 kHz
+    out2 = tmp_path / "rec2"
+    assert main(["codec", "reconstruct", str(plain), str(out2), "--checkpoint", str(ckpt)]) == 0
+    i = info(out2 / "rock" / "rock.00000.wav")
+    assert (i["samplerate"], i["frames"], i["channels"]) == (22050, 22050, 1)
+
+    assert main(["codec", "reconstruct", str(src), str(out), "--n-q", "7", "--checkpoint", str(ckpt)]) == 2
+    assert "1 to 4" in capsys.readouterr().err
+    assert main(["codec", "reconstruct", str(tmp_path / "nope"), str(out)]) == 2
+
+
+# --------------------------------------------------------------------------------- EnCodec
+
+def test_encodec_wrapper_with_random_weights():
+    from coursekit.models.encodec_wrapper import EncodecCodec
+
+    codec = EncodecCodec(pretrained=False)                                   # no download
+    assert (codec.sample_rate, codec.frame_rate, codec.codebook_size) == (24000, 75.0, 1024)
+    assert codec.bitrate(8) == 6000.0 and codec.bitrates()[32] == 24000.0
+    y = tone(n=24000, sr=24000)
+    codes = codec.encode(y, n_q=4)
+    assert codes.shape == (1, 4, 75) and int(codes.max()) < 1024
+    assert codec.decode(codes).shape == (1, 1, 24000)
+    assert codec.encode_latent(y).shape == (1, 128, 75)
+    assert codec.reconstruct(tone(), sr=16000, n_q=2).shape == (16000,)
+    with pytest.raises(ValueError, match=r"\[0, 1023\]"):
+        codec.decode(codes + 1024)
+    with pytest.raises(AudioError, match="silent"):
+        codec.encode(np.zeros(2400, np.float32))
+
+
+def test_load_encodec_offline_says_one_line(monkeypatch, capsys):
+    from coursekit.models import encodec_wrapper as W
+
+    monkeypatch.setattr(W, "weights_available", lambda timeout=2.0: (False, "offline (test)"))
+    assert W.load_encodec() is None
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "not available" in out[0] and "course codec" in out[0]
