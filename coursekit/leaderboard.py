@@ -1,0 +1,435 @@
+"""The course's leaderboard: every reference model, one grid of notes, one evaluation.
+
+``python -m coursekit leaderboard [--out results/leaderboard]`` samples each reference
+checkpoint found in ``coursekit/checkpoints/`` (rnn, gan, transformer, diffusion; an absent one
+is skipped with one line saying so) on the same fixed grid of conditions with fixed seeds,
+judges every set with :func:`coursekit.eval.evaluate.evaluate_folder` against the same real
+notes, and writes ``<out>.json`` and a Markdown table ``<out>.md``.
+
+The grid (:func:`make_grid`)
+----------------------------
+64 notes: 16 a family for the four sustained, harmonic families every note model of the course
+is trained on (brass, flute, organ, reed: chapters 02 and 03 restrict themselves to these, see
+their profiles), at pitches spread evenly over MIDI 48..72 (the range chapters 02 and 03 train
+on) within the range each family has in NSynth (flute starts at 60), velocity 100, 4 s each.
+Each model is asked for exactly these 64 notes with seed 0; a model whose card says it was not
+trained on some of them gets a note in its row.
+
+The real notes and the floor
+----------------------------
+The reference set is 64 notes of the NSynth *test* split chosen by the same grid: for each grid
+note, the unused test note of that family with the nearest pitch (then the velocity nearest 100,
+then the name). The *floor* row is 64 notes of the *valid* split chosen the same way, judged
+against the same reference: what a perfect model (one that draws new real notes) would score
+with this many clips. Both come from the real NSynth when it is under the data root, else from
+the default-size mini-NSynth.
+
+Columns: parameters (and those of the codec a model decodes with), training wall time and
+hardware from each checkpoint's card, generation speed (seconds of audio per second of
+wall-clock, on this machine: it varies from run to run), FAD with a 95 % bootstrap interval and
+FAD-inf for the CREPE, mel and classifier embeddings, pitch accuracy (CREPE within 50 cents;
+the course classifier exact) and family accuracy (classifier).
+
+Re-running gives the same numbers (fixed seeds, deterministic torch kernels, the same grid);
+only the timing fields differ (:func:`quality_view` drops them). Embeddings are cached on
+disk, so a second run only pays for generating.
+
+Example
+-------
+>>> from coursekit.leaderboard import make_grid
+>>> grid = make_grid()
+>>> len(grid), grid[0]
+(64, {'family': 'brass', 'pitch': 48, 'velocity': 100})
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+__all__ = ["GRID_FAMILIES", "GRID_PITCHES", "NOTES_PER_FAMILY", "ModelSpec", "MODEL_SPECS",
+           "make_grid", "select_real", "write_subset", "run_leaderboard", "quality_view",
+           "format_table", "cli_leaderboard", "SCHEMA"]
+
+SCHEMA = 1
+GRID_FAMILIES = ("brass", "flute", "organ", "reed")
+GRID_PITCHES = (48, 72)
+NOTES_PER_FAMILY = 16
+VELOCITY = 100
+NOTE_SECONDS = 4.0
+SEED = 0
+EMBEDDINGS = ("crepe", "mel", "classifier")
+VOLATILE = ("generation_seconds", "audio_seconds_per_second", "timing", "created",
+            "load_average", "seconds", "gen", "ref", "samples_dir")
+
+
+# ---------------------------------------------------------------------------------------------
+# The grid and the real notes chosen by it
+# ---------------------------------------------------------------------------------------------
+
+def make_grid(families=GRID_FAMILIES, pitches=GRID_PITCHES, per_family: int = NOTES_PER_FAMILY,
+              velocity: int = VELOCITY) -> list[dict]:
+    """The conditions every model is asked for: ``per_family`` notes for each family, pitches
+    spread evenly (rounded) over ``pitches`` within the family's NSynth range.
+
+    Returns a list of ``{'family', 'pitch', 'velocity'}`` dicts, family after family.
+    """
+    from .data.mini_nsynth import FAMILY_SPECS
+
+    grid = []
+    for fam in families:
+        if fam not in FAMILY_SPECS:
+            raise ValueError(f"unknown family {fam!r}; choose from {', '.join(FAMILY_SPECS)}")
+        (f_lo, f_hi), _ = FAMILY_SPECS[fam]
+        lo, hi = max(pitches[0], f_lo), min(pitches[1], f_hi)
+        if lo > hi:
+            raise ValueError(f"{fam} has no notes in MIDI {pitches[0]}..{pitches[1]} "
+                             f"(its range is {f_lo}..{f_hi})")
+        for p in np.linspace(lo, hi, per_family):
+            grid.append({"family": fam, "pitch": int(round(p)), "velocity": int(velocity)})
+    return grid
+
+
+def select_real(split_dir, grid) -> list[dict]:
+    """For each grid note, the unused note of ``split_dir`` (an NSynth split) of the same
+    family with the nearest pitch (ties: velocity nearest the asked one, then the name).
+
+    Raises ValueError when the split has fewer notes of a family than the grid asks for.
+    """
+    from .data.nsynth import read_examples
+
+    by_family: dict[str, list[dict]] = {}
+    for m in read_examples(split_dir).values():
+        by_family.setdefault(m["instrument_family_str"], []).append(m)
+    used, out = set(), []
+    for g in grid:
+        pool = [m for m in by_family.get(g["family"], []) if m["note_str"] not in used]
+        if not pool:
+            have = len(by_family.get(g["family"], []))
+            raise ValueError(f"{split_dir}: only {have} {g['family']} note(s), the grid asks for "
+                             f"{sum(x['family'] == g['family'] for x in grid)}; use a bigger split "
+                             "or fewer notes per family")
+        best = min(pool, key=lambda m: (abs(m["pitch"] - g["pitch"]),
+                                        abs(m["velocity"] - g["velocity"]), m["note_str"]))
+        used.add(best["note_str"])
+        out.append(best)
+    return out
+
+
+def write_subset(split_dir, notes, out_dir) -> Path:
+    """Copy ``notes`` of ``split_dir`` (metadata + WAV files) into an NSynth-format folder."""
+    split_dir, out_dir = Path(split_dir), Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    (out_dir / "audio").mkdir(parents=True)
+    for m in notes:
+        shutil.copyfile(split_dir / "audio" / f"{m['note_str']}.wav",
+                        out_dir / "audio" / f"{m['note_str']}.wav")
+    (out_dir / "examples.json").write_text(json.dumps({m["note_str"]: m for m in notes}, indent=1))
+    return out_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# The models: how to load each reference checkpoint and ask it for the grid
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ModelSpec:
+    """How the leaderboard uses one model.
+
+    ``load(path) -> model``; ``generate(model, pitches, families, velocities, seed, progress)
+    -> list of note dicts`` (as :func:`coursekit.data.nsynth.write_nsynth_folder` takes);
+    ``codec(model) -> nn.Module or None``: the codec it decodes with, counted apart.
+    """
+
+    name: str
+    checkpoint: str
+    load: Callable
+    generate: Callable
+    codec: Callable | None = None
+
+
+def _module_spec(name: str, module: str, checkpoint: str, loader: str, **load_kw) -> ModelSpec:
+    import importlib
+
+    def load(path):
+        return getattr(importlib.import_module(module), loader)(path, **load_kw)
+
+    def generate(model, pitches, families, velocities, seed, progress):
+        fn = importlib.import_module(module).generate_notes
+        params = inspect.signature(fn).parameters
+        wanted = {"seconds": NOTE_SECONDS, "out_seconds": NOTE_SECONDS, "seed": seed,
+                  "progress": progress, "velocities": velocities}
+        return fn(model, pitches=pitches, families=families,
+                  **{k: v for k, v in wanted.items() if k in params})
+
+    def codec(model):
+        mod = importlib.import_module(module)
+        return mod.tokenizer_for(model) if hasattr(mod, "tokenizer_for") else None
+
+    return ModelSpec(name, checkpoint, load, generate, codec)
+
+
+MODEL_SPECS = {
+    "rnn": _module_spec("rnn", "coursekit.models.rnn", "rnn.pt", "load_model"),
+    "gan": _module_spec("gan", "coursekit.models.gan", "gan.pt", "load_generator"),
+    "transformer": _module_spec("transformer", "coursekit.models.transformer", "transformer.pt",
+                                "load_model", task="notes"),
+    "diffusion": _module_spec("diffusion", "coursekit.models.diffusion", "diffusion.pt",
+                              "load_model"),
+}
+
+
+def _n_params(obj) -> int | None:
+    if isinstance(obj, torch.nn.Module):
+        return int(sum(p.numel() for p in obj.parameters()))
+    inner = getattr(obj, "model", None) or getattr(obj, "codec", None)
+    return _n_params(inner) if isinstance(inner, torch.nn.Module) else None
+
+
+def _card_info(ckpt: Path) -> dict:
+    card_path = ckpt.with_suffix(".json")
+    if not card_path.exists():
+        return {"card": None}
+    card = json.loads(card_path.read_text())
+    wall = next((card[k] for k in ("train_wall_time_s", "train_wall_s", "total_wall_time_s",
+                                    "wall_time_s") if card.get(k) is not None), None)
+    data = card.get("data") if isinstance(card.get("data"), dict) else {}
+    return {"card": card_path.name, "train_wall_s": wall, "hardware": card.get("hardware"),
+            "profile": card.get("profile"), "steps": card.get("steps"),
+            "command": card.get("command"), "trained_pitch_range": data.get("pitch_range"),
+            "trained_families": data.get("families")}
+
+
+def _coverage_notes(info: dict, grid) -> list[str]:
+    notes = []
+    pr, fams = info.get("trained_pitch_range"), info.get("trained_families")
+    if pr:
+        out = sum(not pr[0] <= g["pitch"] <= pr[1] for g in grid)
+        if out:
+            notes.append(f"{out} grid note(s) outside the pitch range it was trained on {pr}")
+    if fams:
+        out = sum(g["family"] not in fams for g in grid)
+        if out:
+            notes.append(f"{out} grid note(s) of families it was not trained on")
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+def _real_split(data, split: str) -> Path:
+    from .data import dataset_dir
+
+    if data is None:
+        return dataset_dir("nsynth", split, size="default", verbose=False)
+    path = Path(data) / f"nsynth-{split}"
+    if not (path / "examples.json").exists():
+        raise FileNotFoundError(f"{path}: no examples.json; give the folder holding nsynth-valid/ "
+                                "and nsynth-test/")
+    return path
+
+
+def _evaluate(gen, ref, embeddings, n_boot, progress) -> dict:
+    from .eval.evaluate import evaluate_folder
+
+    r = evaluate_folder(gen, ref, embeddings=embeddings, n_boot=n_boot, seed=SEED,
+                        progress=progress)
+    return {k: r[k] for k in ("n_gen", "n_ref", "fad", "pitch", "family", "scores", "warnings",
+                              "seconds")}
+
+
+def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, data=None,
+                    embeddings=EMBEDDINGS, n_boot: int = 200, progress: bool = True,
+                    log=print) -> dict:
+    """Sample every model found, evaluate it and the real floor; return the JSON-able result.
+
+    Parameters
+    ----------
+    work_dir : path, optional
+        Where the generated notes and the real subsets are written (default:
+        ``samples_root()/leaderboard``): ``<work_dir>/<model>/``, ``real-test/``, ``real-valid/``.
+    checkpoint_dir : path, optional
+        Folder of the reference checkpoints and their cards (default: ``coursekit/checkpoints``).
+    models : dict of ModelSpec, optional
+        Default: :data:`MODEL_SPECS` (rnn, gan, transformer, diffusion).
+    grid : list of dict, optional
+        Default: :func:`make_grid` (64 notes).
+    data : path, optional
+        Folder holding ``nsynth-valid/`` and ``nsynth-test/`` (default: real NSynth under the
+        data root, else the default-size mini-NSynth).
+    embeddings, n_boot :
+        Passed to :func:`coursekit.eval.evaluate.evaluate_folder`.
+    """
+    from .data.nsynth import write_nsynth_folder
+    from .eval.classifier import DEFAULT_PATH as CLASSIFIER_PATH
+    from .paths import CHECKPOINT_DIR, samples_root
+    from .train import hardware
+
+    t_start = time.perf_counter()
+    load0 = os.getloadavg()[0]
+    work = Path(work_dir) if work_dir is not None else samples_root() / "leaderboard"
+    ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINT_DIR
+    models = MODEL_SPECS if models is None else models
+    grid = make_grid() if grid is None else grid
+    notes_log = []
+    embeddings = list(embeddings)
+    if "classifier" in embeddings and not CLASSIFIER_PATH.exists():
+        embeddings.remove("classifier")
+        notes_log.append(f"no classifier checkpoint ({CLASSIFIER_PATH}): no classifier FAD, "
+                         "pitch/family accuracy by CREPE only")
+        log(notes_log[-1])
+
+    # the real notes: reference (test) and floor (valid), chosen by the grid
+    test_dir, valid_dir = _real_split(data, "test"), _real_split(data, "valid")
+    ref = write_subset(test_dir, select_real(test_dir, grid), work / "real-test")
+    floor = write_subset(valid_dir, select_real(valid_dir, grid), work / "real-valid")
+
+    prev = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    rows, skipped = [], []
+    try:
+        for name, spec in models.items():
+            ckpt = ckdir / spec.checkpoint
+            if not ckpt.exists():
+                log(f"{name}: skipped, no reference checkpoint {ckpt}")
+                skipped.append({"model": name, "reason": f"no checkpoint {spec.checkpoint}"})
+                continue
+            try:
+                model = spec.load(ckpt)
+            except ModuleNotFoundError as err:
+                log(f"{name}: skipped, its module is missing ({err})")
+                skipped.append({"model": name, "reason": f"module missing: {err}"})
+                continue
+            info = _card_info(ckpt)
+            codec = spec.codec(model) if spec.codec else None
+            log(f"{name}: generating {len(grid)} notes ...")
+            torch.manual_seed(SEED)
+            np.random.seed(SEED)
+            t0 = time.perf_counter()
+            notes = spec.generate(model, [g["pitch"] for g in grid], [g["family"] for g in grid],
+                                  [g["velocity"] for g in grid], SEED, progress)
+            gen_s = time.perf_counter() - t0
+            audio_s = sum(len(n["audio"]) for n in notes) / 16000.0
+            for n in notes:
+                n.setdefault("generated_by", name)
+            folder = write_nsynth_folder(work / name, notes)
+            log(f"{name}: {len(notes)} notes in {gen_s:.1f} s; evaluating ...")
+            rows.append({
+                "model": name, "checkpoint": spec.checkpoint, "samples_dir": str(folder),
+                "parameters": _n_params(model), "codec_parameters": _n_params(codec),
+                **info, "coverage_notes": _coverage_notes(info, grid),
+                "generation_seconds": round(gen_s, 2),
+                "audio_seconds_per_second": round(audio_s / gen_s, 3) if gen_s > 0 else None,
+                **_evaluate(folder, ref, embeddings, n_boot, progress)})
+    finally:
+        torch.use_deterministic_algorithms(prev)
+    log("real floor (valid vs test): evaluating ...")
+    floor_row = {"model": "real (valid vs test)", "samples_dir": str(floor),
+                 **_evaluate(floor, ref, embeddings, n_boot, progress)}
+    return {
+        "schema": SCHEMA,
+        "what": "Every reference model of the course sampled on one grid of notes and judged "
+                "against the same real notes (coursekit.leaderboard)",
+        "grid": {"families": list(dict.fromkeys(g["family"] for g in grid)),
+                 "n_notes": len(grid), "pitches": [g["pitch"] for g in grid],
+                 "velocity": sorted({g["velocity"] for g in grid}), "seconds": NOTE_SECONDS,
+                 "seed": SEED},
+        "reference": {"split": str(test_dir), "n": len(grid),
+                      "selection": "nearest pitch of the same family, per grid note"},
+        "floor": floor_row, "models": rows, "skipped": skipped, "embeddings": embeddings,
+        "n_boot": n_boot, "notes": notes_log,
+        "timing": {"seconds": round(time.perf_counter() - t_start, 1), "load_average": load0,
+                   "hardware": hardware(), "torch_threads": torch.get_num_threads()},
+    }
+
+
+def quality_view(result: dict) -> dict:
+    """``result`` without the fields that change from run to run (timings, speed, paths):
+    what must be identical when the leaderboard is run twice."""
+    if isinstance(result, dict):
+        return {k: quality_view(v) for k, v in result.items() if k not in VOLATILE}
+    if isinstance(result, list):
+        return [quality_view(v) for v in result]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------
+
+def _f(v, fmt="{:.2f}"):
+    return "–" if v is None else fmt.format(v)
+
+
+def _fad_cell(f: dict | None) -> str:
+    if not f:
+        return "–"
+    lo, hi = f["ci95"]
+    return f"{_f(f['fad'])} [{_f(lo)}, {_f(hi)}] (∞: {_f(f['fad_inf'])})"
+
+
+def _params(row) -> str:
+    p, c = row.get("parameters"), row.get("codec_parameters")
+    if p is None:
+        return "–"
+    return f"{p / 1e6:.2f} M" + (f" + codec {c / 1e6:.2f} M" if c else "")
+
+
+def format_table(result: dict) -> str:
+    """The Markdown table of a :func:`run_leaderboard` result."""
+    embs = result["embeddings"]
+    head = (["model", "parameters", "training (card)", "audio s / s"]
+            + [f"FAD {e} [95% CI] (FAD-inf)" for e in embs]
+            + ["pitch acc. CREPE", "pitch acc. classifier", "family acc."])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in result["models"] + [result["floor"]]:
+        p, fam = row.get("pitch") or {}, row.get("family") or {}
+        train = "–" if row.get("train_wall_s") is None else \
+            f"{row['train_wall_s'] / 60:.0f} min ({row.get('profile') or '?'})"
+        cells = ([f"**{row['model']}**", _params(row), train,
+                  _f(row.get("audio_seconds_per_second"), "{:.2f}")]
+                 + [_fad_cell(row["fad"].get(e)) for e in embs]
+                 + [_f(p.get("crepe_acc")), _f(p.get("classifier_acc")), _f(fam.get("classifier_acc"))])
+        lines.append("| " + " | ".join(cells) + " |")
+    g = result["grid"]
+    out = ["\n".join(lines), "",
+           f"Grid: {g['n_notes']} notes ({', '.join(g['families'])}; MIDI "
+           f"{min(g['pitches'])}..{max(g['pitches'])}; velocity {g['velocity'][0]}; "
+           f"{g['seconds']:.0f} s; seed {g['seed']}). Reference: {g['n_notes']} notes of "
+           f"{result['reference']['split']} chosen by the grid; the last row is {g['n_notes']} "
+           "valid notes chosen the same way (the floor). FAD intervals: bootstrap over clips "
+           f"({result['n_boot']} rounds). Audio s / s: seconds of audio generated per second on "
+           f"{result['timing']['hardware']} (load average {result['timing']['load_average']:.1f})."]
+    for row in result["models"]:
+        for n in row.get("coverage_notes", []):
+            out.append(f"- {row['model']}: {n}")
+    for s in result["skipped"]:
+        out.append(f"- {s['model']}: not in the table ({s['reason']})")
+    out += [f"- {n}" for n in result.get("notes", [])]
+    return "\n".join(out) + "\n"
+
+
+def cli_leaderboard(args) -> int:
+    """``python -m coursekit leaderboard [--out results/leaderboard]``: writes ``<out>.json``
+    and ``<out>.md`` (``--out`` may also name the ``.json`` file)."""
+    out = Path(args.out)
+    stem = out.with_suffix("") if out.suffix in (".json", ".md") else out
+    result = run_leaderboard()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = format_table(result)
+    Path(f"{stem}.md").write_text(table)
+    print(table)
+    print(f"wrote {stem}.json and {stem}.md ({result['timing']['seconds']:.0f} s)")
+    return 0
