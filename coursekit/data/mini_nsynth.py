@@ -17,13 +17,14 @@ brass         sawtooth whose brightness follows the loudness (attack swell), pit
 flute         few harmonics (additive), breath noise, chiff at the onset, delayed vibrato
 guitar        Karplus-Strong plucked string, pluck position, body resonances or pickup + drive
 keyboard      piano-like decaying stretched partials + hammer; FM electric piano with a tine
-mallet        modal synthesis (marimba/vibraphone/glockenspiel bars); FM bell with
-              inharmonic partials that die fast, so the fundamental carries the pitch
+mallet        modal synthesis (marimba/vibraphone/xylophone/glockenspiel bars); FM bell whose
+              inharmonic partials fall back fast, so the fundamental carries the pitch
 organ         drawbars (additive harmonics 8', 4', 2 2/3' ...), key click, rotary speaker
 reed          odd-harmonic (clarinet) or full (saxophone) spectrum, breath; filtered square
 string        bowed sawtooth with delayed vibrato and body resonances; string ensemble
 synth_lead    detuned saws / pulse through a resonant filter, glide, tempo-synced gate
-vocal         glottal harmonics shaped by vowel formants, vibrato, breath; a small choir
+vocal         glottal pulse train through the formant resonances of a vowel, vibrato,
+              breath; a small choir
 ============  ==============================================================================
 
 Velocity changes both the loudness and the brightness of a note. The qualities of each note
@@ -64,7 +65,7 @@ NYQUIST_LIMIT = 0.48 * SR     # partials above this are not generated (no aliasi
 T = np.arange(N) / SR         # time of every sample, in seconds (float64: for phases)
 T32 = T.astype(np.float32)    # the same in float32 (fast, for envelopes)
 VELOCITIES = (25, 50, 75, 100, 127)
-VERSION = 1                   # bump when the synthesis changes (recorded in mini-nsynth.json)
+VERSION = 2                   # bump when the synthesis changes (recorded in mini-nsynth.json)
 
 #: Pitch range (MIDI) and the sources each family comes in.
 FAMILY_SPECS = {
@@ -84,8 +85,8 @@ FAMILY_SPECS = {
 #: Instruments per family (train; valid/test share the held-out ones) and notes per instrument.
 SIZES = {
     "smoke": dict(train_instruments=2, heldout_instruments=1, train_notes=3, valid_notes=2, test_notes=2),
-    "default": dict(train_instruments=6, heldout_instruments=2, train_notes=30, valid_notes=14, test_notes=14),
-    "full": dict(train_instruments=10, heldout_instruments=3, train_notes=60, valid_notes=30, test_notes=30),
+    "default": dict(train_instruments=9, heldout_instruments=3, train_notes=20, valid_notes=9, test_notes=9),
+    "full": dict(train_instruments=16, heldout_instruments=5, train_notes=40, valid_notes=18, test_notes=18),
 }
 
 SPLITS = ("train", "valid", "test")
@@ -298,20 +299,40 @@ def _reverb(x, rt60, mix, seed):
 # Instruments: random parameters per instrument, one synthesis function per family
 # =============================================================================================
 
-def draw_instrument(family: str, source: str, rng) -> dict:
+_WEYL = (0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775, 0.1622776602)  # frac of phi, sqrt 2, 3, 5, 10
+
+
+def draw_instrument(family: str, source: str, rng, variant: int | None = None) -> dict:
     """Draw the timbre parameters of one instrument of ``family`` and ``source``.
+
+    ``variant`` picks the kind of instrument where a family has several (the vowel a voice
+    sings, marimba or glockenspiel, clarinet or saxophone, the synth waveform, ...): kind
+    ``variant % number of kinds``; ``None`` draws it at random.
 
     Returns a dict of plain floats/strings (stored so the same instrument plays every note).
     """
     u = rng.uniform
+
+    def pick(options):
+        i = int(rng.integers(len(options))) if variant is None else variant % len(options)
+        return options[i]
+
+    def chance(prob, j):
+        """Is option j (0 drive, 1 reverb, 2 modulation, 3 glide/percussion, 4 gate) on?
+        At random, or spread evenly over consecutive variants (a Weyl sequence), so that a
+        few instruments already cover the on/off combinations."""
+        if variant is None:
+            return rng.random() < prob
+        return ((variant + 1) * _WEYL[j]) % 1.0 < prob
+
     p = {"family": family, "source": source, "reverb": 0.0, "reverb_mix": 0.0, "drive": 0.0,
          "reverb_seed": int(rng.integers(2**31))}
     if family == "bass":
         if source == "synthetic":
-            p.update(kind="filtered", wave=str(rng.choice(["saw", "square"])), cutoff=u(1.5, 6.0),
+            p.update(kind="filtered", wave=pick(["saw", "square"]), cutoff=u(1.5, 6.0),
                      env_amount=u(1.0, 4.0), filter_decay=u(0.08, 0.5), attack=u(0.003, 0.012),
                      decay=u(0.2, 1.0), sustain=u(0.45, 0.9), release=u(0.05, 0.3))
-            if rng.random() < 0.3:
+            if chance(0.3, 0):
                 p["drive"] = u(1.5, 3.5)
         else:
             p.update(kind="plucked", t60=u(4.0, 8.0), loss=u(0.1, 0.25), pluck_pos=u(0.1, 0.3),
@@ -320,91 +341,100 @@ def draw_instrument(family: str, source: str, rng) -> dict:
         p.update(attack=u(0.05, 0.16), decay=u(0.1, 0.4), sustain=u(0.7, 0.95), release=u(0.08, 0.3),
                  dark=u(1.5, 3.0), bright=u(6.0, 14.0), scoop=u(20.0, 70.0), vib_rate=u(4.5, 6.0),
                  vib_cents=u(0.0, 15.0), breath=u(0.005, 0.03) if source == "acoustic" else 0.0,
-                 detune=0.0 if source == "acoustic" else u(3.0, 9.0))
-        if source == "acoustic" and rng.random() < 0.5:
+                 formant=u(900.0, 1600.0), formant_gain=u(0.8, 2.0),
+                 detune=0.0 if source == "acoustic" else u(2.0, 5.0))
+        if source == "acoustic" and chance(0.5, 1):
             p.update(reverb=u(0.6, 1.4), reverb_mix=u(0.15, 0.35))
     elif family == "flute":
         p.update(h2=u(0.1, 0.5), h3=u(0.05, 0.3), rolloff=u(1.5, 3.0), attack=u(0.05, 0.12),
                  release=u(0.08, 0.25), vib_rate=u(4.5, 5.5), vib_cents=u(8.0, 25.0),
-                 breath=u(0.03, 0.1) if source == "acoustic" else 0.0,
-                 chiff=u(0.1, 0.4) if source == "acoustic" else 0.0,
+                 breath=u(0.03, 0.1) if source == "acoustic" else u(0.02, 0.05),
+                 chiff=u(0.1, 0.4) if source == "acoustic" else u(0.0, 0.1),
                  chorus=0.0 if source == "acoustic" else u(3.0, 8.0))
-        if rng.random() < 0.5:
+        if chance(0.5, 1):
             p.update(reverb=u(0.8, 1.6), reverb_mix=u(0.15, 0.35))
     elif family == "guitar":
         p.update(t60=u(2.0, 5.0), loss=u(0.02, 0.2), pluck_pos=u(0.1, 0.3), exc_bright=u(4.0, 14.0),
                  pick=u(0.0, 0.4), body1=u(90.0, 130.0), body2=u(180.0, 280.0),
                  pickup=u(2000.0, 5000.0))
-        if source == "electronic" and rng.random() < 0.5:
+        if source == "electronic" and chance(0.5, 0):
             p["drive"] = u(1.5, 4.0)
-        if source == "acoustic" and rng.random() < 0.5:
+        if source == "acoustic" and chance(0.5, 1):
             p.update(reverb=u(0.6, 1.2), reverb_mix=u(0.1, 0.3))
     elif family == "keyboard":
         if source == "acoustic":
             p.update(kind="piano", inharm=u(0.5e-4, 3e-4), tilt=u(1.2, 2.2), t60=u(3.0, 8.0),
                      detune=u(0.5, 2.0), hammer=u(0.05, 0.2), release=u(0.1, 0.3))
-            if rng.random() < 0.4:
+            if chance(0.4, 1):
                 p.update(reverb=u(0.8, 1.5), reverb_mix=u(0.1, 0.3))
         else:
-            p.update(kind="fm", ratio=1.0 if source == "electronic" else float(rng.choice([2.0, 3.0])),
+            p.update(kind="fm", ratio=1.0 if source == "electronic" else pick([2.0, 3.0]),
                      index=u(1.0, 3.0), index_tau=u(0.2, 1.0), tine=u(0.05, 0.2) if source == "electronic" else 0.0,
                      tine_ratio=u(10.0, 15.0), t60=u(2.0, 5.0), release=u(0.1, 0.3),
-                     tremolo=u(0.2, 0.5) if rng.random() < 0.4 else 0.0, trem_rate=u(3.0, 6.0))
+                     tremolo=u(0.2, 0.5) if chance(0.4, 2) else 0.0, trem_rate=u(3.0, 6.0))
     elif family == "mallet":
         if source == "acoustic":
-            bar = str(rng.choice(["marimba", "vibraphone", "xylophone", "glockenspiel"]))
+            bar = pick(["marimba", "vibraphone", "xylophone", "glockenspiel"])
             ratios = {"marimba": [1.0, 3.99, 9.14], "vibraphone": [1.0, 3.98, 9.9],
                       "xylophone": [1.0, 3.01, 6.18], "glockenspiel": [1.0, 2.71, 5.15, 8.43]}[bar]
+            ring = {"marimba": (0.6, 1.5), "vibraphone": (2.0, 4.0), "xylophone": (0.3, 0.8),
+                    "glockenspiel": (2.0, 4.0)}[bar]       # wood bars die fast, metal bars ring
             p.update(kind="modal", bar=bar, ratios=ratios,
-                     amps=[1.0] + [u(0.08, 0.3) / (i + 1) for i in range(len(ratios) - 1)],
-                     t60=u(0.8, 3.0), strike=u(0.05, 0.3),
+                     amps=[1.0] + [u(0.2, 0.6) / (i + 1) for i in range(len(ratios) - 1)],
+                     t60=u(*ring), strike=u(0.2, 0.6),
                      tremolo=u(0.3, 0.6) if bar == "vibraphone" else 0.0, trem_rate=u(4.0, 7.0))
         else:
             ratio = u(2.6, 4.4)
             while abs(ratio - round(ratio)) < 0.12:      # keep the bell inharmonic
                 ratio = u(2.6, 4.4)
-            p.update(kind="bell", ratio=ratio, index=u(1.0, 4.0), index_tau=u(0.04, 0.14), t60=u(1.0, 3.0))
-        if rng.random() < 0.4:
+            p.update(kind="bell", ratio=ratio, index=u(1.0, 3.0), index_tau=u(0.04, 0.14), t60=u(1.0, 3.0))
+        if chance(0.4, 1):
             p.update(reverb=u(0.8, 1.6), reverb_mix=u(0.15, 0.35))
     elif family == "organ":
-        levels = [1.0] + [float(u(0.0, 1.0) * (rng.random() < 0.7)) for _ in range(6)]
+        # drawbars 4', 2 2/3', 2', 1 3/5', 1 1/3', 1' (harmonics 2, 3, 4, 5, 6, 8): a random
+        # registration, always with at least two of the high ones pulled out
+        levels = [1.0] + [float(u(0.0, 1.0) * (rng.random() < 0.6)) for _ in range(6)]
+        for i in rng.choice([3, 4, 5, 6], size=2, replace=False):
+            levels[i] = max(levels[i], u(0.5, 1.0))
         p.update(harmonics=[1, 2, 3, 4, 5, 6, 8], levels=levels, attack=u(0.005, 0.02),
                  release=u(0.03, 0.1), click=u(0.0, 0.1),
-                 percussion=int(rng.choice([0, 2, 3])) if rng.random() < 0.4 else 0,
-                 leslie=u(0.1, 0.3) if rng.random() < 0.5 else 0.0, leslie_rate=u(5.5, 7.0))
-        if rng.random() < 0.3:
+                 percussion=int(rng.choice([0, 2, 3])) if chance(0.4, 3) else 0,
+                 leslie=u(0.1, 0.3) if chance(0.5, 2) else 0.0, leslie_rate=u(5.5, 7.0))
+        if chance(0.3, 0):
             p["drive"] = u(1.5, 3.0)
-        if rng.random() < 0.3:
+        if chance(0.3, 1):
             p.update(reverb=u(0.8, 1.6), reverb_mix=u(0.15, 0.3))
     elif family == "reed":
         if source == "acoustic":
-            kind = str(rng.choice(["clarinet", "saxophone"]))
+            kind = pick(["clarinet", "saxophone"])
             p.update(kind=kind, even=u(0.02, 0.15) if kind == "clarinet" else u(0.5, 0.9),
-                     cutoff=u(2.5, 7.0), breath=u(0.01, 0.05), vib_cents=u(0.0, 15.0), vib_rate=u(4.5, 6.0),
-                     attack=u(0.02, 0.08), release=u(0.05, 0.2))
-            if rng.random() < 0.5:
+                     cutoff=u(4.0, 10.0), breath=u(0.005, 0.03), vib_cents=u(0.0, 15.0), vib_rate=u(4.5, 6.0),
+                     nasal=u(1200.0, 2500.0), nasal_gain=u(0.8, 2.0), attack=u(0.02, 0.08), release=u(0.05, 0.2))
+            if chance(0.5, 1):
                 p.update(reverb=u(0.6, 1.4), reverb_mix=u(0.15, 0.35))
         else:
-            p.update(kind="square", even=0.0, breath=0.0, cutoff=u(3.0, 8.0), vib_cents=u(0.0, 10.0), vib_rate=u(4.5, 6.0),
+            p.update(kind="square", even=0.0, breath=0.0, cutoff=u(4.0, 10.0), vib_cents=u(0.0, 10.0),
+                     vib_rate=u(4.5, 6.0), nasal=u(1200.0, 2500.0), nasal_gain=u(0.8, 2.0),
                      attack=u(0.02, 0.08), release=u(0.05, 0.2))
     elif family == "string":
         p.update(attack=u(0.08, 0.3), sustain=u(0.8, 1.0), release=u(0.15, 0.7),
                  vib_rate=u(5.0, 6.5), vib_cents=u(12.0, 35.0), vib_delay=u(0.15, 0.5),
                  bow_noise=u(0.01, 0.04), body=[u(250.0, 320.0), u(400.0, 550.0), u(2000.0, 3000.0)],
-                 body_gain=[u(0.5, 1.5), u(0.3, 1.0), u(0.2, 0.8)], cutoff=u(3000.0, 6000.0),
+                 body_gain=[u(0.5, 1.5), u(0.3, 1.0), u(0.6, 1.5)], cutoff=u(4000.0, 7000.0),
                  ensemble=0.0 if source == "acoustic" else u(5.0, 12.0))
-        if rng.random() < 0.5:
+        if chance(0.5, 1):
             p.update(reverb=u(0.8, 1.8), reverb_mix=u(0.15, 0.4))
     elif family == "synth_lead":
-        p.update(wave=str(rng.choice(["supersaw", "pulse", "saw"])), detune=u(4.0, 12.0), duty=u(0.2, 0.5),
-                 cutoff=u(3.0, 10.0), q=u(0.8, 5.0), env_amount=u(0.0, 3.0), filter_decay=u(0.1, 0.6),
+        p.update(wave=pick(["supersaw", "pulse", "saw"]), detune=u(6.0, 15.0), duty=u(0.25, 0.5),
+                 pwm=u(0.1, 0.2), pwm_rate=u(0.5, 3.0),
+                 cutoff=u(3.0, 10.0), q=u(2.0, 6.0), env_amount=u(1.0, 4.0), filter_decay=u(0.1, 0.6),
                  attack=u(0.003, 0.05), decay=u(0.1, 0.6), sustain=u(0.6, 1.0), release=u(0.05, 0.4),
-                 glide=u(50.0, 200.0) if rng.random() < 0.3 else 0.0,
-                 gate_bpm=u(90.0, 140.0) if rng.random() < 0.3 else 0.0, gate_div=int(rng.choice([2, 4])),
-                 vib_cents=u(5.0, 20.0) if rng.random() < 0.5 else 0.0, vib_rate=u(4.0, 7.0))
-        if rng.random() < 0.4:
+                 glide=u(50.0, 200.0) if chance(0.3, 3) else 0.0,
+                 gate_bpm=u(90.0, 140.0) if chance(0.3, 4) else 0.0, gate_div=int(rng.choice([2, 4])),
+                 vib_cents=u(5.0, 20.0) if chance(0.5, 2) else 0.0, vib_rate=u(4.0, 7.0))
+        if chance(0.4, 0):
             p["drive"] = u(1.5, 4.0)
-        if rng.random() < 0.3:
+        if chance(0.3, 1):
             p.update(reverb=u(0.6, 1.4), reverb_mix=u(0.1, 0.3))
     elif family == "vocal":
         vowels = {"a": [(730, 90, 1.0), (1090, 110, 0.5), (2440, 160, 0.25), (3400, 250, 0.1)],
@@ -412,15 +442,15 @@ def draw_instrument(family: str, source: str, rng) -> dict:
                   "i": [(270, 60, 1.0), (2290, 150, 0.35), (3010, 200, 0.3), (3700, 250, 0.1)],
                   "o": [(570, 70, 1.0), (840, 80, 0.6), (2410, 170, 0.15), (3400, 250, 0.08)],
                   "u": [(300, 60, 1.0), (870, 80, 0.4), (2240, 170, 0.1), (3400, 250, 0.05)]}
-        vowel = str(rng.choice(list(vowels)))
+        vowel = pick(list(vowels))
         scale = u(0.9, 1.15)
         p.update(vowel=vowel, formants=[(f * scale, bw, g) for f, bw, g in vowels[vowel]],
                  bright=u(2.0, 6.0), vib_rate=u(4.8, 6.0), vib_cents=u(20.0, 45.0), breath=u(0.01, 0.05),
                  attack=u(0.08, 0.2), release=u(0.15, 0.4),
                  voices=1 if source == "acoustic" else int(rng.choice([2, 3])), detune=u(5.0, 10.0))
-        if source == "synthetic" and rng.random() < 0.3:
+        if source == "synthetic" and chance(0.3, 0):
             p["drive"] = u(1.5, 3.0)
-        if rng.random() < 0.5:
+        if chance(0.5, 1):
             p.update(reverb=u(0.8, 1.8), reverb_mix=u(0.15, 0.4))
     else:
         raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
@@ -452,6 +482,7 @@ def _synth_brass(p, f0, v, rng):
     dark = _lowpass(x, f0 * p["dark"])
     bright = _lowpass(x, min(f0 * p["bright"] * (0.5 + 0.7 * v), 7000.0))
     y = (dark + (0.4 + 0.6 * v) * env ** 2 * (bright - dark)) * env   # brightness follows loudness
+    y = y + p["formant_gain"] * _resonance(y, p["formant"], 2.0)         # the bell's formant
     if p["breath"]:
         y += p["breath"] * env * _bandpass(rng.standard_normal(N, dtype=np.float32), 1000.0, 4000.0)
     return y, set()
@@ -544,9 +575,10 @@ def _synth_mallet(p, f0, v, rng):
             y = y * (1 - p["tremolo"] * 0.5 * (1 + _sin(p["trem_rate"] * T))).astype(np.float32)
             q.add("nonlinear_env")
         return y, q
-    # FM bell: the modulator at a non-integer ratio makes inharmonic partials; its index dies
-    # within a fraction of a second, so the held part is the fundamental (the pitch we hear).
-    index = p["index"] * (0.3 + 0.7 * v) * np.exp(-T32 / p["index_tau"])
+    # FM bell: the modulator at a non-integer ratio makes inharmonic partials (all above f0);
+    # the index falls fast to a quarter of its peak, so after the strike the fundamental leads
+    # (the pitch we hear) and a quieter inharmonic shimmer rings on with it.
+    index = p["index"] * (0.3 + 0.7 * v) * (0.25 + 0.75 * np.exp(-T32 / p["index_tau"]))
     y = _sin(f0 * T + index / (2 * np.pi) * _sin(p["ratio"] * f0 * T))
     t60 = float(np.clip(p["t60"] * (440.0 / f0) ** 0.3, 0.5, 6.0))
     y = _lowpass(y, 7000.0, 4) * _decaying(t60, attack=0.001, damp=0.2)
@@ -581,7 +613,8 @@ def _synth_reed(p, f0, v, rng):
     x = _pulse(cyc, f)                         # odd harmonics: a clarinet's closed tube
     if p["even"]:                              # a saxophone's cone adds the even ones
         x = (1 - p["even"]) * x + p["even"] * _saw(cyc, f)
-    y = _lowpass(x, min(f0 * p["cutoff"] * (0.5 + v), 7000.0)) * env
+    y = _lowpass(x, min(f0 * p["cutoff"] * (0.5 + v), 7000.0))
+    y = (y + p["nasal_gain"] * _resonance(y, p["nasal"], 2.5)) * env     # the reed's nasal formant
     if p["breath"]:
         y += p["breath"] * env * _bandpass(rng.standard_normal(N, dtype=np.float32), 1500.0, 6000.0)
     return y, set()
@@ -613,8 +646,8 @@ def _synth_synth_lead(p, f0, v, rng):
             fe = f * 2 ** (c / 1200)
             x = x + _saw(_phase(fe) + rng.random(), fe)
         x = x / 3
-    elif p["wave"] == "pulse":
-        x = _pulse(cyc, f, p["duty"])
+    elif p["wave"] == "pulse":                  # pulse-width modulation: a slowly moving timbre
+        x = _pulse(cyc, f, p["duty"] + p["pwm"] * _sin(p["pwm_rate"] * T))
     else:
         x = _saw(cyc, f)
     fc = min(f0 * p["cutoff"] * (0.5 + 0.7 * v), 7000.0)
@@ -640,9 +673,9 @@ def _synth_vocal(p, f0, v, rng):
     glottal = _lowpass(y / p["voices"], min(f0 * p["bright"] * (0.5 + v), 7000.0))
     glottal += p["breath"] * _highpass(rng.standard_normal(N, dtype=np.float32), 1000.0)
     # ... shaped by the resonances of the vocal tract: the formants of the vowel
-    out = 0.15 * glottal
+    out = 0.05 * glottal
     for fc, bw, g in p["formants"]:
-        out += 2.0 * g * _resonance(glottal, fc, fc / bw)
+        out += 3.0 * g * _resonance(glottal, fc, fc / bw)
     return out * _adsr(p["attack"], 0.3, 0.9, p["release"]), set()
 
 
@@ -661,8 +694,8 @@ def instrument_qualities(p: dict) -> set:
     # brightness: where the instrument's filter / spectral tilt sits in its family's range
     fam = p["family"]
     bright = {"bass": ("cutoff", 1.5, 6.0), "brass": ("bright", 6.0, 14.0), "flute": ("h2", 0.1, 0.5),
-              "guitar": ("exc_bright", 4.0, 14.0), "reed": ("cutoff", 2.5, 8.0),
-              "string": ("cutoff", 3000.0, 6000.0), "synth_lead": ("cutoff", 3.0, 10.0),
+              "guitar": ("exc_bright", 4.0, 14.0), "reed": ("cutoff", 4.0, 10.0),
+              "string": ("cutoff", 4000.0, 7000.0), "synth_lead": ("cutoff", 3.0, 10.0),
               "vocal": ("bright", 2.0, 6.0), "keyboard": ("tilt", 2.2, 1.2)}.get(fam)
     if bright and bright[0] in p:
         key, lo, hi = bright
@@ -738,16 +771,29 @@ def _plan(size: str, seed: int) -> dict:
     j = 0
     for family in FAMILIES:
         (lo, hi), sources = FAMILY_SPECS[family]
-        order = [sources[i % len(sources)] for i in range(n_inst)]
-        order = [order[i] for i in rng.permutation(n_inst)]
-        numbers = {s: sorted(rng.choice(160, size=order.count(s), replace=False).tolist()) for s in sources}
+        # sources in turn, from a random one: the held-out instruments (the first ones) then
+        # cover as many sources as they can, and so does train
+        first = int(rng.integers(len(sources)))
+        order = [sources[(first + i) % len(sources)] for i in range(n_inst)]
+        numbers = {s: rng.choice(160, size=order.count(s), replace=False).tolist() for s in sources}
+        # kinds of instrument (vowels, bar types, ...) in turn within each source, so that train
+        # covers as many as it can and each held-out instrument is of a kind train has
+        n_train = {s: order[cfg["heldout_instruments"]:].count(s) for s in sources}
+        base = int(rng.integers(60))
+        offset = {s: base + sum(n_train[t] for t in sources[:k]) for k, s in enumerate(sources)}
+        seen = {s: 0 for s in sources}
         for i, source in enumerate(order):
             inst_str = f"{family}_{source}_{numbers[source].pop(0):03d}"
-            params = draw_instrument(family, source, rng)
+            if i < cfg["heldout_instruments"]:
+                variant = offset[source] + int(rng.integers(max(1, n_train[source])))
+            else:
+                variant = offset[source] + seen[source]
+                seen[source] += 1
+            params = draw_instrument(family, source, rng, variant)
             width = min(hi - lo, int(rng.integers(24, 40)))
             start = int(rng.integers(lo, hi - width + 1))
             grid = [(pt, vel) for pt in range(start, start + width + 1) for vel in VELOCITIES]
-            heldout = i >= cfg["train_instruments"]
+            heldout = i < cfg["heldout_instruments"]
             wanted = {"train": cfg["train_notes"]} if not heldout else \
                 {"valid": cfg["valid_notes"], "test": cfg["test_notes"]}
             picks = rng.choice(len(grid), size=sum(wanted.values()), replace=False)
@@ -849,8 +895,9 @@ def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | 
         Gets ``nsynth-train/``, ``nsynth-valid/``, ``nsynth-test/`` and ``mini-nsynth.json``
         (what was made: size, seed, version, counts).
     size : {'smoke', 'default', 'full'}
-        ``smoke``: 66/22/22 notes (seconds). ``default``: 1980/308/308 notes, about 330 MB,
-        under a minute on two CPU cores. ``full``: 6600/990/990 notes, about 1.1 GB.
+        ``smoke``: 66/22/22 notes (seconds). ``default``: 1980/297/297 notes of 99 + 33
+        instruments, about 330 MB, under a minute on two CPU cores. ``full``: 7040/990/990
+        notes of 176 + 55 instruments, about 1.2 GB.
     seed : int
         Same seed, same bytes.
     workers : int, optional
@@ -884,20 +931,24 @@ def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | 
     marker = root / "mini-nsynth.json"
     finals = {s: root / f"nsynth-{s}" for s in SPLITS}
     existing = {s: d for s, d in finals.items() if d.exists()}
-    if existing and marker.exists():
-        made = json.loads(marker.read_text(encoding="utf-8"))
-        if (made.get("size"), made.get("seed"), made.get("version")) != (size, seed, VERSION):
-            raise ValueError(
-                f"{root} already holds mini-NSynth of size {made.get('size')!r}, seed {made.get('seed')}, "
-                f"version {made.get('version')}; asked for size {size!r}, seed {seed}, version {VERSION}. "
-                "Delete that folder or choose another --root.")
+    made = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+    if existing and made and (made.get("size"), made.get("seed")) != (size, seed):
+        raise ValueError(
+            f"{root} already holds mini-NSynth of size {made.get('size')!r}, seed {made.get('seed')}; "
+            f"asked for size {size!r}, seed {seed}. Delete that folder or choose another --root.")
     for s, d in existing.items():
         if not _split_complete(d):
             raise ValueError(f"{d} exists but is incomplete (examples.json missing or unreadable, "
-                                  "or WAV files missing); delete it and run again")
+                             "or WAV files missing); delete it and run again")
     todo = [s for s in SPLITS if s not in existing]
     if not todo:
+        if made and made.get("version") != VERSION:
+            print(f"Note: {root} was made by an earlier version of mini-NSynth ({made.get('version')}, now "
+                  f"{VERSION}); it is used as it is. Delete it to make the current one.")
         return root
+    if existing and made and made.get("version") != VERSION:
+        raise ValueError(f"{root} holds part of a mini-NSynth made by an earlier version "
+                         f"({made.get('version')}, now {VERSION}); delete it and run again")
 
     jobs = _plan(size, seed)
     if workers is None:
