@@ -923,7 +923,7 @@ def _command_line(default: str) -> str:
 
 
 def cli_train(args) -> int:
-    """``python -m coursekit train transformer --task notes|piano --profile P --out CKPT [--resume]``.
+    """``python -m coursekit train transformer --task notes|piano --profile P --out CKPT [--resume] [--codec C]``.
 
     Tokenizes the data with the reference codec (cached), trains within the profile's budget
     (``--time-budget`` overrides), keeps a resumable training checkpoint beside ``--out``
@@ -941,7 +941,7 @@ def cli_train(args) -> int:
     out = Path(args.out)
     device = pick_device(args.device)
     t0 = time.perf_counter()
-    tok_name = default_tokenizer()
+    tok_name = getattr(args, "codec", None) or default_tokenizer()
     tok, sha = load_tokenizer(tok_name, p.n_q)
     if task == "notes":
         train_dir = Path(args.data) if args.data else dataset_dir("nsynth", "train", size=p.nsynth_size)

@@ -1,0 +1,269 @@
+"""Chapter 05's figures: the codec Transformer's notes, guidance, KV cache, layouts, piano continuation.
+
+Writes ``results/transformer_eval.json`` (merging: each part can be rerun alone) and prints it.
+
+    python benchmarks/transformer_eval.py                         # every part
+    python benchmarks/transformer_eval.py --parts notes,cache     # some parts
+
+Parts
+-----
+notes     64 notes (families and pitches drawn from the mini-NSynth test split) sampled with the
+          reference checkpoint at several guidance scales, each judged by ``coursekit eval``
+          against the test split (CREPE pitch accuracy, classifier family accuracy, FAD crepe and
+          classifier); the codec's own reconstruction of 64 test notes as the ceiling; the RNN and
+          GAN baselines from results/baselines_eval.json when it exists.
+cache     generating 4 s (200 frames) with and without the KV cache: speed-up, audio seconds per
+          second, for one note and for a batch.
+patterns  flatten vs delay, each trained with the same time budget on the same tokens: sequence
+          length, validation loss (nats per code), generation time and CREPE pitch accuracy.
+piano     continuation of held-out mini-MAESTRO performances: FAD (mel, crepe) of continuations
+          vs the real continuations, against the naive baseline that repeats the prompt, and the
+          agreement (cosine) of pitch-class histograms between prompt and continuation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from coursekit import audio  # noqa: E402
+from coursekit.data import dataset_dir  # noqa: E402
+from coursekit.data.nsynth import read_examples, write_nsynth_folder  # noqa: E402
+from coursekit.eval.evaluate import evaluate_folder  # noqa: E402
+from coursekit.models import patterns as P  # noqa: E402
+from coursekit.models import transformer as T  # noqa: E402
+from coursekit.paths import runs_root  # noqa: E402
+from coursekit.train import hardware  # noqa: E402
+
+OUT = REPO / "results" / "transformer_eval.json"
+WORK = runs_root() / "ch05" / "eval"
+
+
+def _summary(r: dict) -> dict:
+    return {"n": r["n_gen"],
+            "crepe_pitch_acc": (r["pitch"] or {}).get("crepe_acc"),
+            "crepe_median_abs_cents": (r["pitch"] or {}).get("crepe_median_abs_cents"),
+            "classifier_pitch_acc": (r["pitch"] or {}).get("classifier_acc"),
+            "family_acc": (r["family"] or {}).get("classifier_acc"),
+            "fad": {k: {"fad": v["fad"], "ci95": v["ci95"]} for k, v in r["fad"].items()},
+            "warnings": r["warnings"]}
+
+
+def pick_conditions(test_dir, n: int = 64, seed: int = 0):
+    """n (family, pitch, velocity) triples of the test split, the same number from each family."""
+    ex = list(read_examples(test_dir).values())
+    rng = np.random.default_rng(seed)
+    by_fam = {}
+    for m in ex:
+        by_fam.setdefault(m["instrument_family"], []).append(m)
+    fams = sorted(by_fam)
+    chosen = []
+    for i in range(n):
+        pool = by_fam[fams[i % len(fams)]]
+        chosen.append(pool[int(rng.integers(len(pool)))])
+    return ([m["instrument_family"] for m in chosen], [m["pitch"] for m in chosen],
+            [m["velocity"] for m in chosen], chosen)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def part_notes(args, res):
+    model = T.load_model(args.checkpoint)
+    tok = T.tokenizer_for(model)
+    test_dir = dataset_dir("nsynth", "test", size=args.nsynth_size)
+    fams, pitches, vels, chosen = pick_conditions(test_dir, args.n)
+    out = {"checkpoint": str(args.checkpoint or T.reference_checkpoint()), "ref": str(test_dir),
+           "n_notes": args.n, "families": sorted({T.FAMILIES[f] for f in fams}),
+           "pitch_range": [min(pitches), max(pitches)], "temperature": args.temperature,
+           "by_cfg_scale": {}}
+    for scale in args.cfg_scales:
+        t0 = time.perf_counter()
+        notes = T.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=scale,
+                                 temperature=args.temperature, seed=0, batch_size=32, progress=False)
+        gen_s = time.perf_counter() - t0
+        folder = write_nsynth_folder(WORK / f"notes_cfg{scale:g}", notes)
+        r = evaluate_folder(folder, test_dir, embeddings=("crepe", "classifier"), n_boot=100,
+                            with_fad_inf=False, progress=False)
+        out["by_cfg_scale"][f"{scale:g}"] = _summary(r) | {"generation_s": round(gen_s, 1)}
+        print(f"cfg {scale:g}: {json.dumps(out['by_cfg_scale'][f'{scale:g}'])}", flush=True)
+    # the ceiling: the codec's own reconstruction (n_q codebooks) of the same test notes
+    recon = []
+    for m in chosen:
+        y, _ = audio.load(test_dir / "audio" / f"{m['note_str']}.wav", sr=16000)
+        codes = tok.encode(y[None] + 1e-4 * np.random.default_rng(0).standard_normal(len(y)).astype(np.float32),
+                           n_q=model.cfg.n_q)
+        recon.append({"audio": T.decode_codes(tok, codes)[0], "pitch": m["pitch"], "velocity": m["velocity"],
+                      "instrument_family_str": m["instrument_family_str"]})
+    folder = write_nsynth_folder(WORK / "codec_reconstruction", recon)
+    r = evaluate_folder(folder, test_dir, embeddings=("crepe", "classifier"), n_boot=100,
+                        with_fad_inf=False, progress=False)
+    out["codec_reconstruction"] = _summary(r)
+    base = REPO / "results" / "baselines_eval.json"
+    out["baselines"] = json.loads(base.read_text()) if base.exists() else \
+        "results/baselines_eval.json not written yet (RNN/GAN baselines)"
+    res["notes"] = out
+
+
+def part_cache(args, res):
+    model = T.load_model(args.checkpoint)
+    n_frames = int(round(4.0 * model.cfg.frame_rate))
+    out = {"n_frames": n_frames, "steps": P.sequence_length(n_frames, model.cfg.n_q, model.cfg.pattern),
+           "threads": torch.get_num_threads()}
+    for batch in (1, 16):
+        times = {}
+        for use_cache in (True, False):
+            t0 = time.perf_counter()
+            T.generate(model, n_frames, family=[1] * batch, pitch=[60] * batch, velocity=[100] * batch,
+                       cfg_scale=3.0, seed=0, use_cache=use_cache)
+            times[use_cache] = time.perf_counter() - t0
+        out[f"batch{batch}"] = {"with_cache_s": round(times[True], 2), "without_cache_s": round(times[False], 2),
+                                "speedup": round(times[False] / times[True], 2),
+                                "audio_s_per_s_with_cache": round(4.0 * batch / times[True], 2),
+                                "audio_s_per_s_without_cache": round(4.0 * batch / times[False], 2)}
+        print(f"batch {batch}: {out[f'batch{batch}']}", flush=True)
+    res["cache"] = out
+
+
+def part_patterns(args, res):
+    from coursekit.profiles import get_profile
+
+    p = get_profile("default").ch05
+    ckpt = Path(args.checkpoint) if args.checkpoint else T.reference_checkpoint()
+    tok_name = args.tokenizer or (T.load_model(ckpt).cfg.tokenizer if ckpt.exists() else T.default_tokenizer())
+    tok, sha = T.load_tokenizer(tok_name, p.n_q)
+    ref = T.CodecLM(T.LMConfig(n_q=p.n_q, card=tok.codebook_size, tokenizer=tok_name, frame_rate=tok.frame_rate))
+    train_dir = dataset_dir("nsynth", "train", size=args.nsynth_size)
+    test_dir = dataset_dir("nsynth", "test", size=args.nsynth_size)
+    tokens = T.tokenize_nsynth(train_dir, tok, sha, ref.cfg.n_q, 4.0, None)
+    val = T.tokenize_nsynth(dataset_dir("nsynth", "valid", size=args.nsynth_size), tok, sha, ref.cfg.n_q, 4.0, 64)
+    fams, pitches, vels, _ = pick_conditions(test_dir, args.n_patterns)
+    out = {"time_budget_s": args.pattern_budget, "tokenizer": tok_name, "model": {"d_model": p.d_model, "n_layer": p.n_layer},
+           "n_notes_judged": args.n_patterns}
+    for name in ("delay", "flatten"):
+        torch.manual_seed(0)
+        n_frames = tokens["codes"].shape[-1]
+        cfg = T.LMConfig(n_q=ref.cfg.n_q, card=ref.cfg.card, pattern=name, d_model=p.d_model,
+                         n_layer=p.n_layer, n_head=p.n_head, max_steps=P.sequence_length(n_frames, ref.cfg.n_q, name),
+                         tokenizer=ref.cfg.tokenizer, tokenizer_sha=sha, frame_rate=ref.cfg.frame_rate)
+        model = T.CodecLM(cfg)
+        hist = T.train_lm(model, T.NoteSteps(tokens, name, cfg.card), batch_size=16, lr=2e-3,
+                          time_budget_s=args.pattern_budget, progress=False,
+                          ckpt_path=WORK / f"pattern_{name}.train.pt", resume=True)
+        model.eval()
+        vs = T.NoteSteps(val, name, cfg.card)
+        seq, fam, pit, vel = (torch.stack([vs[i][j] for i in range(len(vs))]) for j in range(4))
+        with torch.no_grad():
+            vloss = float(T.lm_loss(model, seq, model.condition_ids(fam, pit, vel)))
+        t0 = time.perf_counter()
+        notes = T.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=3.0, seed=0,
+                                 progress=False)
+        gen_s = time.perf_counter() - t0
+        folder = write_nsynth_folder(WORK / f"pattern_{name}", notes)
+        r = evaluate_folder(folder, test_dir, embeddings=("crepe",), n_boot=50, with_fad_inf=False,
+                            classify=False, progress=False)
+        out[name] = {"sequence_length": cfg.max_steps, "train_steps": hist[-1]["step"],
+                     "val_loss_nats_per_code": round(vloss, 4),
+                     "generation_s": round(gen_s, 1), "crepe_pitch_acc": r["pitch"]["crepe_acc"],
+                     "fad_crepe": r["fad"]["crepe"]["fad"]}
+        print(f"{name}: {out[name]}", flush=True)
+    res["patterns"] = out
+
+
+def _chroma(y, sr=16000):
+    import librosa
+
+    c = librosa.feature.chroma_stft(y=y, sr=sr, n_fft=4096, hop_length=1024).mean(axis=1)
+    return c / (np.linalg.norm(c) + 1e-9)
+
+
+def part_piano(args, res):
+    model = T.load_model(args.piano_checkpoint, task="piano")
+    tok = T.tokenizer_for(model)
+    folder = dataset_dir("maestro", size=args.maestro_size)
+    files = T.maestro_audio_files(folder, "heldout")
+    prompt_s, cont_s = args.prompt_s, args.continue_s
+    clips = []                                   # (prompt, real continuation)
+    for f in files:
+        y, _ = audio.load(f, sr=16000)
+        span = int((prompt_s + cont_s) * 16000)
+        for start in range(0, len(y) - span + 1, span):
+            seg = y[start:start + span]
+            if np.sqrt(np.mean(seg ** 2)) > 1e-3:
+                clips.append((seg[:int(prompt_s * 16000)], seg[int(prompt_s * 16000):]))
+    clips = clips[:args.n_piano]
+    gen_dir, real_dir, naive_dir = (WORK / "piano" / k for k in ("generated", "real", "naive"))
+    for d in (gen_dir, real_dir, naive_dir):
+        d.mkdir(parents=True, exist_ok=True)
+        for old in d.glob("*.wav"):
+            old.unlink()
+    n_cont = int(round(cont_s * 16000))
+    sims = {"generated": [], "real": [], "naive": []}
+    t0 = time.perf_counter()
+    for i, (prompt, real) in enumerate(clips):
+        out = T.continue_audio(model, prompt, 16000, cont_s, tokenizer=tok, seed=i)[0]
+        cont = out[len(prompt):len(prompt) + n_cont]
+        naive = np.resize(prompt, n_cont)        # the prompt again (and again)
+        for name, y in (("generated", cont), ("real", real), ("naive", naive)):
+            audio.save(WORK / "piano" / name / f"{i:03d}.wav", y.astype(np.float32), 16000)
+            sims[name].append(float(_chroma(prompt) @ _chroma(y)))
+    gen_s = time.perf_counter() - t0
+    out = {"folder": str(folder), "n_clips": len(clips), "held_out_performances": len(files),
+           "prompt_s": prompt_s, "continuation_s": cont_s, "generation_s": round(gen_s, 1),
+           "pitch_class_cosine_prompt_vs_continuation": {k: round(float(np.mean(v)), 4) for k, v in sims.items()},
+           "fad_vs_real_continuations": {}}
+    # a different performance's continuation: what unrelated piano music gives
+    sims_other = [float(_chroma(clips[i][0]) @ _chroma(clips[(i + len(clips) // 2) % len(clips)][1]))
+                  for i in range(len(clips))]
+    out["pitch_class_cosine_prompt_vs_continuation"]["other_performance"] = round(float(np.mean(sims_other)), 4)
+    for name, d in (("generated", gen_dir), ("naive_repeat_prompt", naive_dir)):
+        r = evaluate_folder(d, real_dir, embeddings=("mel", "crepe"), n_boot=100, with_fad_inf=False,
+                            pitch=False, classify=False, progress=False)
+        out["fad_vs_real_continuations"][name] = {k: {"fad": v["fad"], "ci95": v["ci95"]} for k, v in r["fad"].items()}
+    print(f"piano: {json.dumps(out)}", flush=True)
+    res["piano"] = out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default="notes,cache,patterns,piano")
+    ap.add_argument("--checkpoint", default=None, help="notes model (default: the reference)")
+    ap.add_argument("--piano-checkpoint", default=None)
+    ap.add_argument("--tokenizer", default=None, help="codec for the patterns part (default: the model's)")
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--cfg-scales", default="1,3,5")
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--nsynth-size", default="default")
+    ap.add_argument("--maestro-size", default="default")
+    ap.add_argument("--pattern-budget", type=float, default=600.0)
+    ap.add_argument("--n-patterns", type=int, default=32)
+    ap.add_argument("--n-piano", type=int, default=24)
+    ap.add_argument("--prompt-s", type=float, default=3.0)
+    ap.add_argument("--continue-s", type=float, default=3.0)
+    args = ap.parse_args()
+    args.cfg_scales = [float(s) for s in args.cfg_scales.split(",")]
+    torch.set_num_threads(1)
+    WORK.mkdir(parents=True, exist_ok=True)
+    res = json.loads(OUT.read_text()) if OUT.exists() else {}
+    for part in args.parts.split(","):
+        t0 = time.perf_counter()
+        {"notes": part_notes, "cache": part_cache, "patterns": part_patterns, "piano": part_piano}[part](args, res)
+        res[part]["wall_s"] = round(time.perf_counter() - t0, 1)
+        res[part]["command"] = "python benchmarks/transformer_eval.py " + " ".join(sys.argv[1:])
+        res[part]["hardware"] = hardware() + " (shared with other jobs)"
+        OUT.parent.mkdir(exist_ok=True)
+        OUT.write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
