@@ -26,10 +26,11 @@ What happens under ``torchrun`` (it sets ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE`
   themselves, so a step function that calls ``model(x)`` (one optimizer, or a GAN's two) needs
   no change. Code that prefers DDP itself wraps its model with :func:`wrap_model` before building
   its step function; :func:`coursekit.train.train` then leaves the gradients to DDP.
-- Logged numbers are averaged over the ranks (:func:`all_reduce_mean`), the progress bar,
-  prints and checkpoints come from rank 0 only (:func:`is_main`), every rank stops at the same
-  step (:func:`any_rank`), and every rank resumes from rank 0's checkpoint (so with several
-  machines, the checkpoint folder must be shared, or copied to each machine before resuming).
+- Logged numbers are averaged over the ranks (:func:`all_reduce_mean`); the progress bar,
+  prints (``print`` is silenced on the other ranks), cards and checkpoints come from rank 0
+  only (:func:`is_main`); every rank stops at the same step (:func:`any_rank`); and every rank
+  resumes from rank 0's checkpoint (so with several machines, the checkpoint folder must be
+  shared, or copied to each machine before resuming).
 
 Example
 -------
@@ -113,7 +114,23 @@ def init(backend: str | None = None, timeout_s: float = 1800.0) -> bool:
         torch.cuda.set_device(local_rank())
     td.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
     atexit.register(cleanup)
+    if not is_main():
+        _quiet_print()
     return True
+
+
+def _quiet_print() -> None:
+    """On ranks other than 0, ``print`` says nothing (``print(..., force=True)`` still does),
+    so a model's messages appear once, not once a rank."""
+    import builtins
+
+    builtin_print = builtins.print
+
+    def print(*args, force=False, **kwargs):
+        if force:
+            builtin_print(*args, **kwargs)
+
+    builtins.print = print
 
 
 def device(pref: str | None = None) -> torch.device:
