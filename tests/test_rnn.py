@@ -11,6 +11,15 @@ from coursekit.models import rnn
 from coursekit.models.rnn import RNNConfig, SampleRNN, generate, nll_loss
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: extra threads only add synchronisation (very slow on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny(**kw):
     torch.manual_seed(0)
     return SampleRNN(RNNConfig(hidden=24, mlp_hidden=24, emb_dim=8, cond_dim=8, **kw))
