@@ -153,7 +153,8 @@ class SampleRNN(nn.Module):
         return torch.tanh(self.h0(cond)).unsqueeze(0)        # (1, B, H) for nn.GRU
 
     # -- teacher forcing --------------------------------------------------------------------------
-    def forward(self, codes: torch.Tensor, pitch, family=None, frames=None) -> torch.Tensor:
+    def forward(self, codes: torch.Tensor, pitch, family=None, frames=None,
+                prev: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits: ``logits[:, n]`` predicts ``codes[:, n]`` from ``codes[:, :n]``.
 
         Parameters
@@ -166,6 +167,9 @@ class SampleRNN(nn.Module):
             Predict only the samples of these frames (the GRU still reads every frame). On a
             CPU the sample tier (T x 256 logits) is the expensive part, so training predicts a
             random subset of frames each step. Default: all frames.
+        prev : LongTensor (B, frame_size), optional
+            The codes just before ``codes[:, 0]`` (for a segment cut from the middle of a note).
+            Default: silence, as at the start of a note.
 
         Returns
         -------
@@ -178,12 +182,13 @@ class SampleRNN(nn.Module):
         n_frames = T // fs
         frames = torch.arange(n_frames, device=codes.device) if frames is None else frames
         cond = self.condition(pitch, family)
-        # prepend one frame of silence: the input seen before the first sample
-        padded = torch.cat([torch.full((B, fs), SILENCE, dtype=codes.dtype, device=codes.device),
-                            codes], dim=1)                                      # (B, T + fs)
+        # prepend the frame before the segment (silence at the start of a note)
+        if prev is None:
+            prev = torch.full((B, fs), SILENCE, dtype=codes.dtype, device=codes.device)
+        padded = torch.cat([prev.to(codes.dtype), codes], dim=1)               # (B, T + fs)
         # frame tier: frame t reads frame t-1 of the padded sequence
-        prev = _codes_to_float(padded[:, :T]).view(B, n_frames, fs)
-        x = self.frame_in(torch.cat([prev, cond[:, None].expand(-1, n_frames, -1)], dim=-1))
+        inp = _codes_to_float(padded[:, :T]).view(B, n_frames, fs)
+        x = self.frame_in(torch.cat([inp, cond[:, None].expand(-1, n_frames, -1)], dim=-1))
         h, _ = self.gru(x, self.initial_state(cond))                            # (B, T/fs, H)
         k = len(frames)
         frame_cond = self.frame_out(h[:, frames]).view(B, k, fs, M)             # per sample
@@ -196,7 +201,7 @@ class SampleRNN(nn.Module):
 
 
 def nll_loss(model: SampleRNN, codes, pitch, family=None, keep: float = 1.0,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, prev=None) -> torch.Tensor:
     """Mean next-sample cross-entropy (nats per sample) under teacher forcing.
 
     ``keep`` < 1 predicts only that fraction of the frames (chosen at random), which makes a
@@ -209,7 +214,7 @@ def nll_loss(model: SampleRNN, codes, pitch, family=None, keep: float = 1.0,
     if keep < 1.0:
         k = max(1, int(round(keep * n_frames)))
         frames = torch.randperm(n_frames, generator=generator)[:k].sort().values.to(codes.device)
-    logits = model(codes, pitch, family, frames=frames)
+    logits = model(codes, pitch, family, frames=frames, prev=prev)
     targets = codes if frames is None else codes.view(B, n_frames, fs)[:, frames].reshape(B, -1)
     return F.cross_entropy(logits.reshape(-1, N_CLASSES), targets.reshape(-1))
 
@@ -363,7 +368,10 @@ class NoteSegments(torch.utils.data.Dataset):
     """Teacher-forcing examples: segments of ``seg_len`` codes cut from the notes.
 
     Half of the segments start at the onset (generation starts there too), the others at a
-    random frame inside the note, so the model also learns the sustain and the release.
+    random frame inside the note, so the model also learns the sustain and the release. Items
+    are ``(codes, pitch, family, prev)`` with ``prev`` the frame before the segment (silence at
+    the onset): a mid-note segment must not look as if it followed silence, or the model learns
+    that silence may go on for ever and free-running notes die out.
     Offsets are drawn with torch's random generator (seeded and restored by the training loop).
     """
 
@@ -383,7 +391,9 @@ class NoteSegments(torch.utils.data.Dataset):
         if n_frames > 0 and torch.rand(1).item() >= self.p_onset:
             start = int(torch.randint(0, n_frames + 1, (1,)).item()) * self.fs
         seg = self.notes["codes"][i, start:start + self.seg_len].long()
-        return seg, self.notes["pitch"][i], self.notes["family"][i]
+        prev = self.notes["codes"][i, start - self.fs:start].long() if start else \
+            torch.full((self.fs,), SILENCE, dtype=torch.long)
+        return seg, self.notes["pitch"][i], self.notes["family"][i], prev
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,15 +428,16 @@ def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_secon
     opt = torch.optim.Adam(model.parameters(), lr=lr)
 
     def loss_fn(batch):
-        codes, pitch, family = batch
-        return nll_loss(model, codes, pitch, family, keep=keep)
+        codes, pitch, family, prev = batch
+        return nll_loss(model, codes, pitch, family, keep=keep, prev=prev)
 
     step = make_step(model, opt, loss_fn, clip_grad=1.0)
     fixed = next(iter(torch.utils.data.DataLoader(
         NoteSegments(notes, seg_len, fs, p_onset=1.0), batch_size=min(8, len(notes["codes"])))))
 
     def eval_fn(step_no):
-        return {"val_nll": nll_loss(model, *fixed).item()}
+        codes, pitch, family, prev = fixed
+        return {"val_nll": nll_loss(model, codes, pitch, family, prev=prev).item()}
 
     return train(step, data, state={"model": model, "opt": opt}, max_steps=max_steps,
                  time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
