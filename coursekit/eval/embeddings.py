@@ -36,8 +36,8 @@ Example
 >>> import numpy as np
 >>> from coursekit.audio import tone
 >>> emb = get_embedding("mel")
->>> emb.embed(tone(440.0, seconds=2.0, sr=22050), sr=22050).shape
-(7, 128)
+>>> emb.embed(tone(440.0, seconds=2.0, sr=22050), sr=22050).shape   # 0.5 s windows, hop 0.25 s
+(6, 128)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import torch
 from .. import audio as A
 
 __all__ = ["Embedding", "EmbeddingUnavailable", "get_embedding", "available_embeddings",
-           "pool", "crepe_pitch", "OFFLINE", "PRETRAINED", "CREPE_FMIN", "CREPE_FMAX"]
+           "pool", "crepe_pitch", "pitch_from_crepe", "OFFLINE", "PRETRAINED", "CREPE_FMIN", "CREPE_FMAX"]
 
 OFFLINE = ("crepe", "mel", "classifier")
 PRETRAINED = ("vggish", "clap", "encodec")
@@ -197,18 +197,17 @@ class CrepeEmbedding(Embedding):
         return torch.cat([self.features(f) for f in frames.split(self.batch)]).numpy()
 
 
-def crepe_pitch(audio: np.ndarray, sr: int, hop_s: float = 0.02, held_s: tuple = (0.1, 3.0),
-                min_confidence: float = 0.5, min_voiced: float = 0.25,
-                capacity: str = "tiny") -> tuple[float, float]:
+def crepe_pitch(audio: np.ndarray, sr: int, held_s: tuple = (0.1, 3.0),
+                min_confidence: float = 0.5, min_voiced: float = 0.25) -> tuple[float, float]:
     """The pitch of one note, as CREPE hears it: ``(midi_estimate, confidence)``.
 
-    CREPE estimates a pitch and a confidence (periodicity) every ``hop_s``; we keep the frames
-    of the held part of the note (``held_s`` seconds after the onset; NSynth notes are held for
+    CREPE estimates a pitch and a confidence (periodicity) every 20 ms; we keep the frames of
+    the held part of the note (``held_s`` seconds after the onset; NSynth notes are held for
     3 s then released), and of those the confident ones (``>= min_confidence``), and return the
     median of their pitches (fractional MIDI) and the fraction of held frames that were
     confident. A note confident in fewer than ``min_voiced`` of its held frames has no pitch:
-    ``(nan, fraction)``. Only pitches between
-    C1 (32.7 Hz) and B6 (1975.5 Hz) are estimated: outside, CREPE is not reliable.
+    ``(nan, fraction)``. Only pitches between C1 (32.7 Hz) and B6 (1975.5 Hz) are estimated:
+    outside, CREPE is not reliable.
 
     Example
     -------
@@ -217,18 +216,23 @@ def crepe_pitch(audio: np.ndarray, sr: int, hop_s: float = 0.02, held_s: tuple =
     >>> round(midi), conf > 0.9
     (69, True)
     """
+    return pitch_from_crepe(get_embedding("crepe").embed(audio, sr), held_s=held_s,
+                            min_confidence=min_confidence, min_voiced=min_voiced)
+
+
+def pitch_from_crepe(frames: np.ndarray, held_s: tuple = (0.1, 3.0), min_confidence: float = 0.5,
+                     min_voiced: float = 0.25) -> tuple[float, float]:
+    """:func:`crepe_pitch` from the frames of the ``crepe`` embedding of a note (CREPE's pitch
+    classifier sits right on top of them), so evaluation gets pitch and FAD from one pass."""
     import torchcrepe
 
-    emb = get_embedding("crepe", **({} if capacity == "tiny" else {"capacity": capacity}))
-    y = A.to_mono(np.asarray(audio, dtype=np.float32))
-    if sr != 16000:
-        y = A.resample(y, sr, 16000)
-    y = y[int(held_s[0] * 16000):int(held_s[1] * 16000)]
-    if len(y) < 1024:
+    emb = get_embedding("crepe")
+    lo_f, hi_f = (int(round(t / emb.hop_s)) for t in held_s)
+    frames = np.asarray(frames, dtype=np.float32)[lo_f:hi_f + 1]
+    if len(frames) == 0:
         return float("nan"), 0.0
-    frames = _crepe_frames(y, int(hop_s * 16000))
     with torch.no_grad():
-        probs = torch.sigmoid(emb.model.classifier(emb.features(frames)))  # (frames, 360)
+        probs = torch.sigmoid(emb.model.classifier(torch.from_numpy(frames)))  # (frames, 360)
     lo = int(torchcrepe.convert.frequency_to_bins(torch.tensor(CREPE_FMIN)))
     hi = int(torchcrepe.convert.frequency_to_bins(torch.tensor(CREPE_FMAX), torch.ceil))
     probs[:, :lo] = 0.0
@@ -242,8 +246,7 @@ def crepe_pitch(audio: np.ndarray, sr: int, hop_s: float = 0.02, held_s: tuple =
     ok = conf >= min_confidence
     if ok.mean() < min_voiced or not ok.any():
         return float("nan"), float(ok.mean())
-    midi = A.hz_to_midi(hz[ok])
-    return float(np.median(midi)), float(ok.mean())
+    return float(np.median(A.hz_to_midi(hz[ok]))), float(ok.mean())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,492 @@
+"""Judge a folder of generated notes against a folder of real ones.
+
+``python -m coursekit fad REF GEN [--embedding NAME] [--json]`` and
+``python -m coursekit eval GEN --ref REF [--embeddings crepe,mel,classifier] [--json]`` call
+:func:`cli_fad` and :func:`cli_eval`; notebooks and the leaderboard call
+:func:`evaluate_folder`. Both folders may be NSynth-format folders (``examples.json`` +
+``audio/``: real, mini or generated) or plain folders of audio files (wav, flac, ogg, ...).
+
+What is measured
+----------------
+- **FAD** for each embedding (:mod:`coursekit.eval.embeddings`): frames of all clips pooled,
+  Gaussians fitted, Frechet distance (:func:`coursekit.eval.fad.frechet_distance`). With it a
+  95 % bootstrap interval that redraws *clips* (the frames of one clip are not independent, so
+  redrawing frames would give too narrow an interval), and FAD-inf
+  (:func:`coursekit.eval.fad.fad_inf`), the distance extrapolated to infinitely many frames.
+- **Pitch accuracy** when GEN has NSynth metadata (the asked pitch of each note): CREPE's
+  estimate within 50 cents of the asked pitch (notes asked outside CREPE's range C1..B6 are
+  not counted), and the course classifier's exact and within-one-semitone accuracy.
+- **Family accuracy**: the classifier's family against the asked ``instrument_family``; and
+  inception-style scores (:func:`coursekit.eval.classifier.inception_score`) of GEN.
+
+The JSON result (schema 1, stable: new keys may be added, none renamed)
+------------------------------------------------------------------------
+::
+
+    {"schema": 1,
+     "gen": str, "ref": str,                    # the folders
+     "gen_format": "nsynth" | "plain", "ref_format": ...,
+     "n_gen": int, "n_ref": int,                # number of clips
+     "fad": {NAME: {"fad": float,               # Frechet distance of the pooled frames
+                    "ci95": [low, high],        # bootstrap over clips (percentile)
+                    "fad_inf": float | null,    # extrapolated to infinite sample size
+                    "fad_inf_r2": float | null,
+                    "dim": int, "frames_gen": int, "frames_ref": int,
+                    "pooling": "frames"}},
+     "pitch": null | {"crepe_acc": float,       # within 50 cents, over notes in CREPE's range
+                      "crepe_n": int, "crepe_out_of_range": int, "crepe_unpitched": int,
+                      "crepe_median_abs_cents": float | null,
+                      "classifier_acc": float, "classifier_acc_1": float},
+     "family": null | {"classifier_acc": float},
+     "scores": null | {"is_pitch": float, "is_family": float},  # inception-style, GEN only
+     "warnings": [str],
+     "seconds": float}
+
+``pitch`` and ``family`` are null for a GEN folder without NSynth metadata; ``scores`` is null
+when the classifier cannot be loaded. A NaN becomes null.
+
+Example
+-------
+>>> from coursekit.eval.evaluate import evaluate_folder          # doctest: +SKIP
+>>> r = evaluate_folder("samples/rnn", ref="datasets/mini-default/nsynth-test")  # doctest: +SKIP
+>>> r["fad"]["crepe"]["fad"], r["pitch"]["crepe_acc"]            # doctest: +SKIP
+(12.3, 0.41)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .. import audio as A
+from ..profiles import register_section
+
+__all__ = ["list_audio", "check_readable", "embed_folder", "fad_with_ci", "evaluate_folder",
+           "evaluate_many", "format_report", "format_leaderboard", "degrade", "write_set",
+           "DEGRADATIONS", "cli_fad", "cli_eval", "SCHEMA", "AUDIO_EXTENSIONS"]
+
+SCHEMA = 1
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+MIN_CLIPS = 10  # fewer clips than this: the FAD mostly measures which clips happened to be drawn
+
+# Sizes of chapter 07 (notebooks/07_fad_evaluation.ipynb): (smoke, default, full)
+register_section("ch07", {
+    "n_notes": (12, 40, 200),            # notes in each set compared
+    "seconds": (1.0, 4.0, 4.0),          # clip length (NSynth notes are 4 s)
+    "sweep_embeddings": (("mel", "classifier"), ("crepe", "mel", "classifier"),
+                         ("crepe", "mel", "classifier")),
+    "n_levels": (2, 4, 6),               # degradation levels per sweep
+    "n_boot": (20, 200, 1000),           # bootstrap rounds of a confidence interval
+    "n_sizes": (4, 6, 8),                # subset sizes of the FAD-inf fit
+    "max_models": (4, 8, 16),            # model folders on the leaderboard
+})
+
+
+# ---------------------------------------------------------------------------------------------
+# Folders
+# ---------------------------------------------------------------------------------------------
+
+def list_audio(folder) -> tuple[list[Path], list[dict] | None, str]:
+    """The audio files of a folder: ``(paths, metadata or None, 'nsynth' | 'plain')``.
+
+    An NSynth-format folder (``examples.json``) gives its notes in file order with their
+    metadata; any other folder gives its audio files (searched recursively, sorted).
+
+    Raises FileNotFoundError for a missing folder, ValueError for an empty one or for notes of
+    ``examples.json`` whose WAV file is missing (naming them).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder; give a folder of audio files or an "
+                                "NSynth-format folder (examples.json + audio/)")
+    if (folder / "examples.json").exists():
+        from ..data.nsynth import read_examples
+
+        notes = list(read_examples(folder).values())
+        paths = [folder / "audio" / f"{m['note_str']}.wav" for m in notes]
+        missing = [p.name for p in paths if not p.exists()]
+        if missing:
+            raise ValueError(f"{folder}: {len(missing)} note(s) of examples.json have no file in "
+                             f"audio/: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+        if not paths:
+            raise ValueError(f"{folder}: examples.json lists no notes; nothing to evaluate")
+        return paths, notes, "nsynth"
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not paths:
+        raise ValueError(f"{folder}: no audio files found (looked for examples.json + audio/*.wav, "
+                         f"or files ending in {', '.join(AUDIO_EXTENSIONS)}); is it the right folder?")
+    return paths, None, "plain"
+
+
+def check_readable(paths, folder=None) -> None:
+    """Raise one ValueError naming every file that cannot be decoded or is empty/NaN."""
+    bad = []
+    for p in paths:
+        try:
+            if A.info(p)["frames"] == 0:
+                bad.append(f"{p.name} (no samples)")
+        except (A.AudioError, FileNotFoundError) as err:
+            bad.append(f"{p.name} ({str(err).split(': ', 1)[-1]})")
+    if bad:
+        where = f"{folder}: " if folder is not None else ""
+        raise ValueError(f"{where}{len(bad)} unreadable audio file(s): " + "; ".join(bad[:10])
+                         + (" ..." if len(bad) > 10 else "") + ". Remove or re-generate them.")
+
+
+def embed_folder(paths, embedding, cache=True, progress=True) -> list[np.ndarray]:
+    """Frame embeddings of each file (an :class:`~coursekit.eval.embeddings.Embedding` or its
+    name), cached on disk; a file whose audio is NaN/empty is named in the error."""
+    from .embeddings import get_embedding
+
+    emb = get_embedding(embedding) if isinstance(embedding, str) else embedding
+    try:
+        return emb.embed_files(paths, cache=cache, progress=progress)
+    except A.AudioError as err:
+        raise ValueError(f"cannot embed with {emb.name}: {err}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# FAD with a bootstrap over clips
+# ---------------------------------------------------------------------------------------------
+
+class _ClipSums:
+    """Per-clip sums of (centred) frames and their outer products, so that the mean and
+    covariance of any multiset of clips costs one weighted sum, not a pass over all frames."""
+
+    def __init__(self, clips):
+        self.center = np.concatenate(clips).mean(axis=0)
+        self.n = np.array([len(c) for c in clips], dtype=np.float64)
+        z = [np.asarray(c, dtype=np.float64) - self.center for c in clips]
+        self.s = np.stack([c.sum(axis=0) for c in z])                     # (clips, d)
+        dtype = np.float64 if len(clips) * self.s.shape[1] ** 2 < 5e7 else np.float32
+        self.q = np.stack([(c.T @ c).astype(dtype) for c in z])           # (clips, d, d)
+
+    def stats(self, w):
+        n = w @ self.n
+        mean = (w @ self.s) / n
+        m2 = np.tensordot(w, self.q, axes=1).astype(np.float64) - n * np.outer(mean, mean)
+        cov = m2 / (n - 1)
+        return mean + self.center, (cov + cov.T) / 2
+
+
+def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_inf=True) -> dict:
+    """FAD of pooled frames, a bootstrap interval redrawing clips, and FAD-inf.
+
+    ``ref_clips`` and ``gen_clips`` are lists of ``(frames, dim)`` arrays (one a clip).
+    Returns the per-embedding entry of the JSON result (see the module docstring).
+    """
+    from .embeddings import pool
+    from .fad import RankDeficientWarning, fad_inf, frechet_distance, frechet_distance_from_stats
+
+    from threadpoolctl import threadpool_limits
+
+    x, y = pool(ref_clips), pool(gen_clips)
+    notes = []
+    # hundreds of small (dim x dim) eigendecompositions: one BLAS thread is fastest, and several
+    # threads spinning on a busy CPU can make each one 20 times slower
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(1, user_api="blas"):
+        warnings.simplefilter("always")
+        fad = frechet_distance(x, y)
+        out = {"fad": fad, "ci95": [None, None], "fad_inf": None, "fad_inf_r2": None,
+               "dim": int(x.shape[1]), "frames_gen": int(len(y)), "frames_ref": int(len(x)),
+               "pooling": "frames"}
+        if n_boot and len(ref_clips) >= 2 and len(gen_clips) >= 2:
+            rs, gs = _ClipSums(ref_clips), _ClipSums(gen_clips)
+            rng = np.random.default_rng(seed)
+            fds = []
+            for _ in range(n_boot):
+                wr = np.bincount(rng.integers(0, len(ref_clips), len(ref_clips)), minlength=len(ref_clips))
+                wg = np.bincount(rng.integers(0, len(gen_clips), len(gen_clips)), minlength=len(gen_clips))
+                fds.append(frechet_distance_from_stats(*rs.stats(wr.astype(float)),
+                                                       *gs.stats(wg.astype(float))))
+            out["ci95"] = [float(v) for v in np.quantile(fds, [alpha / 2, 1 - alpha / 2])]
+        if with_fad_inf and len(y) >= 8:
+            res = fad_inf(x, y, seed=seed)
+            out["fad_inf"], out["fad_inf_r2"] = float(res.value), float(res.r2)
+    for w in caught:
+        msg = str(w.message)
+        if issubclass(w.category, RankDeficientWarning) or "fad_inf" in msg:
+            notes.append(msg)
+    return out, sorted(set(notes))
+
+
+# ---------------------------------------------------------------------------------------------
+# Pitch and family
+# ---------------------------------------------------------------------------------------------
+
+def _crepe_pitch_scores(crepe_frames, notes) -> dict:
+    from .embeddings import CREPE_FMAX, CREPE_FMIN, pitch_from_crepe
+
+    lo, hi = A.hz_to_midi(CREPE_FMIN), A.hz_to_midi(CREPE_FMAX)
+    cents, n, out_of_range, unpitched, correct = [], 0, 0, 0, 0
+    for frames, m in zip(crepe_frames, notes):
+        if not lo - 0.01 <= m["pitch"] <= hi + 0.01:
+            out_of_range += 1
+            continue
+        n += 1
+        midi, _ = pitch_from_crepe(frames)
+        if math.isnan(midi):
+            unpitched += 1
+            continue
+        err = 100 * abs(midi - m["pitch"])
+        cents.append(err)
+        correct += err <= 50
+    return {"crepe_acc": correct / n if n else None, "crepe_n": n,
+            "crepe_out_of_range": out_of_range, "crepe_unpitched": unpitched,
+            "crepe_median_abs_cents": float(np.median(cents)) if cents else None}
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return None if not math.isfinite(float(x)) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def evaluate_folder(gen, ref, embeddings=("crepe", "mel", "classifier"), n_boot=200,
+                    with_fad_inf=True, pitch=True, classify=True, seed=0, cache=True,
+                    progress=True) -> dict:
+    """Evaluate the clips in ``gen`` against the reference clips in ``ref``.
+
+    Parameters
+    ----------
+    gen, ref : str or Path
+        NSynth-format folders or plain folders of audio files.
+    embeddings : sequence of str
+        Embeddings to compute FAD with (see :func:`coursekit.eval.embeddings.get_embedding`).
+    n_boot : int
+        Bootstrap rounds of the confidence interval (0 to skip).
+    with_fad_inf : bool
+        Also compute FAD-inf (slower).
+    pitch : bool
+        Pitch and family accuracy when ``gen`` has NSynth metadata.
+    classify : bool
+        Run the course classifier on ``gen`` (accuracies and inception-style scores).
+
+    Returns
+    -------
+    dict
+        The JSON-able result described in the module docstring.
+    """
+    t0 = time.perf_counter()
+    gen_paths, gen_meta, gen_fmt = list_audio(gen)
+    ref_paths, _, ref_fmt = list_audio(ref)
+    check_readable(gen_paths, gen)
+    check_readable(ref_paths, ref)
+    notes = []
+    for name, n in (("GEN", len(gen_paths)), ("REF", len(ref_paths))):
+        if n < MIN_CLIPS:
+            notes.append(f"{name} has only {n} clip(s); FAD from fewer than {MIN_CLIPS} clips is "
+                         "mostly noise: use more clips")
+    result = {"schema": SCHEMA, "gen": str(gen), "ref": str(ref), "gen_format": gen_fmt,
+              "ref_format": ref_fmt, "n_gen": len(gen_paths), "n_ref": len(ref_paths), "fad": {},
+              "pitch": None, "family": None, "scores": None}
+    gen_emb = {}
+    for name in embeddings:
+        ref_clips = embed_folder(ref_paths, name, cache, progress)
+        gen_emb[name] = embed_folder(gen_paths, name, cache, progress)
+        result["fad"][name], w = fad_with_ci(ref_clips, gen_emb[name], n_boot=n_boot, seed=seed,
+                                             with_fad_inf=with_fad_inf)
+        notes += [f"{name}: {m}" for m in w]
+
+    from .classifier import classification_metrics, predict_files
+
+    classifier_probs = None
+    if classify:
+        try:
+            classifier_probs = predict_files(gen_paths, progress=progress)
+        except FileNotFoundError as err:
+            notes.append(f"classifier unavailable, no classifier accuracy: {err}")
+    if classifier_probs is not None:
+        m = classification_metrics(*classifier_probs)
+        result["scores"] = {"is_pitch": m["is_pitch"], "is_family": m["is_family"]}
+
+    if pitch and gen_meta is not None:
+        crepe = gen_emb.get("crepe") or embed_folder(gen_paths, "crepe", cache, progress)
+        result["pitch"] = _crepe_pitch_scores(crepe, gen_meta)
+        if classifier_probs is not None:
+            m = classification_metrics(*classifier_probs, [n["pitch"] for n in gen_meta],
+                                       [n["instrument_family"] for n in gen_meta])
+            result["pitch"].update(classifier_acc=m["pitch_acc"], classifier_acc_1=m["pitch_acc_1"])
+            result["family"] = {"classifier_acc": m["family_acc"]}
+    elif pitch:
+        notes.append(f"{gen} has no NSynth metadata (examples.json): pitch and family accuracy "
+                     "need the asked pitch and family of each clip, so they are skipped")
+    result["warnings"] = notes
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    return _jsonable(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Degraded copies of real notes (sanity checks, and stand-ins until the models have samples)
+# ---------------------------------------------------------------------------------------------
+
+DEGRADATIONS = {"noise": "white noise added at this SNR (dB)",
+                "lowpass": "low-pass filtered at this cutoff (Hz)",
+                "detune": "played faster, like a tape, by this many cents"}
+
+
+def degrade(y: np.ndarray, sr: int, kind: str, amount: float, seed: int = 0) -> np.ndarray:
+    """A degraded copy of ``y``: ``kind`` is 'noise' (``amount`` = SNR in dB), 'lowpass'
+    (cutoff in Hz, 8th-order Butterworth, zero phase) or 'detune' (cents; the note is resampled
+    like a tape played faster, so it is also a little shorter, then zero-padded back).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from coursekit.audio import tone
+    >>> y = tone(440.0, seconds=1.0, sr=16000)
+    >>> noisy = degrade(y, 16000, "noise", 20.0)
+    >>> round(10 * np.log10(np.mean(y ** 2) / np.mean((noisy - y) ** 2)))
+    20
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if kind == "noise":
+        rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2))) or 1e-3
+        noise = np.random.default_rng(seed).standard_normal(y.size) * rms * 10 ** (-amount / 20)
+        return (y + noise).astype(np.float32)
+    if kind == "lowpass":
+        from scipy.signal import butter, sosfiltfilt
+
+        if not 0 < amount < sr / 2:
+            raise ValueError(f"lowpass cutoff must be between 0 and {sr / 2} Hz, got {amount}")
+        return sosfiltfilt(butter(8, amount, fs=sr, output="sos"), y).astype(np.float32)
+    if kind == "detune":
+        ratio = 2.0 ** (amount / 1200.0)
+        t = np.arange(0, len(y) - 1, ratio)
+        return A.fix_length(np.interp(t, np.arange(len(y)), y).astype(np.float32), len(y))
+    raise ValueError(f"unknown degradation {kind!r}; choose one of {', '.join(DEGRADATIONS)}")
+
+
+def write_set(source, out, n: int | None = None, seconds: float | None = None, transform=None,
+              label: str = "real notes", seed: int = 0) -> Path:
+    """Copy ``n`` notes of the NSynth folder ``source`` (drawn at random with ``seed``; all
+    when ``None``) into a new NSynth folder ``out``, cut to ``seconds``, each passed through
+    ``transform(y, sr, i)`` when given. Metadata is kept, so the asked pitch and family stay
+    those of the real note; ``generated_by`` records ``label``.
+    """
+    from ..data.nsynth import write_nsynth_folder
+
+    paths, meta, fmt = list_audio(source)
+    if fmt != "nsynth":
+        raise ValueError(f"{source}: write_set needs an NSynth-format folder (examples.json)")
+    idx = np.arange(len(paths))
+    if n is not None and n < len(paths):
+        idx = np.sort(np.random.default_rng(seed).choice(len(paths), n, replace=False))
+    notes = []
+    for j, i in enumerate(idx):
+        y, sr = A.load(paths[i], duration=seconds)
+        if transform is not None:
+            y = transform(y, sr, j)
+        m = meta[i]
+        notes.append({"audio": np.clip(y, -1.0, 1.0), "pitch": m["pitch"], "velocity": m["velocity"],
+                      "instrument_family_str": m["instrument_family_str"],
+                      "instrument_source_str": m["instrument_source_str"],
+                      "instrument_str": m["instrument_str"], "generated_by": label,
+                      "source_note": m["note_str"]})
+    return write_nsynth_folder(out, notes, sr=sr, n_frames=None)
+
+
+def evaluate_many(systems: dict, ref, embeddings=("crepe", "mel", "classifier"), progress=True,
+                  **kwargs) -> dict:
+    """:func:`evaluate_folder` for each ``{name: folder}``, against one reference."""
+    from tqdm.auto import tqdm
+
+    return {name: evaluate_folder(folder, ref, embeddings=embeddings, progress=False, **kwargs)
+            for name, folder in tqdm(systems.items(), desc="systems", disable=not progress)}
+
+
+def format_leaderboard(results: dict, sort_by: str | None = None) -> str:
+    """One line a system: FAD (95 % interval) per embedding, pitch and family accuracy.
+
+    Sorted by the FAD of ``sort_by`` (default: the first embedding), best first.
+    """
+    if not results:
+        return "(no systems)"
+    names = list(next(iter(results.values()))["fad"])
+    key = sort_by or (names[0] if names else None)
+    order = sorted(results, key=lambda s: results[s]["fad"][key]["fad"]) if key else list(results)
+    head = f"{'system':<28}" + "".join(f"{'FAD ' + n:>26}" for n in names) + \
+        f"{'pitch (CREPE)':>15}{'family':>8}"
+    lines = [head, "-" * len(head)]
+    for s in order:
+        r = results[s]
+        cells = []
+        for n in names:
+            f = r["fad"][n]
+            cells.append(f"{_num(f['fad'], '{:.3g}')} [{_num(f['ci95'][0], '{:.3g}')}, "
+                         f"{_num(f['ci95'][1], '{:.3g}')}]")
+        pitch = (r.get("pitch") or {}).get("crepe_acc")
+        family = (r.get("family") or {}).get("classifier_acc")
+        lines.append(f"{s[:27]:<28}" + "".join(f"{c:>26}" for c in cells)
+                     + f"{_num(pitch, '{:.2f}'):>15}{_num(family, '{:.2f}'):>8}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Printing and the command line
+# ---------------------------------------------------------------------------------------------
+
+def _num(v, fmt="{:.3f}"):
+    return "n/a" if v is None else fmt.format(v)
+
+
+def format_report(r: dict) -> str:
+    """A short human-readable table of an :func:`evaluate_folder` result."""
+    lines = [f"GEN {r['gen']} ({r['n_gen']} clips, {r['gen_format']})",
+             f"REF {r['ref']} ({r['n_ref']} clips, {r['ref_format']})"]
+    if r["fad"]:
+        lines.append(f"{'embedding':<12}{'FAD':>10}{'95% CI':>22}{'FAD-inf':>10}")
+        for name, f in r["fad"].items():
+            ci = f"[{_num(f['ci95'][0])}, {_num(f['ci95'][1])}]"
+            lines.append(f"{name:<12}{_num(f['fad']):>10}{ci:>22}{_num(f['fad_inf']):>10}")
+    p = r.get("pitch")
+    if p:
+        lines.append(f"pitch accuracy: CREPE (+-50 cents) {_num(p['crepe_acc'])} over {p['crepe_n']} notes"
+                     f" ({p['crepe_unpitched']} without a clear pitch, {p['crepe_out_of_range']} "
+                     "outside CREPE's range)")
+        if "classifier_acc" in p:
+            lines.append(f"pitch accuracy: classifier exact {_num(p['classifier_acc'])}, "
+                         f"+-1 semitone {_num(p['classifier_acc_1'])}")
+    if r.get("family"):
+        lines.append(f"family accuracy (classifier): {_num(r['family']['classifier_acc'])}")
+    if r.get("scores"):
+        lines.append(f"inception-style scores: family {_num(r['scores']['is_family'], '{:.2f}')}, "
+                     f"pitch {_num(r['scores']['is_pitch'], '{:.2f}')}")
+    lines += [f"warning: {w}" for w in r.get("warnings", [])]
+    return "\n".join(lines)
+
+
+def cli_fad(args) -> int:
+    """``python -m coursekit fad REF GEN [--embedding NAME] [--json]``."""
+    r = evaluate_folder(args.gen, args.ref, embeddings=[args.embedding], pitch=False, classify=False)
+    if args.json:
+        print(json.dumps(r["fad"][args.embedding] | {"embedding": args.embedding, "n_gen": r["n_gen"],
+                                                   "n_ref": r["n_ref"], "warnings": r["warnings"]},
+                         indent=2))
+    else:
+        f = r["fad"][args.embedding]
+        print(f"FAD ({args.embedding}) = {f['fad']:.4f}  95% CI [{_num(f['ci95'][0], '{:.4f}')}, "
+              f"{_num(f['ci95'][1], '{:.4f}')}]  FAD-inf = {_num(f['fad_inf'], '{:.4f}')}  "
+              f"({r['n_ref']} reference clips, {r['n_gen']} generated)")
+        for w in r["warnings"]:
+            print(f"warning: {w}")
+    return 0
+
+
+def cli_eval(args) -> int:
+    """``python -m coursekit eval GEN --ref REF [--embeddings a,b] [--json]``."""
+    names = [n.strip() for n in args.embeddings.split(",") if n.strip()]
+    r = evaluate_folder(args.gen, args.ref, embeddings=names)
+    print(json.dumps(r, indent=2) if args.json else format_report(r))
+    return 0

@@ -1,0 +1,124 @@
+"""Evaluating folders: plain and NSynth folders, FAD with intervals, pitch accuracy, errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from coursekit import audio as A
+from coursekit.cli import main
+from coursekit.data.nsynth import write_nsynth_folder
+from coursekit.eval import evaluate as EV
+from coursekit.eval.fad import gaussian_stats
+
+
+def note(f0, seconds=1.0, sr=16000, seed=0, noise=0.0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(0.2 / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) for k in range(1, 6))
+    y = y * np.exp(-t * rng.uniform(0.5, 1.5)) + noise * rng.standard_normal(len(t))
+    return (0.8 * y / np.abs(y).max()).astype(np.float32)
+
+
+PITCHES = [48, 52, 55, 57, 60, 62, 64, 67, 69, 72, 74, 76]
+
+
+def write_notes(folder, seed, asked_shift=0, noise=False):
+    notes = []
+    for i, p in enumerate(PITCHES):
+        y = (0.3 * np.random.default_rng(seed + i).standard_normal(16000).astype(np.float32)
+             if noise else note(A.midi_to_hz(p), seed=seed + i))
+        notes.append({"audio": y, "pitch": p + asked_shift, "velocity": 100,
+                      "instrument_family_str": "keyboard"})
+    return write_nsynth_folder(folder, notes, n_frames=None)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalfolders")
+    ref = write_notes(root / "ref", seed=0)
+    gen = write_notes(root / "gen", seed=100)
+    noise = write_notes(root / "noise", seed=200, noise=True)
+    plain = root / "plain"
+    for i, p in enumerate(PITCHES[:6]):
+        A.save(plain / "sub" / f"clip{i}.wav", note(A.midi_to_hz(p), seed=300 + i), 16000)
+    A.save(plain / "clip_flac.flac", note(220.0, seed=9), 16000)
+    return {"ref": ref, "gen": gen, "noise": noise, "plain": plain}
+
+
+def test_nsynth_folders_fad_and_pitch(folders, monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSEKIT_CACHE", str(tmp_path / "cache"))
+    r = EV.evaluate_folder(folders["gen"], folders["ref"], embeddings=("mel",), n_boot=50)
+    assert r["schema"] == 1 and r["n_gen"] == r["n_ref"] == 12 and r["gen_format"] == "nsynth"
+    f = r["fad"]["mel"]
+    assert set(f) >= {"fad", "ci95", "fad_inf", "fad_inf_r2", "dim", "frames_gen", "frames_ref"}
+    assert f["dim"] == 128 and f["ci95"][0] <= f["ci95"][1]
+    assert r["pitch"]["crepe_acc"] == 1.0 and r["pitch"]["crepe_n"] == 12
+    assert r["pitch"]["crepe_median_abs_cents"] < 20
+    json.dumps(r)  # JSON-able as it is
+    noisy = EV.evaluate_folder(folders["noise"], folders["ref"], embeddings=("mel",), n_boot=0,
+                               with_fad_inf=False)
+    assert noisy["fad"]["mel"]["fad"] > 3 * f["fad"]
+    assert noisy["pitch"]["crepe_acc"] == 0.0 and noisy["pitch"]["crepe_unpitched"] == 12
+
+
+def test_wrong_asked_pitch_is_counted_wrong(folders, tmp_path):
+    shifted = write_notes(tmp_path / "shifted", seed=100, asked_shift=2)
+    r = EV.evaluate_folder(shifted, folders["ref"], embeddings=(), pitch=True, classify=False)
+    assert r["pitch"]["crepe_acc"] == 0.0 and r["fad"] == {}
+    assert 150 < r["pitch"]["crepe_median_abs_cents"] < 250
+
+
+def test_plain_folder(folders):
+    r = EV.evaluate_folder(folders["plain"], folders["ref"], embeddings=("mel",), n_boot=20,
+                           classify=False)
+    assert r["gen_format"] == "plain" and r["n_gen"] == 7
+    assert r["pitch"] is None and r["family"] is None
+    assert any("no NSynth metadata" in w for w in r["warnings"])
+    assert any("only 7 clip(s)" in w for w in r["warnings"])
+
+
+def test_clip_bootstrap_sums_match_pooled_stats():
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(n, 5)) + i for i, n in enumerate([7, 3, 9, 4])]
+    sums = EV._ClipSums(clips)
+    mu, cov = sums.stats(np.ones(4))
+    mu2, cov2 = gaussian_stats(np.concatenate(clips))
+    assert np.allclose(mu, mu2) and np.allclose(cov, cov2)
+    w = np.array([2.0, 0.0, 1.0, 1.0])  # clip 0 twice, clip 1 left out
+    mu3, cov3 = gaussian_stats(np.concatenate([clips[0], clips[0], clips[2], clips[3]]))
+    mu, cov = sums.stats(w)
+    assert np.allclose(mu, mu3) and np.allclose(cov, cov3)
+
+
+def test_errors_name_the_problem(folders, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        EV.list_audio(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not audio")
+    with pytest.raises(ValueError, match="no audio files found"):
+        EV.list_audio(tmp_path / "empty")
+    bad = tmp_path / "bad"
+    A.save(bad / "good.wav", note(220.0), 16000)
+    (bad / "broken.wav").write_bytes(b"JUNKJUNKJUNK")
+    (bad / "zero.wav").write_bytes(b"")
+    with pytest.raises(ValueError, match="2 unreadable") as err:
+        EV.evaluate_folder(bad, folders["ref"], embeddings=("mel",))
+    assert "broken.wav" in str(err.value) and "zero.wav" in str(err.value)
+    gone = write_notes(tmp_path / "gone", seed=1)
+    victim = sorted((gone / "audio").iterdir())[3]
+    victim.unlink()
+    with pytest.raises(ValueError, match=victim.name):
+        EV.list_audio(gone)
+
+
+def test_command_line(folders, capsys, tmp_path):
+    assert main(["fad", str(folders["ref"]), str(folders["gen"]), "--embedding", "mel", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["embedding"] == "mel" and out["fad"] > 0 and out["n_gen"] == 12
+    assert main(["fad", str(folders["ref"]), str(folders["gen"]), "--embedding", "mel"]) == 0
+    assert "FAD (mel) =" in capsys.readouterr().out
+    assert main(["eval", str(tmp_path / "nope"), "--ref", str(folders["ref"])]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["fad", str(folders["ref"]), str(folders["gen"]), "--embedding", "vgg"]) == 2
+    assert "unknown embedding" in capsys.readouterr().err
