@@ -123,3 +123,20 @@ def test_save_load_and_sample_cli_write_a_valid_nsynth_folder(tmp_path):
 def test_load_model_missing_file_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="coursekit train rnn"):
         rnn.load_model(tmp_path / "nope.pt")
+
+
+def test_mid_note_segments_bring_the_frame_before_them(tmp_path):
+    folder = _tone_folder(tmp_path / "nsynth-train")
+    notes = rnn.load_notes(folder, sr=8000, progress=False)
+    torch.manual_seed(0)
+    onset = rnn.NoteSegments(notes, seg_len=64, frame_size=16, p_onset=1.0)
+    seg, pitch, family, prev = onset[0]
+    assert torch.equal(seg, notes["codes"][0, :64].long())
+    assert torch.all(prev == rnn.SILENCE)                       # a note starts after silence
+    mid = rnn.NoteSegments(notes, seg_len=64, frame_size=16, p_onset=0.0)
+    full = notes["codes"][1].long()
+    for _ in range(5):
+        seg, _, _, prev = mid[1]
+        joined = torch.cat([prev, seg])
+        starts = [s for s in range(16, len(full) - 63, 16) if torch.equal(full[s:s + 64], seg)]
+        assert starts and torch.equal(full[starts[0] - 16:starts[0] + 64], joined)
