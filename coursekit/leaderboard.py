@@ -179,17 +179,35 @@ def _module_spec(name: str, module: str, checkpoint: str, loader: str, **load_kw
     return ModelSpec(name, checkpoint, load, generate, codec)
 
 
+def _diffusion_spec() -> ModelSpec:
+    # load_diffusion gives (model, codec): the model denoises codec latents, the codec decodes
+    def load(path):
+        from .models.diffusion import load_diffusion
+
+        return load_diffusion(path, task="notes")
+
+    def generate(obj, pitches, families, velocities, seed, progress):
+        from .models.diffusion import generate_notes
+
+        model, codec = obj
+        return generate_notes(model, codec, pitches, families, velocities, seed=seed,
+                              progress=progress)
+
+    return ModelSpec("diffusion", "diffusion.pt", load, generate, codec=lambda obj: obj[1])
+
+
 MODEL_SPECS = {
     "rnn": _module_spec("rnn", "coursekit.models.rnn", "rnn.pt", "load_model"),
     "gan": _module_spec("gan", "coursekit.models.gan", "gan.pt", "load_generator"),
     "transformer": _module_spec("transformer", "coursekit.models.transformer", "transformer.pt",
                                 "load_model", task="notes"),
-    "diffusion": _module_spec("diffusion", "coursekit.models.diffusion", "diffusion.pt",
-                              "load_model"),
+    "diffusion": _diffusion_spec(),
 }
 
 
 def _n_params(obj) -> int | None:
+    if isinstance(obj, tuple):  # (model, codec): the model's own
+        return _n_params(obj[0])
     if isinstance(obj, torch.nn.Module):
         return int(sum(p.numel() for p in obj.parameters()))
     inner = getattr(obj, "model", None) or getattr(obj, "codec", None)
@@ -201,8 +219,8 @@ def _card_info(ckpt: Path) -> dict:
     if not card_path.exists():
         return {"card": None}
     card = json.loads(card_path.read_text())
-    wall = next((card[k] for k in ("train_wall_time_s", "train_wall_s", "total_wall_time_s",
-                                    "wall_time_s") if card.get(k) is not None), None)
+    wall = next((card[k] for k in ("train_wall_time_s", "train_wall_s", "training_time_s",
+                                    "total_wall_time_s", "wall_time_s") if card.get(k) is not None), None)
     data = card.get("data") if isinstance(card.get("data"), dict) else {}
     return {"card": card_path.name, "train_wall_s": wall, "hardware": card.get("hardware"),
             "profile": card.get("profile"), "steps": card.get("steps"),
