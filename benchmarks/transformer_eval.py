@@ -112,6 +112,22 @@ def part_notes(args, res):
     out["baselines"] = json.loads(base.read_text()) if base.exists() else \
         "results/baselines_eval.json not written yet (RNN/GAN baselines)"
     res["notes"] = out
+    _update_card(args.checkpoint, "notes", {
+        f"cfg_{k}": {"crepe_pitch_acc": v["crepe_pitch_acc"], "family_acc": v["family_acc"],
+                     "fad_crepe": v["fad"]["crepe"]["fad"], "fad_classifier": v["fad"]["classifier"]["fad"]}
+        for k, v in out["by_cfg_scale"].items()})
+
+
+def _update_card(checkpoint, task, metrics):
+    """Copy the measured figures into the reference checkpoint's card."""
+    if checkpoint is not None:
+        return
+    card = T.reference_checkpoint(task).with_suffix(".json")
+    if card.exists():
+        info = json.loads(card.read_text())
+        info.setdefault("metrics", {})["measured"] = metrics | {"by": "benchmarks/transformer_eval.py",
+                                                               "results": "results/transformer_eval.json"}
+        card.write_text(json.dumps(info, indent=2) + "\n")
 
 
 def part_cache(args, res):
@@ -209,9 +225,14 @@ def part_piano(args, res):
     n_cont = int(round(cont_s * 16000))
     sims = {"generated": [], "real": [], "naive": []}
     t0 = time.perf_counter()
+    prompts = np.stack([c[0] for c in clips])
+    codes = tok.encode(prompts + 1e-4 * np.random.default_rng(0).standard_normal(prompts.shape).astype(np.float32),
+                       n_q=model.cfg.n_q)                                  # [N, K, T_prompt]
+    n_new = int(round(cont_s * model.cfg.frame_rate))
+    gen = T.generate(model, codes.shape[-1] + n_new, prompt=codes, seed=0)
+    outs = T.decode_codes(tok, gen)
     for i, (prompt, real) in enumerate(clips):
-        out = T.continue_audio(model, prompt, 16000, cont_s, tokenizer=tok, seed=i)[0]
-        cont = out[len(prompt):len(prompt) + n_cont]
+        cont = outs[i][len(prompt):len(prompt) + n_cont]
         naive = np.resize(prompt, n_cont)        # the prompt again (and again)
         for name, y in (("generated", cont), ("real", real), ("naive", naive)):
             audio.save(WORK / "piano" / name / f"{i:03d}.wav", y.astype(np.float32), 16000)
@@ -231,6 +252,9 @@ def part_piano(args, res):
         out["fad_vs_real_continuations"][name] = {k: {"fad": v["fad"], "ci95": v["ci95"]} for k, v in r["fad"].items()}
     print(f"piano: {json.dumps(out)}", flush=True)
     res["piano"] = out
+    _update_card(args.piano_checkpoint, "piano", {
+        "pitch_class_cosine": out["pitch_class_cosine_prompt_vs_continuation"],
+        "fad_vs_real_continuations": out["fad_vs_real_continuations"]})
 
 
 def main():
@@ -247,21 +271,23 @@ def main():
     ap.add_argument("--pattern-budget", type=float, default=600.0)
     ap.add_argument("--n-patterns", type=int, default=32)
     ap.add_argument("--n-piano", type=int, default=24)
+    ap.add_argument("--out", default=str(OUT), help="JSON file to write (merged with what is there)")
     ap.add_argument("--prompt-s", type=float, default=3.0)
     ap.add_argument("--continue-s", type=float, default=3.0)
     args = ap.parse_args()
     args.cfg_scales = [float(s) for s in args.cfg_scales.split(",")]
     torch.set_num_threads(1)
     WORK.mkdir(parents=True, exist_ok=True)
-    res = json.loads(OUT.read_text()) if OUT.exists() else {}
+    out_path = Path(args.out)
+    res = json.loads(out_path.read_text()) if out_path.exists() else {}
     for part in args.parts.split(","):
         t0 = time.perf_counter()
         {"notes": part_notes, "cache": part_cache, "patterns": part_patterns, "piano": part_piano}[part](args, res)
         res[part]["wall_s"] = round(time.perf_counter() - t0, 1)
         res[part]["command"] = "python benchmarks/transformer_eval.py " + " ".join(sys.argv[1:])
         res[part]["hardware"] = hardware() + " (shared with other jobs)"
-        OUT.parent.mkdir(exist_ok=True)
-        OUT.write_text(json.dumps(res, indent=2) + "\n")
+        out_path.parent.mkdir(exist_ok=True)
+        out_path.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
 
 

@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--task", default=None, help="model-specific task (e.g. notes, piano, genres)")
     tr.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     tr.add_argument("--time-budget", type=float, default=None, help="seconds (default: profile)")
+    tr.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning; "
+                    "transformer)")
     tr.add_argument("--codec", default=None, help="codec checkpoint whose latents are modelled "
                     "(diffusion; default: the reference codec)")
     tr.set_defaults(_target=None, _func="cli_train")
