@@ -81,6 +81,7 @@ register_section("ch04", {
     "student_steps": (3, 400, 3000),
     "student_time_budget_s": (10, 150, 1200),
     "student_channels": (4, 8, 16),
+    "student_train_seconds": (8, 180, 900),  # audio per dataset kept in memory for your codec
     "n_eval_notes": (3, 24, 64),
     "vq_steps": (3, 200, 600),        # the plain VQ vs RVQ toy experiment
 })

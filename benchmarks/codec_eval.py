@@ -1,0 +1,289 @@
+"""Measure the reference codec: rate/quality on mini-NSynth, music clips, speed, codebook usage.
+
+Writes (and prints)
+
+- ``results/codec_nsynth.json``: for every bitrate (n_q = 1..8) on the mini-NSynth test split:
+  mel distance, SI-SDR, CREPE pitch accuracy of the reconstructions vs of the originals, FAD
+  (crepe, classifier embeddings) of reconstructions vs originals; mu-law PCM for comparison.
+- ``results/codec_music.json``: held-out mini-GTZAN and mini-MAESTRO clips at the highest
+  bitrate: mel distance, SI-SDR, FAD (mel embedding).
+- ``results/codec_speed_usage.json``: encode+decode speed (times faster than real time) and
+  codebook usage (perplexity and dead codes per quantizer).
+
+and adds a summary to the checkpoint's card. Run::
+
+    python benchmarks/codec_eval.py                       # reference codec, default data
+    python benchmarks/codec_eval.py --n-notes 8 --checkpoint my.pt --out-prefix results/tmp/codec
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from coursekit import audio as A  # noqa: E402
+from coursekit.models import codec as C  # noqa: E402
+
+
+def _notes_subset(folder: Path, n: int, seed: int = 0) -> list[dict]:
+    from coursekit.data.nsynth import read_examples
+
+    notes = list(read_examples(folder).values())
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(notes), size=min(n, len(notes)), replace=False))
+    return [notes[i] for i in pick]
+
+
+def _write_folder(out: Path, notes: list[dict], audio: list[np.ndarray], sr: int) -> Path:
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "audio").mkdir(parents=True)
+    meta = {}
+    for m, y in zip(notes, audio):
+        A.save(out / "audio" / f"{m['note_str']}.wav", np.clip(y, -1, 1), sr)
+        meta[m["note_str"]] = {k: v for k, v in m.items() if k != "audio"}
+    (out / "examples.json").write_text(json.dumps(meta))
+    return out
+
+
+def _reconstruct_all(codec, clips: list[np.ndarray], n_q: int, batch: int = 16) -> list[np.ndarray]:
+    out = []
+    for i in range(0, len(clips), batch):
+        chunk = clips[i:i + batch]
+        n = max(len(c) for c in chunk)
+        x = np.stack([A.fix_length(c, n) for c in chunk])
+        y = codec.reconstruct(x, sr=codec.sample_rate, n_q=n_q)
+        out += [y[j, :len(c)] for j, c in enumerate(chunk)]
+    return out
+
+
+def _quality(refs, ests, sr) -> dict:
+    md = [C.mel_distance(r, e, sr) for r, e in zip(refs, ests)]
+    sd = [C.si_sdr(r, e) for r, e in zip(refs, ests)]
+    return {"mel_distance": float(np.mean(md)), "si_sdr_db": float(np.mean(sd)),
+            "si_sdr_db_median": float(np.median(sd))}
+
+
+def _evaluate(gen: Path, ref: Path, embeddings, n_boot: int) -> dict:
+    from coursekit.eval.evaluate import evaluate_folder
+
+    return evaluate_folder(gen, ref, embeddings=embeddings, n_boot=n_boot, with_fad_inf=False,
+                           pitch=True, classify=False, cache=False, progress=False)
+
+
+def bench_nsynth(codec, args, tmp: Path) -> dict:
+    from coursekit.data import dataset_dir
+
+    folder = dataset_dir("nsynth", "test", size=args.size)
+    notes = _notes_subset(folder, args.n_notes, args.seed)
+    originals = [A.load(folder / "audio" / f"{m['note_str']}.wav", sr=codec.sample_rate)[0] for m in notes]
+    ref_dir = _write_folder(tmp / "originals", notes, originals, codec.sample_rate)
+    embeddings = [e for e in args.embeddings.split(",") if e]
+    try:
+        from coursekit.eval.classifier import load_classifier  # noqa: F401
+    except ImportError:
+        embeddings = [e for e in embeddings if e != "classifier"]
+    t0 = time.perf_counter()
+    base = _evaluate(ref_dir, ref_dir, ["crepe"], 0)
+    result = {"data": str(folder), "n_notes": len(notes), "sample_rate": codec.sample_rate,
+              "originals": {"crepe_pitch_acc": base["pitch"]["crepe_acc"],
+                            "crepe_n": base["pitch"]["crepe_n"]},
+              "bitrates": [], "mu_law": []}
+    print(f"originals: CREPE pitch accuracy {base['pitch']['crepe_acc']:.3f} over {base['pitch']['crepe_n']} notes")
+    for n_q in range(1, codec.n_q + 1):
+        rec = _reconstruct_all(codec, originals, n_q)
+        gen_dir = _write_folder(tmp / f"rec_nq{n_q}", notes, rec, codec.sample_rate)
+        row = {"n_q": n_q, "bitrate_bps": codec.bitrate(n_q), **_quality(originals, rec, codec.sample_rate)}
+        try:
+            r = _evaluate(gen_dir, ref_dir, embeddings, args.n_boot)
+        except Exception as err:  # an embedding that cannot be loaded: say so, keep the rest
+            print(f"  evaluation with {embeddings} failed ({err}); retrying with crepe only")
+            r = _evaluate(gen_dir, ref_dir, ["crepe"], args.n_boot)
+        row["crepe_pitch_acc"] = r["pitch"]["crepe_acc"]
+        row["crepe_median_abs_cents"] = r["pitch"]["crepe_median_abs_cents"]
+        row["fad"] = {k: v["fad"] for k, v in r["fad"].items()}
+        row["fad_ci95"] = {k: v["ci95"] for k, v in r["fad"].items()}
+        row["warnings"] = r["warnings"]
+        result["bitrates"].append(row)
+        print(f"  n_q={n_q} {row['bitrate_bps'] / 1000:.1f} kbps: mel {row['mel_distance']:.3f}  "
+              f"SI-SDR {row['si_sdr_db']:.2f} dB  pitch {row['crepe_pitch_acc']:.3f}  "
+              + "  ".join(f"FAD[{k}] {v:.3f}" for k, v in row["fad"].items()))
+    for bits in (8, 6, 4):
+        rec = [A.mu_law_decode(A.mu_law_encode(y, mu=2 ** bits - 1), mu=2 ** bits - 1) for y in originals]
+        row = {"bits": bits, "bitrate_bps": float(bits * codec.sample_rate), **_quality(originals, rec, codec.sample_rate)}
+        result["mu_law"].append(row)
+        print(f"  mu-law {bits} bit {row['bitrate_bps'] / 1000:.0f} kbps: mel {row['mel_distance']:.3f}  SI-SDR {row['si_sdr_db']:.2f} dB")
+    rows = result["bitrates"]
+    top = rows[-1]
+    result["checks"] = {
+        "pitch_within_2_points_at_top": bool(abs(top["crepe_pitch_acc"] - result["originals"]["crepe_pitch_acc"]) <= 0.02),
+        "mel_distance_decreases": bool(all(b["mel_distance"] < a["mel_distance"] for a, b in zip(rows, rows[1:]))),
+        "si_sdr_increases": bool(all(b["si_sdr_db"] > a["si_sdr_db"] for a, b in zip(rows, rows[1:]))),
+        "fad_decreases": {k: bool(all(b["fad"][k] <= a["fad"][k] for a, b in zip(rows, rows[1:])))
+                          for k in top["fad"]},
+    }
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def _music_clips(files, sr, seconds, max_clips, seed=0) -> list[np.ndarray]:
+    clips = C.load_clips(files, sr=sr, max_seconds=seconds * max_clips * 4, max_clip_seconds=seconds * 4, seed=seed)
+    out = []
+    for c in clips:
+        n = int(seconds * sr)
+        for i in range(0, len(c) - n + 1, n):
+            if np.sqrt(np.mean(c[i:i + n] ** 2)) > 1e-3:
+                out.append(c[i:i + n])
+    return out[:max_clips]
+
+
+def bench_music(codec, args, tmp: Path) -> dict:
+    files = C.codec_data_files("test", _profile(args))
+    result = {"n_q": codec.n_q, "bitrate_bps": codec.bitrate(), "clip_seconds": args.clip_seconds}
+    for name in ("gtzan", "maestro"):
+        clips = _music_clips(files[name], codec.sample_rate, args.clip_seconds, args.n_clips, args.seed)
+        if not clips:
+            result[name] = None
+            continue
+        rec = _reconstruct_all(codec, clips, codec.n_q)
+        ref_dir, gen_dir = tmp / f"{name}_orig", tmp / f"{name}_rec"
+        for d, ys in ((ref_dir, clips), (gen_dir, rec)):
+            if d.exists():
+                shutil.rmtree(d)
+            for i, y in enumerate(ys):
+                A.save(d / f"{name}_{i:03d}.wav", np.clip(y, -1, 1), codec.sample_rate)
+        r = _evaluate(gen_dir, ref_dir, ["mel"], args.n_boot)
+        result[name] = {"n_clips": len(clips), "files": len(files[name]), **_quality(clips, rec, codec.sample_rate),
+                        "fad_mel": r["fad"]["mel"]["fad"], "fad_mel_ci95": r["fad"]["mel"]["ci95"]}
+        print(f"  {name}: {len(clips)} clips of {args.clip_seconds:.0f} s at {codec.bitrate() / 1000:.1f} kbps: "
+              f"mel {result[name]['mel_distance']:.3f}  SI-SDR {result[name]['si_sdr_db']:.2f} dB  "
+              f"FAD[mel] {result[name]['fad_mel']:.3f}")
+    return result
+
+
+def bench_speed_usage(codec, args) -> dict:
+    from coursekit.data import dataset_dir
+
+    folder = dataset_dir("nsynth", "test", size=args.size)
+    notes = _notes_subset(folder, 32, args.seed + 1)
+    x = torch.from_numpy(np.stack([A.load(folder / "audio" / f"{m['note_str']}.wav", sr=16000)[0] for m in notes]))
+    seconds = x.numel() / codec.sample_rate
+    speed = {}
+    threads0 = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        codec.decode(codec.encode(x[:2]))                                  # warm-up
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for i in range(0, len(x), 16):
+                codec.decode(codec.encode(x[i:i + 16]))
+            best = min(best, time.perf_counter() - t0)
+        speed[f"{threads}_threads"] = {"audio_s": seconds, "compute_s": round(best, 3),
+                                       "times_real_time": round(seconds / best, 1)}
+        print(f"  encode+decode, {threads} thread(s): {seconds / best:.0f}x real time")
+    torch.set_num_threads(threads0)
+    usage = {}
+    files = C.codec_data_files("test", _profile(args))
+    sets = {"nsynth_test": [A.load(f, sr=16000)[0] for f in files["nsynth"][:args.n_usage]]}
+    sets["all_test"] = sets["nsynth_test"] + _music_clips(files["gtzan"] + files["maestro"], 16000, 4.0, args.n_usage)
+    for name, clips in sets.items():
+        codes = torch.cat([codec.encode(A.fix_length(c, 64000)) for c in clips if np.abs(c).max() > 1e-4], dim=-1)
+        u = C.codebook_usage(codes, codec.codebook_size)
+        usage[name] = {"frames": int(codes.shape[-1] * codes.shape[0]),
+                       "perplexity": [round(p, 1) for p in u["perplexity"]],
+                       "dead_fraction": [round(d, 4) for d in u["dead_fraction"]],
+                       "max_dead_fraction": max(u["dead_fraction"])}
+        print(f"  codebook usage on {name}: perplexity {usage[name]['perplexity']}, "
+              f"dead {[f'{d:.0%}' for d in u['dead_fraction']]}")
+    return {"speed": speed, "usage": usage, "load_average": os.getloadavg(),
+            "checks": {"speed_at_least_50x_1_thread": speed["1_threads"]["times_real_time"] >= 50,
+                       "speed_at_least_50x_2_threads": speed["2_threads"]["times_real_time"] >= 50,
+                       "dead_codes_at_most_10_percent": {k: v["max_dead_fraction"] <= 0.10 for k, v in usage.items()}}}
+
+
+def _profile(args):
+    from coursekit.profiles import get_profile
+
+    return get_profile(args.profile)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=None, help="codec checkpoint (default: the reference)")
+    p.add_argument("--profile", default="full", help="profile whose codec.data_size picks the data")
+    p.add_argument("--size", default=None, help="mini-dataset size (default: the profile's codec.data_size)")
+    p.add_argument("--n-notes", type=int, default=128)
+    p.add_argument("--n-clips", type=int, default=40)
+    p.add_argument("--n-usage", type=int, default=200)
+    p.add_argument("--clip-seconds", type=float, default=5.0)
+    p.add_argument("--n-boot", type=int, default=100)
+    p.add_argument("--embeddings", default="crepe,classifier")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-prefix", default=str(REPO / "results" / "codec"))
+    p.add_argument("--only", default="nsynth,music,speed", help="which parts to run")
+    p.add_argument("--no-card", action="store_true", help="do not add the summary to the card")
+    args = p.parse_args(argv)
+    args.size = args.size or _profile(args).codec.data_size
+    codec = C.load_codec(args.checkpoint)
+    from coursekit.paths import CHECKPOINT_DIR
+
+    ckpt = Path(args.checkpoint) if args.checkpoint else CHECKPOINT_DIR / C.REFERENCE
+    print(f"codec {ckpt}: {codec.num_params():,} parameters, {codec.frame_rate:.0f} frames/s, "
+          f"{codec.n_q} x {codec.codebook_size} codes, {codec.bitrate(1):.0f}..{codec.bitrate():.0f} bit/s")
+    tmp = REPO / "results" / "tmp" / "codec_eval"
+    out = Path(args.out_prefix)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(","))
+    meta = {"checkpoint": str(ckpt.relative_to(REPO)) if ckpt.is_relative_to(REPO) else str(ckpt),
+            "command": "python benchmarks/codec_eval.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "hardware": __import__("coursekit.train", fromlist=["hardware"]).hardware()}
+    results = {}
+    if "nsynth" in only:
+        results["nsynth"] = {**meta, **bench_nsynth(codec, args, tmp)}
+    if "music" in only:
+        results["music"] = {**meta, **bench_music(codec, args, tmp)}
+    if "speed" in only:
+        results["speed_usage"] = {**meta, **bench_speed_usage(codec, args)}
+    for name, r in results.items():
+        path = Path(f"{out}_{name}.json")
+        path.write_text(json.dumps(r, indent=2, default=float) + "\n")
+        print(f"wrote {path}")
+    card_path = ckpt.with_suffix(".json")
+    if not args.no_card and card_path.exists():
+        card = json.loads(card_path.read_text())
+        metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+        if "nsynth" in results:
+            r = results["nsynth"]
+            metrics["nsynth_test"] = {
+                "n_notes": r["n_notes"], "originals_crepe_pitch_acc": r["originals"]["crepe_pitch_acc"],
+                "by_n_q": {row["n_q"]: {"kbps": row["bitrate_bps"] / 1000, "mel_distance": round(row["mel_distance"], 4),
+                                        "si_sdr_db": round(row["si_sdr_db"], 2), "crepe_pitch_acc": row["crepe_pitch_acc"],
+                                        "fad": row["fad"]} for row in r["bitrates"]}}
+        if "music" in results:
+            metrics["music_top_bitrate"] = {k: results["music"][k] for k in ("gtzan", "maestro")}
+        if "speed_usage" in results:
+            metrics["speed"] = results["speed_usage"]["speed"]
+            metrics["codebook_usage"] = results["speed_usage"]["usage"]
+        metrics["source"] = "benchmarks/codec_eval.py -> results/codec_*.json"
+        card["metrics"] = metrics
+        card_path.write_text(json.dumps(card, indent=2, default=float) + "\n")
+        print(f"metrics added to {card_path}")
+    checks = {k: r.get("checks") for k, r in results.items() if r.get("checks")}
+    print("checks:", json.dumps(checks, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
