@@ -214,6 +214,12 @@ def _n_params(obj) -> int | None:
     return _n_params(inner) if isinstance(inner, torch.nn.Module) else None
 
 
+def _sha1(path) -> str:
+    import hashlib
+
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:12]
+
+
 def _card_info(ckpt: Path) -> dict:
     card_path = ckpt.with_suffix(".json")
     if not card_path.exists():
@@ -344,7 +350,8 @@ def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, 
             folder = write_nsynth_folder(work / name, notes)
             log(f"{name}: {len(notes)} notes in {gen_s:.1f} s; evaluating ...")
             rows.append({
-                "model": name, "checkpoint": spec.checkpoint, "samples_dir": str(folder),
+                "model": name, "checkpoint": spec.checkpoint, "checkpoint_sha1": _sha1(ckpt),
+                "samples_dir": str(folder),
                 "parameters": _n_params(model), "codec_parameters": _n_params(codec),
                 **info, "coverage_notes": _coverage_notes(info, grid),
                 "generation_seconds": round(gen_s, 2),
@@ -367,6 +374,7 @@ def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, 
                       "selection": "nearest pitch of the same family, per grid note"},
         "floor": floor_row, "models": rows, "skipped": skipped, "embeddings": embeddings,
         "n_boot": n_boot, "notes": notes_log,
+        "classifier_sha1": _sha1(CLASSIFIER_PATH) if CLASSIFIER_PATH.exists() else None,
         "timing": {"seconds": round(time.perf_counter() - t_start, 1), "load_average": load0,
                    "hardware": hardware(), "torch_threads": torch.get_num_threads()},
     }
@@ -430,6 +438,9 @@ def format_table(result: dict) -> str:
            f"({result['n_boot']} rounds). Audio s / s: seconds of audio generated per second on "
            f"{result['timing']['hardware']} (load average {result['timing']['load_average']:.1f})."]
     for row in result["models"]:
+        out.append(f"- {row['model']}: {row['checkpoint']} (sha1 {row.get('checkpoint_sha1')}), "
+                   f"card: `{row.get('command') or 'no command recorded'}`, "
+                   f"{row.get('steps') or '?'} steps on {row.get('hardware') or '?'}")
         for n in row.get("coverage_notes", []):
             out.append(f"- {row['model']}: {n}")
     for s in result["skipped"]:
