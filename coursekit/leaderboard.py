@@ -300,7 +300,7 @@ def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, 
     from .paths import CHECKPOINT_DIR, samples_root
     from .train import hardware
 
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     load0 = os.getloadavg()[0]
     work = Path(work_dir) if work_dir is not None else samples_root() / "leaderboard"
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINT_DIR
@@ -375,7 +375,9 @@ def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, 
         "floor": floor_row, "models": rows, "skipped": skipped, "embeddings": embeddings,
         "n_boot": n_boot, "notes": notes_log,
         "classifier_sha1": _sha1(CLASSIFIER_PATH) if CLASSIFIER_PATH.exists() else None,
-        "timing": {"seconds": round(time.perf_counter() - t_start, 1), "load_average": load0,
+        "timing": {"seconds": round(time.perf_counter() - t_start, 1),
+                   "cpu_seconds": round(time.process_time() - cpu_start, 1),
+                   "load_average": load0, "load_average_end": os.getloadavg()[0],
                    "hardware": hardware(), "torch_threads": torch.get_num_threads()},
     }
 
@@ -436,7 +438,9 @@ def format_table(result: dict) -> str:
            f"{result['reference']['split']} chosen by the grid; the last row is {g['n_notes']} "
            "valid notes chosen the same way (the floor). FAD intervals: bootstrap over clips "
            f"({result['n_boot']} rounds). Audio s / s: seconds of audio generated per second on "
-           f"{result['timing']['hardware']} (load average {result['timing']['load_average']:.1f})."]
+           f"{result['timing']['hardware']} (load average {result['timing']['load_average']:.1f}). "
+           f"The run took {result['timing']['seconds'] / 60:.1f} min "
+           f"({result['timing'].get('cpu_seconds', 0) / 60:.1f} min of CPU)."]
     for row in result["models"]:
         out.append(f"- {row['model']}: {row['checkpoint']} (sha1 {row.get('checkpoint_sha1')}), "
                    f"card: `{row.get('command') or 'no command recorded'}`, "
