@@ -10,8 +10,8 @@ Parts
 notes     64 notes (families and pitches drawn from the mini-NSynth test split) sampled with the
           reference checkpoint at several guidance scales, each judged by ``coursekit eval``
           against the test split (CREPE pitch accuracy, classifier family accuracy, FAD crepe and
-          classifier); the codec's own reconstruction of 64 test notes as the ceiling; the RNN and
-          GAN baselines from results/baselines_eval.json when it exists.
+          classifier); the RNN and GAN baselines from results/baselines_eval.json when it exists.
+recon     the codec's own reconstruction of the same 64 test notes: the ceiling of the notes.
 cache     generating 4 s (200 frames) with and without the KV cache: speed-up, audio seconds per
           second, for one note and for a batch.
 patterns  flatten vs delay, each trained with the same time budget on the same tokens: sequence
@@ -96,26 +96,39 @@ def part_notes(args, res):
                             with_fad_inf=False, progress=False)
         out["by_cfg_scale"][f"{scale:g}"] = _summary(r) | {"generation_s": round(gen_s, 1)}
         print(f"cfg {scale:g}: {json.dumps(out['by_cfg_scale'][f'{scale:g}'])}", flush=True)
-    # the ceiling: the codec's own reconstruction (n_q codebooks) of the same test notes
+    base = REPO / "results" / "baselines_eval.json"
+    out["baselines"] = json.loads(base.read_text()) if base.exists() else \
+        "results/baselines_eval.json not written yet (RNN/GAN baselines)"
+    res["notes"] = {**res.get("notes", {}), **out,
+                    "by_cfg_scale": {**res.get("notes", {}).get("by_cfg_scale", {}), **out["by_cfg_scale"]}}
+    _update_card(args.checkpoint, "notes", {
+        f"cfg_{k}": {"crepe_pitch_acc": v["crepe_pitch_acc"], "family_acc": v["family_acc"],
+                     "fad_crepe": v["fad"]["crepe"]["fad"], "fad_classifier": v["fad"]["classifier"]["fad"]}
+        for k, v in res["notes"]["by_cfg_scale"].items()})
+
+
+def part_recon(args, res):
+    """The ceiling: the codec's own reconstruction (n_q codebooks) of the same 64 test notes."""
+    from coursekit.profiles import get_profile
+
+    ckpt = Path(args.checkpoint) if args.checkpoint else T.reference_checkpoint()
+    tok_name = args.tokenizer or (T.load_model(ckpt).cfg.tokenizer if ckpt.exists() else T.default_tokenizer())
+    n_q = get_profile("full").ch05.n_q
+    tok, sha = T.load_tokenizer(tok_name, n_q)
+    test_dir = dataset_dir("nsynth", "test", size=args.nsynth_size)
+    _, _, _, chosen = pick_conditions(test_dir, args.n)
     recon = []
     for m in chosen:
         y, _ = audio.load(test_dir / "audio" / f"{m['note_str']}.wav", sr=16000)
         codes = tok.encode(y[None] + 1e-4 * np.random.default_rng(0).standard_normal(len(y)).astype(np.float32),
-                           n_q=model.cfg.n_q)
+                           n_q=n_q)
         recon.append({"audio": T.decode_codes(tok, codes)[0], "pitch": m["pitch"], "velocity": m["velocity"],
                       "instrument_family_str": m["instrument_family_str"]})
     folder = write_nsynth_folder(WORK / "codec_reconstruction", recon)
     r = evaluate_folder(folder, test_dir, embeddings=("crepe", "classifier"), n_boot=100,
                         with_fad_inf=False, progress=False)
-    out["codec_reconstruction"] = _summary(r)
-    base = REPO / "results" / "baselines_eval.json"
-    out["baselines"] = json.loads(base.read_text()) if base.exists() else \
-        "results/baselines_eval.json not written yet (RNN/GAN baselines)"
-    res["notes"] = out
-    _update_card(args.checkpoint, "notes", {
-        f"cfg_{k}": {"crepe_pitch_acc": v["crepe_pitch_acc"], "family_acc": v["family_acc"],
-                     "fad_crepe": v["fad"]["crepe"]["fad"], "fad_classifier": v["fad"]["classifier"]["fad"]}
-        for k, v in out["by_cfg_scale"].items()})
+    res["recon"] = {"tokenizer": tok_name, "sha": sha, "n_q": n_q} | _summary(r)
+    print(f"codec reconstruction: {json.dumps(res['recon'])}", flush=True)
 
 
 def _update_card(checkpoint, task, metrics):
@@ -259,13 +272,14 @@ def part_piano(args, res):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="notes,cache,patterns,piano")
+    ap.add_argument("--parts", default="notes,recon,cache,patterns,piano")
     ap.add_argument("--checkpoint", default=None, help="notes model (default: the reference)")
     ap.add_argument("--piano-checkpoint", default=None)
     ap.add_argument("--tokenizer", default=None, help="codec for the patterns part (default: the model's)")
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--cfg-scales", default="1,3,5")
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--merge", nargs="*", default=[], help="JSON files of parts run separately to merge in")
     ap.add_argument("--nsynth-size", default="default")
     ap.add_argument("--maestro-size", default="default")
     ap.add_argument("--pattern-budget", type=float, default=600.0)
@@ -280,9 +294,16 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     out_path = Path(args.out)
     res = json.loads(out_path.read_text()) if out_path.exists() else {}
-    for part in args.parts.split(","):
+    for extra in args.merge:                       # parts run in separate processes
+        for key, value in json.loads(Path(extra).read_text()).items():
+            if key == "notes" and "notes" in res:
+                value = {**res["notes"], **value,
+                         "by_cfg_scale": {**res["notes"].get("by_cfg_scale", {}), **value.get("by_cfg_scale", {})}}
+            res[key] = value
+    for part in [p for p in args.parts.split(",") if p]:
         t0 = time.perf_counter()
-        {"notes": part_notes, "cache": part_cache, "patterns": part_patterns, "piano": part_piano}[part](args, res)
+        {"notes": part_notes, "cache": part_cache, "patterns": part_patterns, "piano": part_piano,
+         "recon": part_recon}[part](args, res)
         res[part]["wall_s"] = round(time.perf_counter() - t0, 1)
         res[part]["command"] = "python benchmarks/transformer_eval.py " + " ".join(sys.argv[1:])
         res[part]["hardware"] = hardware() + " (shared with other jobs)"
