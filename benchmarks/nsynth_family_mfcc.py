@@ -78,6 +78,9 @@ def main(argv=None):
     Xtr, ytr, _ = data["train"]
 
     result = {"benchmark": "nsynth_family_mfcc",
+              "command": "python benchmarks/nsynth_family_mfcc.py" + (" --root DIR (made by `python -m coursekit "
+                         f"data make mini-nsynth --root DIR --size {args.size} --seed {args.seed}`)"
+                         if args.root else f" --size {args.size} --seed {args.seed}"),
               "dataset": json.loads((root / "mini-nsynth.json").read_text()) if (root / "mini-nsynth.json").exists()
               else str(root),
               "features": "mean and std over time of 20 MFCCs (librosa, n_fft 1024, hop 512) of the 4 s note",

@@ -46,13 +46,19 @@ def make(root: Path, size: str, seed: int) -> dict:
     """Run the documented command and time it (wall clock, including Python start-up)."""
     cmd = [sys.executable, "-m", "coursekit", "data", "make", "mini-nsynth", "--root", str(root),
            "--size", size, "--seed", str(seed)]
+    import resource
+
     load_before = os.getloadavg()[0]
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "TQDM_DISABLE": "1"})
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return {"command": "python -m coursekit data make mini-nsynth --root DIR --size "
                        f"{size} --seed {seed}",
-            "wall_seconds": round(wall, 1), "load_average_before": round(load_before, 2),
+            "wall_seconds": round(wall, 1), "cpu_seconds_all_processes": round(cpu, 1),
+            "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
             "cpu_count": os.cpu_count(), "bytes": folder_bytes(root),
             "megabytes": round(folder_bytes(root) / 1e6, 1)}
 
@@ -98,7 +104,9 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    result = {"benchmark": "nsynth_pitch_check", "tracker": f"torchcrepe {args.model} (weighted argmax)",
+    result = {"benchmark": "nsynth_pitch_check",
+              "command": "python benchmarks/nsynth_pitch_check.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "tracker": f"torchcrepe {args.model} (weighted argmax)",
               "fmin_hz": FMIN, "fmax_hz": FMAX, "analysed_seconds": [args.start, args.stop],
               "hop_seconds": args.hop, "periodicity_threshold": args.threshold, "tolerance_cents": 50,
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)"}

@@ -74,6 +74,13 @@ def test_read_examples_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="examples.json") as err:
         read_examples(tmp_path)
     assert str(tmp_path) in str(err.value) and "nsynth-test" in str(err.value)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        read_examples(tmp_path / "nope")
+    (tmp_path / "nsynth-valid").mkdir()
+    (tmp_path / "nsynth-valid" / "examples.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="It holds nsynth-valid"):
+        read_examples(tmp_path)
+    shutil.rmtree(tmp_path / "nsynth-valid")
     (tmp_path / "examples.json").write_text('{"a": ')
     with pytest.raises(ValueError, match="not valid JSON"):
         read_examples(tmp_path)

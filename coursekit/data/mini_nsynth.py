@@ -65,7 +65,7 @@ NYQUIST_LIMIT = 0.48 * SR     # partials above this are not generated (no aliasi
 T = np.arange(N) / SR         # time of every sample, in seconds (float64: for phases)
 T32 = T.astype(np.float32)    # the same in float32 (fast, for envelopes)
 VELOCITIES = (25, 50, 75, 100, 127)
-VERSION = 2                   # bump when the synthesis changes (recorded in mini-nsynth.json)
+VERSION = 3                   # bump when the synthesis changes (recorded in mini-nsynth.json)
 
 #: Pitch range (MIDI) and the sources each family comes in.
 FAMILY_SPECS = {
@@ -85,7 +85,7 @@ FAMILY_SPECS = {
 #: Instruments per family (train; valid/test share the held-out ones) and notes per instrument.
 SIZES = {
     "smoke": dict(train_instruments=2, heldout_instruments=1, train_notes=3, valid_notes=2, test_notes=2),
-    "default": dict(train_instruments=9, heldout_instruments=3, train_notes=20, valid_notes=9, test_notes=9),
+    "default": dict(train_instruments=12, heldout_instruments=3, train_notes=15, valid_notes=9, test_notes=9),
     "full": dict(train_instruments=16, heldout_instruments=5, train_notes=40, valid_notes=18, test_notes=18),
 }
 
@@ -369,7 +369,8 @@ def draw_instrument(family: str, source: str, rng, variant: int | None = None) -
                 p.update(reverb=u(0.8, 1.5), reverb_mix=u(0.1, 0.3))
         else:
             p.update(kind="fm", ratio=1.0 if source == "electronic" else pick([2.0, 3.0]),
-                     index=u(1.0, 3.0), index_tau=u(0.2, 1.0), tine=u(0.05, 0.2) if source == "electronic" else 0.0,
+                     index=u(1.0, 3.0), index_tau=u(0.2, 1.0), tine=u(0.15, 0.4) if source == "electronic" else 0.0,
+                     thump=u(0.1, 0.3),
                      tine_ratio=u(10.0, 15.0), t60=u(2.0, 5.0), release=u(0.1, 0.3),
                      tremolo=u(0.2, 0.5) if chance(0.4, 2) else 0.0, trem_rate=u(3.0, 6.0))
     elif family == "mallet":
@@ -396,6 +397,10 @@ def draw_instrument(family: str, source: str, rng, variant: int | None = None) -
         levels = [1.0] + [float(u(0.0, 1.0) * (rng.random() < 0.6)) for _ in range(6)]
         for i in rng.choice([3, 4, 5, 6], size=2, replace=False):
             levels[i] = max(levels[i], u(0.5, 1.0))
+        # the 2 2/3' (third harmonic) always sounds and the 4' stays below the 8': with only
+        # even harmonics the tone would be heard (and tracked) an octave up
+        levels[1] = min(levels[1], 0.8)
+        levels[2] = max(levels[2], u(0.3, 0.8))
         p.update(harmonics=[1, 2, 3, 4, 5, 6, 8], levels=levels, attack=u(0.005, 0.02),
                  release=u(0.03, 0.1), click=u(0.0, 0.1),
                  percussion=int(rng.choice([0, 2, 3])) if chance(0.4, 3) else 0,
@@ -548,6 +553,7 @@ def _synth_keyboard(p, f0, v, rng):
     tf = p["tine_ratio"] * f0
     if p["tine"] and tf < NYQUIST_LIMIT:
         y = y + p["tine"] * v * np.exp(-T32 / 0.05).astype(np.float32) * _sin(tf * T)
+    y = y + p["thump"] * v * _lowpass(_burst(rng, 0.02, 0.005), 2000.0)     # the key hitting bottom
     t60 = float(np.clip(p["t60"] * (261.6 / f0) ** 0.4, 0.6, 10.0))
     y = y * _decaying(t60, attack=0.002, damp=p["release"])
     q = {"fast_decay"} if t60 < 1.2 else set()
@@ -789,7 +795,8 @@ def _plan(size: str, seed: int) -> dict:
             else:
                 variant = offset[source] + seen[source]
                 seen[source] += 1
-            params = draw_instrument(family, source, rng, variant)
+            # each instrument its own random stream: changing one family leaves the others be
+            params = draw_instrument(family, source, np.random.default_rng([seed, j]), variant)
             width = min(hi - lo, int(rng.integers(24, 40)))
             start = int(rng.integers(lo, hi - width + 1))
             grid = [(pt, vel) for pt in range(start, start + width + 1) for vel in VELOCITIES]
@@ -895,7 +902,7 @@ def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | 
         Gets ``nsynth-train/``, ``nsynth-valid/``, ``nsynth-test/`` and ``mini-nsynth.json``
         (what was made: size, seed, version, counts).
     size : {'smoke', 'default', 'full'}
-        ``smoke``: 66/22/22 notes (seconds). ``default``: 1980/297/297 notes of 99 + 33
+        ``smoke``: 66/22/22 notes (seconds). ``default``: 1980/297/297 notes of 132 + 33
         instruments, about 330 MB, under a minute on two CPU cores. ``full``: 7040/990/990
         notes of 176 + 55 instruments, about 1.2 GB.
     seed : int

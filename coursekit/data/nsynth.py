@@ -177,6 +177,9 @@ def _examples_path(split_dir) -> Path:
     if split_dir.is_file() and split_dir.name.endswith(".json"):
         return split_dir
     path = split_dir / "examples.json"
+    if not split_dir.exists():
+        raise FileNotFoundError(f"{split_dir}: no such folder. Give the NSynth split folder that "
+                                "holds examples.json and audio/ (e.g. .../nsynth-test/)")
     if not path.exists():
         hint = ""
         if split_dir.is_dir():
