@@ -25,6 +25,17 @@ Usage::
 Writes (merging with what is there, one entry per notebook and label, the label defaulting to
 the profile)
 ``results/notebook_times.json`` and prints it.
+
+The whole course in one profile (every notebook of ``notebooks/``, or ``--dirs notebooks
+solutions``), into its own file, with the load average before and after each notebook::
+
+    python benchmarks/notebook_times.py --all --profile smoke --results results/notebook_times_smoke.json
+    python benchmarks/notebook_times.py --all --profile default --budget-s 3000 \
+        --results results/notebook_times_default.json
+
+(``nbconvert --execute`` runs the notebook with nbclient, as the test suite's nbval does.)
+``--budget-s`` stops starting new notebooks once that many seconds have passed (those not run
+are listed under ``not_run``).
 """
 
 from __future__ import annotations
@@ -49,7 +60,7 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def time_notebook(path: Path, profile: str, data: Path | None) -> dict:
+def time_notebook(path: Path, profile: str, data: Path | None, timeout_s: int = 1200) -> dict:
     env = dict(os.environ, COURSEKIT_PROFILE=profile)
     env.pop("MPLBACKEND", None)  # plot as a student's notebook does
     present = None
@@ -59,7 +70,7 @@ def time_notebook(path: Path, profile: str, data: Path | None) -> dict:
         env["COURSEKIT_DATA"] = str(data)
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-               "--ExecutePreprocessor.timeout=1200", "--output", str(Path(tmp) / "out.ipynb"), str(path)]
+               f"--ExecutePreprocessor.timeout={timeout_s}", "--output", str(Path(tmp) / "out.ipynb"), str(path)]
         load = os.getloadavg()[0]
         cpu0, t0 = _children_cpu(), time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -70,6 +81,7 @@ def time_notebook(path: Path, profile: str, data: Path | None) -> dict:
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round(cpu, 1),
         "load_average_before": round(load, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
         "data_present_before": present,
         "stderr_tail": proc.stderr[-300:] if proc.returncode else "",
     }
@@ -77,29 +89,45 @@ def time_notebook(path: Path, profile: str, data: Path | None) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("notebooks", nargs="+")
+    ap.add_argument("notebooks", nargs="*")
+    ap.add_argument("--all", action="store_true", help="every notebook of --dirs")
+    ap.add_argument("--dirs", nargs="+", default=["notebooks"], help="folders for --all")
+    ap.add_argument("--results", default=str(OUT), help="JSON file to write (merged)")
+    ap.add_argument("--timeout", type=int, default=1200, help="seconds a cell may take")
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="start no new notebook after this many seconds")
     ap.add_argument("--profile", default="default", choices=["smoke", "default", "full"])
     ap.add_argument("--data", default=None, help="data root (COURSEKIT_DATA) for the runs")
     ap.add_argument("--label", default=None,
                     help="name of the entry (default: the profile), e.g. default-first-run")
     args = ap.parse_args(argv)
+    out = Path(args.results)
+    if args.all:
+        args.notebooks += [str(q) for d in args.dirs for q in sorted((REPO / d).glob("*.ipynb"))]
+    if not args.notebooks:
+        ap.error("give notebooks, or --all")
 
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    results = json.loads(out.read_text()) if out.exists() else {}
     results.setdefault("what", "Wall and CPU time of each chapter notebook, top to bottom, per profile")
     results["machine"] = {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                           "python": platform.python_version()}
     runs = results.setdefault("runs", {})
-    failed = 0
+    failed, t_start, not_run = 0, time.perf_counter(), []
     for nb in args.notebooks:
         path = Path(nb).resolve()
-        entry = time_notebook(path, args.profile, Path(args.data) if args.data else None)
+        if args.budget_s is not None and time.perf_counter() - t_start > args.budget_s:
+            not_run.append(str(path.relative_to(REPO)))
+            continue
+        entry = time_notebook(path, args.profile, Path(args.data) if args.data else None, args.timeout)
         entry["profile"] = args.profile
         runs.setdefault(path.name, {})[args.label or args.profile] = entry
         failed += entry["exit_code"] != 0
         print(f"{path.name} [{args.profile}]: {entry['wall_seconds']} s wall, {entry['cpu_seconds']} s CPU "
               f"(load {entry['load_average_before']}), exit {entry['exit_code']}", file=sys.stderr)
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if not_run:
+        results["not_run"] = {**results.get("not_run", {}), args.label or args.profile: not_run}
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(json.dumps(results, indent=2, sort_keys=True))
     return 1 if failed else 0
 
