@@ -10,6 +10,15 @@ from coursekit import audio as A
 from coursekit.eval import embeddings as E
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models: extra threads only add synchronisation (very slow on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def harmonic(f0, seconds=2.0, sr=16000, n=5):
     t = np.arange(int(seconds * sr)) / sr
     return sum(0.3 / k * np.sin(2 * np.pi * f0 * k * t) for k in range(1, n + 1)).astype(np.float32)

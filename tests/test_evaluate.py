@@ -4,12 +4,22 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from coursekit import audio as A
 from coursekit.cli import main
 from coursekit.data.nsynth import write_nsynth_folder
 from coursekit.eval import evaluate as EV
 from coursekit.eval.fad import gaussian_stats
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models: extra threads only add synchronisation (very slow on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def note(f0, seconds=1.0, sr=16000, seed=0, noise=0.0):

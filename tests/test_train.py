@@ -11,6 +11,15 @@ from torch.utils.data import DataLoader, TensorDataset
 from coursekit import train as T
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models: extra threads only add synchronisation (very slow on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 class Boom(RuntimeError):
     pass
 
