@@ -77,7 +77,8 @@ def test_reference_checkpoint_loads_weights_only_and_is_small():
 
 
 def test_reference_classifies_mini_nsynth_test_notes(mini_nsynth_root):
-    """Notes of instruments it never saw (another seed, another size) are mostly named right."""
+    """The notes of the session's smoke mini-NSynth test split are mostly named right (the
+    held-out figure, on instruments the training never saw, is in the card: test split)."""
     split = mini_nsynth_root / "nsynth-test"
     notes = list(read_examples(split).values())
     out = C.predict(*_load(split, notes[0]))
