@@ -641,16 +641,18 @@ def cli_sample(args) -> int:
 def track_pitch(y: np.ndarray, sr: int, window_s: float = 0.25, min_confidence: float = 0.5):
     """CREPE's pitch (fractional MIDI) in consecutive windows of ``window_s`` seconds.
 
-    Returns ``(times, midi, confidence)``: window centres (s), the median confident pitch of
-    each window (NaN where CREPE hears no pitch) and the fraction of confident frames.
+    CREPE runs once over the whole note; its frames are then grouped by window. Returns
+    ``(times, midi, voiced)``: window centres (s), the median confident pitch of each window
+    (NaN where CREPE hears no pitch) and the fraction of confident frames.
     """
-    from ..eval.embeddings import crepe_pitch
+    from ..eval.embeddings import get_embedding, pitch_from_crepe
 
+    frames = get_embedding("crepe").embed(np.asarray(y, dtype=np.float32), sr)
     n_win = int(len(y) / sr / window_s)
     times, midi, conf = [], [], []
     for w in range(n_win):
-        m, c = crepe_pitch(y, sr, held_s=(w * window_s, (w + 1) * window_s),
-                           min_confidence=min_confidence)
+        m, c = pitch_from_crepe(frames, held_s=(w * window_s, (w + 1) * window_s),
+                                min_confidence=min_confidence)
         times.append((w + 0.5) * window_s)
         midi.append(m)
         conf.append(c)
