@@ -101,10 +101,6 @@ def part_notes(args, res):
         "results/baselines_eval.json not written yet (RNN/GAN baselines)"
     res["notes"] = {**res.get("notes", {}), **out,
                     "by_cfg_scale": {**res.get("notes", {}).get("by_cfg_scale", {}), **out["by_cfg_scale"]}}
-    _update_card(args.checkpoint, "notes", {
-        f"cfg_{k}": {"crepe_pitch_acc": v["crepe_pitch_acc"], "family_acc": v["family_acc"],
-                     "fad_crepe": v["fad"]["crepe"]["fad"], "fad_classifier": v["fad"]["classifier"]["fad"]}
-        for k, v in res["notes"]["by_cfg_scale"].items()})
 
 
 def part_recon(args, res):
@@ -265,9 +261,6 @@ def part_piano(args, res):
         out["fad_vs_real_continuations"][name] = {k: {"fad": v["fad"], "ci95": v["ci95"]} for k, v in r["fad"].items()}
     print(f"piano: {json.dumps(out)}", flush=True)
     res["piano"] = out
-    _update_card(args.piano_checkpoint, "piano", {
-        "pitch_class_cosine": out["pitch_class_cosine_prompt_vs_continuation"],
-        "fad_vs_real_continuations": out["fad_vs_real_continuations"]})
 
 
 def main():
@@ -309,6 +302,16 @@ def main():
         res[part]["hardware"] = hardware() + " (shared with other jobs)"
         out_path.parent.mkdir(exist_ok=True)
         out_path.write_text(json.dumps(res, indent=2) + "\n")
+    if args.checkpoint is None and "by_cfg_scale" in res.get("notes", {}):
+        _update_card(None, "notes", {
+            f"cfg_{k}": {"crepe_pitch_acc": v["crepe_pitch_acc"], "family_acc": v["family_acc"],
+                         "fad_crepe": v["fad"]["crepe"]["fad"], "fad_classifier": v["fad"]["classifier"]["fad"]}
+            for k, v in res["notes"]["by_cfg_scale"].items()})
+    if args.piano_checkpoint is None and "piano" in res:
+        _update_card(None, "piano", {
+            "pitch_class_cosine": res["piano"]["pitch_class_cosine_prompt_vs_continuation"],
+            "fad_vs_real_continuations": res["piano"]["fad_vs_real_continuations"]})
+    out_path.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
 
 

@@ -926,8 +926,8 @@ def cli_train(args) -> int:
     """``python -m coursekit train transformer --task notes|piano --profile P --out CKPT [--resume] [--codec C]``.
 
     Tokenizes the data with the reference codec (cached), trains within the profile's budget
-    (``--time-budget`` overrides), keeps a resumable training checkpoint beside ``--out``
-    (``<out>.train.pt``), then writes the compact model to ``--out`` and its card beside it.
+    (``--time-budget`` overrides), keeps a resumable training checkpoint under ``runs_root()``
+    (``transformer/<out stem>.train.pt``), then writes the compact model to ``--out`` and its card beside it.
     """
     from ..data import dataset_dir
     from ..train import pick_device, write_card
@@ -979,7 +979,9 @@ def cli_train(args) -> int:
     print(f"training the codec transformer ({model.num_params() / 1e6:.2f} M parameters, task {task}) "
           f"on {data_desc}, {cfg.max_steps} steps a sequence, profile {prof.name}, budget {budget:.0f} s, "
           f"tokenizer {tok_name} ({sha})")
-    train_ckpt = out.with_name(out.stem + ".train.pt")
+    from ..paths import runs_root
+
+    train_ckpt = runs_root() / "transformer" / f"{out.stem}.train.pt"   # resumable state, not package data
     history = train_lm(model, dataset, batch_size=p.batch_size, lr=p.lr, max_steps=p.max_steps,
                        time_budget_s=budget, ckpt_path=train_ckpt, resume=args.resume, seed=args.seed,
                        eval_batch=eval_batch, eval_every=p.eval_every, desc=f"transformer-{task}")
