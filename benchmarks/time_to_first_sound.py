@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder afterwards")
     ap.add_argument("--profile", default="default", help="COURSEKIT_PROFILE for step 4")
     ap.add_argument("--label", default="default",
-                    help="name of this run in the results file (e.g. cold-pip-cache, warm-pip-cache)")
+                    help="name of this run in the results file (e.g. plain-install, cpu-torch-wheel)")
     ap.add_argument("--pip-args", default="", help="extra pip arguments, e.g. a CPU-only torch: "
                     "'--extra-index-url https://download.pytorch.org/whl/cpu'")
     args = ap.parse_args(argv)
