@@ -5,16 +5,20 @@
    split: CREPE pitch accuracy (+-50 cents), family accuracy (course classifier), FAD (crepe,
    mel, classifier). Compared with chapters 02/03 (results/baselines_eval.json) and 05
    (results/transformer_eval.json) when those files exist.
+   The codec's own ceiling: the same test notes encoded and decoded, no diffusion.
 2. Steps vs quality: FAD (crepe) and pitch accuracy of ``--curve-n`` notes for each step count
    and sampler (DDIM, DPM-Solver++), with the sampling time of each.
 3. Genre clips: ``--per-genre`` clips of 4 s per genre from the genre checkpoint; the mel FAD of
    each genre's clips against the real clips of every genre (a held-out mini-GTZAN, seed 1,
    that the model never saw); how often the nearest real genre is the asked one.
 
-Usage::
+Usage (the parts can run at the same time, each into its own file)::
 
-    python benchmarks/diffusion_eval.py                      # everything, writes results/diffusion_eval.json
-    python benchmarks/diffusion_eval.py --only notes,genres  # parts (merged into the existing file)
+    python benchmarks/diffusion_eval.py --only notes,ceiling,guidance     # results/diffusion_eval.json
+    python benchmarks/diffusion_eval.py --only curve --out results/diffusion_steps.json
+    python benchmarks/diffusion_eval.py --only genres --out results/diffusion_genres.json
+
+(``--only`` defaults to every part; a part's result is merged into an existing ``--out``.)
 """
 
 from __future__ import annotations
@@ -83,6 +87,32 @@ def eval_notes(args, model, codec, test_dir, result):
         compare[name] = json.loads(p.read_text()) if p.exists() else "not present when this ran"
     result["compare_files"] = {k: (v if isinstance(v, str) else "read") for k, v in compare.items()}
     result["comparison"] = {k: v for k, v in compare.items() if not isinstance(v, str)}
+
+
+def eval_ceiling(args, model, codec, test_dir, result):
+    """The same test notes, encoded and decoded by the model's codec (no diffusion): the best
+    pitch and family accuracy a perfect denoiser of these latents could reach."""
+    from coursekit.audio import load
+
+    ex = read_examples(test_dir)
+    names = sorted(ex)
+    pick = np.random.default_rng(0).choice(len(names), args.n, replace=len(names) < args.n)
+    notes = []
+    for i in pick:
+        e = ex[names[i]]
+        y, _ = load(test_dir / "audio" / f"{names[i]}.wav", sr=codec.sample_rate)
+        y = y + 1e-4 * np.random.default_rng(int(i)).standard_normal(len(y)).astype(np.float32)
+        y_hat = D.decode(codec, codec.encode_latent(y, sr=codec.sample_rate))[0, :len(y)]
+        notes.append({"audio": y_hat, "pitch": e["pitch"], "velocity": e["velocity"],
+                      "instrument_family_str": e["instrument_family_str"]})
+    out_dir = cache_root() / "diffusion-bench" / "codec-reconstructions"
+    write_nsynth_folder(out_dir, notes)
+    embeddings = ["crepe"] + (["classifier"] if args.classifier else [])
+    r = evaluate_folder(out_dir, test_dir, embeddings=embeddings, n_boot=0, with_fad_inf=False, progress=False)
+    result["codec_ceiling"] = {"what": f"{args.n} test notes (the ones whose conditions the notes part asks "
+                                       "for) through the codec's encoder and decoder, no quantization",
+                               **summarise(r)}
+    print(json.dumps(result["codec_ceiling"], indent=1))
 
 
 def eval_guidance(args, model, codec, test_dir, result):
@@ -202,9 +232,9 @@ def main():
     ap.add_argument("--steps-list", default="5,10,25,50,100")
     ap.add_argument("--samplers", default="ddim,dpm")
     ap.add_argument("--cfg-list", default="0,1,2,4")
-    ap.add_argument("--per-genre", type=int, default=8)
+    ap.add_argument("--per-genre", type=int, default=12)  # 12 x 14 mel frames > 128 dims
     ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--only", default="notes,curve,guidance,genres")
+    ap.add_argument("--only", default="notes,ceiling,curve,guidance,genres")
     ap.add_argument("--out", default=str(REPO / "results" / "diffusion_eval.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -222,11 +252,12 @@ def main():
         result.setdefault("notes_on_run", []).append("no classifier checkpoint: family accuracy and "
                                                       "classifier FAD not computed")
     test_dir = dataset_dir("nsynth", "test", size="default", verbose=False)
-    if set(parts) & {"notes", "curve", "guidance"}:
+    if set(parts) & {"notes", "ceiling", "curve", "guidance"}:
         model, codec = D.load_diffusion(args.checkpoint)
         result["model"] = {"parameters": model.num_params(), "codec_sha256_16": model.cfg.codec_sha256,
                            "conditions": model.cfg.conditions}
-        for part, fn in (("notes", eval_notes), ("curve", eval_curve), ("guidance", eval_guidance)):
+        for part, fn in (("notes", eval_notes), ("ceiling", eval_ceiling), ("curve", eval_curve),
+                         ("guidance", eval_guidance)):
             if part in parts:
                 t0 = time.perf_counter()
                 fn(args, model, codec, test_dir, result)
