@@ -33,7 +33,8 @@ them. As in the real dataset, the instruments of the valid and test splits never
 train split (the two held-out splits share their instruments and differ in notes). Pitches
 stay in MIDI 28..94 (41 Hz .. 1865 Hz) so that a pitch tracker such as CREPE can follow them.
 
-Same seed, same bytes.
+Same seed, same bytes (with the same NumPy/SciPy on the same kind of CPU: the last bit of a
+float sine may differ between SIMD implementations).
 
 Example
 -------
@@ -65,7 +66,7 @@ NYQUIST_LIMIT = 0.48 * SR     # partials above this are not generated (no aliasi
 T = np.arange(N) / SR         # time of every sample, in seconds (float64: for phases)
 T32 = T.astype(np.float32)    # the same in float32 (fast, for envelopes)
 VELOCITIES = (25, 50, 75, 100, 127)
-VERSION = 3                   # bump when the synthesis changes (recorded in mini-nsynth.json)
+VERSION = 4                   # bump when the synthesis changes (recorded in mini-nsynth.json)
 
 #: Pitch range (MIDI) and the sources each family comes in.
 FAMILY_SPECS = {
@@ -133,6 +134,19 @@ def _additive(cycles, amps, f_top):
             continue
         out += np.asarray(a, dtype=np.float32) * _sin(k * cycles)
     return out
+
+
+def _ensemble(x, freq, cents, rng):
+    """Add two quieter copies of the sawtooth ``x`` detuned by -``cents`` and +``cents``.
+
+    The side voices are at 0.4 of the main one: equal voices would, as their phases drift,
+    cancel the fundamental (and every harmonic but the third's multiples) for a moment, and
+    the note would be heard an octave or a twelfth up.
+    """
+    for c in (-cents, cents):
+        fe = freq * 2 ** (c / 1200)
+        x = x + 0.4 * _saw(_phase(fe) + rng.random(), fe)
+    return x / 1.8
 
 
 def _polyblep(x, dt):
@@ -385,9 +399,9 @@ def draw_instrument(family: str, source: str, rng, variant: int | None = None) -
                      t60=u(*ring), strike=u(0.2, 0.6),
                      tremolo=u(0.3, 0.6) if bar == "vibraphone" else 0.0, trem_rate=u(4.0, 7.0))
         else:
-            ratio = u(2.6, 4.4)
+            ratio = u(3.15, 4.4)                         # sidebands |1 +- n ratio| f0: all above 2 f0
             while abs(ratio - round(ratio)) < 0.12:      # keep the bell inharmonic
-                ratio = u(2.6, 4.4)
+                ratio = u(3.15, 4.4)
             p.update(kind="bell", ratio=ratio, index=u(1.0, 3.0), index_tau=u(0.04, 0.14), t60=u(1.0, 3.0))
         if chance(0.4, 1):
             p.update(reverb=u(0.8, 1.6), reverb_mix=u(0.15, 0.35))
@@ -482,7 +496,7 @@ def _synth_brass(p, f0, v, rng):
     x = _saw(_phase(f), f)
     if p["detune"]:
         f2 = f * 2 ** (p["detune"] / 1200)
-        x = 0.5 * (x + _saw(_phase(f2) + rng.random(), f2))
+        x = (x + 0.5 * _saw(_phase(f2) + rng.random(), f2)) / 1.5
     env = _adsr(p["attack"], p["decay"], p["sustain"], p["release"])
     dark = _lowpass(x, f0 * p["dark"])
     bright = _lowpass(x, min(f0 * p["bright"] * (0.5 + 0.7 * v), 7000.0))
@@ -500,7 +514,7 @@ def _synth_flute(p, f0, v, rng):
     amps += [p["h3"] * (0.5 + v) * (k / 3.0) ** -p["rolloff"] for k in range(4, 9)]
     y = _additive(cyc, amps, f0 * 1.02)
     if p["chorus"]:
-        y = 0.5 * (y + _additive(_phase(f * 2 ** (p["chorus"] / 1200)), amps, f0 * 1.03))
+        y = (y + 0.5 * _additive(_phase(f * 2 ** (p["chorus"] / 1200)), amps, f0 * 1.03)) / 1.5
     env = _adsr(p["attack"], 0.2, 0.9, p["release"])
     y = y * env
     if p["breath"]:
@@ -541,7 +555,7 @@ def _synth_keyboard(p, f0, v, rng):
                 break
             part = _sin(fk * T + rng.random())
             if k <= 3:                                         # a second string, slightly detuned
-                part = 0.5 * (part + _sin(fk * 2 ** (p["detune"] / 1200) * T + rng.random()))
+                part = (part + 0.6 * _sin(fk * 2 ** (p["detune"] / 1200) * T + rng.random())) / 1.6
             y += k ** -tilt * np.exp(-6.9 * (1 + 0.4 * (k - 1)) / t60 * T32) * part   # highs die first
         y *= 0.4 + 0.6 * np.exp(-6.9 * 5 / t60 * T32)            # two-stage decay: fast, then slow
         y = y + p["hammer"] * v * _lowpass(_burst(rng, 0.02, 0.004), 3000.0)
@@ -582,9 +596,9 @@ def _synth_mallet(p, f0, v, rng):
             q.add("nonlinear_env")
         return y, q
     # FM bell: the modulator at a non-integer ratio makes inharmonic partials (all above f0);
-    # the index falls fast to a quarter of its peak, so after the strike the fundamental leads
+    # the index falls fast to 15 % of its peak, so after the strike the fundamental leads
     # (the pitch we hear) and a quieter inharmonic shimmer rings on with it.
-    index = p["index"] * (0.3 + 0.7 * v) * (0.25 + 0.75 * np.exp(-T32 / p["index_tau"]))
+    index = p["index"] * (0.3 + 0.7 * v) * (0.15 + 0.85 * np.exp(-T32 / p["index_tau"]))
     y = _sin(f0 * T + index / (2 * np.pi) * _sin(p["ratio"] * f0 * T))
     t60 = float(np.clip(p["t60"] * (440.0 / f0) ** 0.3, 0.5, 6.0))
     y = _lowpass(y, 7000.0, 4) * _decaying(t60, attack=0.001, damp=0.2)
@@ -629,11 +643,8 @@ def _synth_reed(p, f0, v, rng):
 def _synth_string(p, f0, v, rng):
     f = _vibrato(f0, p["vib_rate"], p["vib_cents"], p["vib_delay"], rng)
     x = _saw(_phase(f), f)
-    if p["ensemble"]:
-        for c in (-p["ensemble"], p["ensemble"]):
-            fe = f * 2 ** (c / 1200)
-            x = x + _saw(_phase(fe) + rng.random(), fe)
-        x = x / 3
+    if p["ensemble"]:                          # more players, a little out of tune
+        x = _ensemble(x, f, p["ensemble"], rng)
     x = x + p["bow_noise"] * _bandpass(rng.standard_normal(N, dtype=np.float32), 2000.0, 7000.0)
     body = _lowpass(x, p["cutoff"] * (0.6 + 0.6 * v))
     for fc, g in zip(p["body"], p["body_gain"]):
@@ -647,11 +658,7 @@ def _synth_synth_lead(p, f0, v, rng):
     f = _vibrato(f0, p["vib_rate"], p["vib_cents"], 0.3, rng, scoop_cents=p["glide"], scoop_time=0.05)
     cyc = _phase(f)
     if p["wave"] == "supersaw":
-        x = _saw(cyc, f)
-        for c in (-p["detune"], p["detune"]):
-            fe = f * 2 ** (c / 1200)
-            x = x + _saw(_phase(fe) + rng.random(), fe)
-        x = x / 3
+        x = _ensemble(_saw(cyc, f), f, p["detune"], rng)
     elif p["wave"] == "pulse":                  # pulse-width modulation: a slowly moving timbre
         x = _pulse(cyc, f, p["duty"] + p["pwm"] * _sin(p["pwm_rate"] * T))
     else:
@@ -672,11 +679,11 @@ def _synth_synth_lead(p, f0, v, rng):
 def _synth_vocal(p, f0, v, rng):
     # source: a glottal pulse train (a sawtooth, low-passed: softer singing is darker) ...
     y = np.zeros(N, dtype=np.float32)
-    for i in range(p["voices"]):
+    for i in range(p["voices"]):                # a lead voice and quieter ones around it
         cents = 0.0 if i == 0 else p["detune"] * (1 if i == 1 else -1)
         f = _vibrato(f0 * 2 ** (cents / 1200), p["vib_rate"] * (1 + 0.07 * i), p["vib_cents"], 0.35, rng)
-        y += _saw(_phase(f) + rng.random(), f)
-    glottal = _lowpass(y / p["voices"], min(f0 * p["bright"] * (0.5 + v), 7000.0))
+        y += (1.0 if i == 0 else 0.4) * _saw(_phase(f) + rng.random(), f)
+    glottal = _lowpass(y / (1 + 0.4 * (p["voices"] - 1)), min(f0 * p["bright"] * (0.5 + v), 7000.0))
     glottal += p["breath"] * _highpass(rng.standard_normal(N, dtype=np.float32), 1000.0)
     # ... shaped by the resonances of the vocal tract: the formants of the vowel
     out = 0.05 * glottal
