@@ -86,7 +86,48 @@ def eval_notes(args, model, codec, test_dir, result):
         p = REPO / "results" / name
         compare[name] = json.loads(p.read_text()) if p.exists() else "not present when this ran"
     result["compare_files"] = {k: (v if isinstance(v, str) else "read") for k, v in compare.items()}
-    result["comparison"] = {k: v for k, v in compare.items() if not isinstance(v, str)}
+    result["comparison_table"] = comparison_table(result)
+
+
+def _fad(d, name):
+    v = (d or {}).get(name)
+    return v.get("fad") if isinstance(v, dict) else v
+
+
+def comparison_table(result) -> list[dict]:
+    """One row per model of chapters 02, 03, 05 and 06 (64 notes each vs the same test split)."""
+    rows = []
+    if result.get("notes"):
+        n = result["notes"]
+        rows.append({"model": "06 diffusion", "pitch_acc": n["pitch"]["crepe_acc"],
+                     "family_acc": (n["family"] or {}).get("classifier_acc"),
+                     "fad_crepe": _fad(n["fad"], "crepe"), "fad_classifier": _fad(n["fad"], "classifier"),
+                     "seconds_per_note": n["sampling_seconds_per_note"]})
+    p = REPO / "results" / "baselines_eval.json"
+    if p.exists():
+        for name, m in json.loads(p.read_text()).get("models", {}).items():
+            e = m.get("eval") or {}
+            rows.append({"model": {"rnn": "02 rnn", "gan": "03 gan"}.get(name, name),
+                         "pitch_acc": (e.get("pitch") or {}).get("crepe_acc"),
+                         "family_acc": (e.get("family") or {}).get("classifier_acc"),
+                         "fad_crepe": _fad(e.get("fad"), "crepe"), "fad_classifier": _fad(e.get("fad"), "classifier"),
+                         "seconds_per_note": round(m["sample_wall_s"] / 64, 3) if m.get("sample_wall_s") else None})
+    p = REPO / "results" / "transformer_eval.json"
+    if p.exists():
+        t = json.loads(p.read_text()).get("notes", {})
+        for scale, e in t.get("by_cfg_scale", {}).items():
+            rows.append({"model": f"05 transformer (cfg {scale})", "pitch_acc": e.get("crepe_pitch_acc"),
+                         "family_acc": e.get("family_acc"), "fad_crepe": _fad(e.get("fad"), "crepe"),
+                         "fad_classifier": _fad(e.get("fad"), "classifier"),
+                         "seconds_per_note": round(e["generation_s"] / e["n"], 3) if e.get("generation_s") else None})
+    return rows
+
+
+def eval_compare(args, model, codec, test_dir, result):
+    result["comparison_table"] = comparison_table(result)
+    result.pop("comparison", None)
+    for r in result["comparison_table"]:
+        print(r)
 
 
 def eval_ceiling(args, model, codec, test_dir, result):
@@ -234,7 +275,7 @@ def main():
     ap.add_argument("--cfg-list", default="0,1,2,4")
     ap.add_argument("--per-genre", type=int, default=12)  # 12 x 14 mel frames > 128 dims
     ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--only", default="notes,ceiling,curve,guidance,genres")
+    ap.add_argument("--only", default="notes,ceiling,curve,guidance,compare,genres")
     ap.add_argument("--out", default=str(REPO / "results" / "diffusion_eval.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -252,12 +293,12 @@ def main():
         result.setdefault("notes_on_run", []).append("no classifier checkpoint: family accuracy and "
                                                       "classifier FAD not computed")
     test_dir = dataset_dir("nsynth", "test", size="default", verbose=False)
-    if set(parts) & {"notes", "ceiling", "curve", "guidance"}:
+    if set(parts) & {"notes", "ceiling", "curve", "guidance", "compare"}:
         model, codec = D.load_diffusion(args.checkpoint)
         result["model"] = {"parameters": model.num_params(), "codec_sha256_16": model.cfg.codec_sha256,
                            "conditions": model.cfg.conditions}
         for part, fn in (("notes", eval_notes), ("ceiling", eval_ceiling), ("curve", eval_curve),
-                         ("guidance", eval_guidance)):
+                         ("guidance", eval_guidance), ("compare", eval_compare)):
             if part in parts:
                 t0 = time.perf_counter()
                 fn(args, model, codec, test_dir, result)
