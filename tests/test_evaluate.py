@@ -132,3 +132,40 @@ def test_command_line(folders, capsys, tmp_path):
     assert "no such folder" in capsys.readouterr().err
     assert main(["fad", str(folders["ref"]), str(folders["gen"]), "--embedding", "vgg"]) == 2
     assert "unknown embedding" in capsys.readouterr().err
+
+
+def test_degrade():
+    sr = 16000
+    y = note(440.0, seconds=1.0)
+    noisy = EV.degrade(y, sr, "noise", 10.0)
+    snr = 10 * np.log10(np.mean(y.astype(float) ** 2) / np.mean((noisy - y).astype(float) ** 2))
+    assert abs(snr - 10.0) < 0.3
+    low = EV.degrade(y, sr, "lowpass", 1000.0)
+    spec = lambda z: np.abs(np.fft.rfft(z)) ** 2  # noqa: E731
+    hi = np.fft.rfftfreq(len(y), 1 / sr) > 1500
+    assert spec(low)[hi].sum() < 1e-3 * spec(y)[hi].sum()  # -30 dB above 1.5 kHz
+    from coursekit.eval.embeddings import crepe_pitch
+    up, _ = crepe_pitch(EV.degrade(y, sr, "detune", 100.0), sr, held_s=(0.1, 0.9))
+    assert abs(up - 70.0) < 0.2  # A4 one semitone up
+    with pytest.raises(ValueError, match="unknown degradation"):
+        EV.degrade(y, sr, "reverse", 1.0)
+    with pytest.raises(ValueError, match="cutoff"):
+        EV.degrade(y, sr, "lowpass", 9000.0)
+
+
+def test_write_set_evaluate_many_and_leaderboard(folders, tmp_path):
+    out = EV.write_set(folders["ref"], tmp_path / "set", n=5, seconds=0.5, label="half-second copies",
+                       transform=lambda y, sr, i: 0.5 * y)
+    paths, meta, fmt = EV.list_audio(out)
+    assert fmt == "nsynth" and len(paths) == 5 and A.info(paths[0])["frames"] == 8000
+    assert all(m["generated_by"] == "half-second copies" for m in meta)
+    src = {m["note_str"]: m for m in EV.list_audio(folders["ref"])[1]}
+    assert all(src[m["source_note"]]["pitch"] == m["pitch"] for m in meta)
+    with pytest.raises(ValueError, match="NSynth-format"):
+        EV.write_set(folders["plain"], tmp_path / "x")
+    results = EV.evaluate_many({"noise": folders["noise"], "gen": folders["gen"]}, folders["ref"],
+                               embeddings=("mel",), n_boot=10, with_fad_inf=False, pitch=False,
+                               classify=False, progress=False)
+    table = EV.format_leaderboard(results).splitlines()
+    assert table[0].startswith("system") and "FAD mel" in table[0]
+    assert table[2].startswith("gen") and table[3].startswith("noise")  # best first

@@ -407,7 +407,7 @@ def evaluate_many(systems: dict, ref, embeddings=("crepe", "mel", "classifier"),
 
 
 def format_leaderboard(results: dict, sort_by: str | None = None) -> str:
-    """One line a system: FAD (95 % interval) per embedding, pitch and family accuracy.
+    """One line a system: FAD [95 % interval] per embedding, pitch and family accuracy.
 
     Sorted by the FAD of ``sort_by`` (default: the first embedding), best first.
     """
@@ -416,21 +416,22 @@ def format_leaderboard(results: dict, sort_by: str | None = None) -> str:
     names = list(next(iter(results.values()))["fad"])
     key = sort_by or (names[0] if names else None)
     order = sorted(results, key=lambda s: results[s]["fad"][key]["fad"]) if key else list(results)
-    head = f"{'system':<28}" + "".join(f"{'FAD ' + n:>26}" for n in names) + \
-        f"{'pitch (CREPE)':>15}{'family':>8}"
-    lines = [head, "-" * len(head)]
+    rows = []
     for s in order:
         r = results[s]
-        cells = []
+        cells = [s]
         for n in names:
             f = r["fad"][n]
-            cells.append(f"{_num(f['fad'], '{:.3g}')} [{_num(f['ci95'][0], '{:.3g}')}, "
+            cells.append(f"{_num(f['fad'], '{:.4g}')} [{_num(f['ci95'][0], '{:.3g}')}, "
                          f"{_num(f['ci95'][1], '{:.3g}')}]")
-        pitch = (r.get("pitch") or {}).get("crepe_acc")
-        family = (r.get("family") or {}).get("classifier_acc")
-        lines.append(f"{s[:27]:<28}" + "".join(f"{c:>26}" for c in cells)
-                     + f"{_num(pitch, '{:.2f}'):>15}{_num(family, '{:.2f}'):>8}")
-    return "\n".join(lines)
+        cells.append(_num((r.get("pitch") or {}).get("crepe_acc"), "{:.2f}"))
+        cells.append(_num((r.get("family") or {}).get("classifier_acc"), "{:.2f}"))
+        rows.append(cells)
+    head = ["system"] + [f"FAD {n} [95% CI]" for n in names] + ["pitch (CREPE)", "family"]
+    widths = [max(len(str(row[i])) for row in rows + [head]) for i in range(len(head))]
+    fmt = lambda row: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
+                                for i, (c, w) in enumerate(zip(row, widths)))
+    return "\n".join([fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in rows])
 
 
 # ---------------------------------------------------------------------------------------------
