@@ -13,7 +13,9 @@ Usage::
     python benchmarks/nsynth_pitch_check.py                       # make default size in a temp dir
     python benchmarks/nsynth_pitch_check.py --root /tmp/nsd --train-per-family 20
 
-Writes ``results/nsynth_pitch_check.json`` and prints it.
+Writes ``results/nsynth_pitch_check.json`` and prints it. ``--make-only`` only times the
+generation (wall clock and CPU seconds, with the machine's load) into
+``results/mini_nsynth_make.json``.
 """
 
 from __future__ import annotations
@@ -98,7 +100,18 @@ def main(argv=None):
     ap.add_argument("--hop", type=float, default=0.05, help="CREPE hop (s)")
     ap.add_argument("--threshold", type=float, default=0.5, help="periodicity of a confident frame")
     ap.add_argument("--out", default=str(REPO / "results" / "nsynth_pitch_check.json"))
+    ap.add_argument("--make-only", action="store_true",
+                    help="only time the generation; write results/mini_nsynth_make.json")
     args = ap.parse_args(argv)
+    if args.make_only:
+        with tempfile.TemporaryDirectory(prefix="mini-nsynth-") as tmp:
+            root = Path(tmp) / "nsd"
+            made = {"benchmark": "mini_nsynth_make", **make(root, args.size, args.seed),
+                    "dataset": json.loads((root / "mini-nsynth.json").read_text())}
+        out = REPO / "results" / "mini_nsynth_make.json"
+        out.write_text(json.dumps(made, indent=2) + "\n")
+        print(json.dumps(made, indent=2))
+        return
 
     import soundfile as sf
     import torch
