@@ -493,7 +493,11 @@ def codec_digest(codec) -> str:
 def _cache_file(kind: str, codec, folder, extra: str) -> Path:
     from ..paths import cache_root
 
-    key = hashlib.sha1(f"{Path(folder).resolve()}|{extra}".encode()).hexdigest()[:10]
+    # the folder's metadata file (or the folder) changes when the data is regenerated
+    folder = Path(folder).resolve()
+    meta = folder / "examples.json" if (folder / "examples.json").exists() else folder
+    stamp = f"{meta.stat().st_mtime_ns}-{meta.stat().st_size}" if meta.exists() else ""
+    key = hashlib.sha1(f"{folder}|{stamp}|{extra}".encode()).hexdigest()[:10]
     return cache_root() / "diffusion" / f"{kind}-{codec_digest(codec)}-{key}.pt"
 
 
