@@ -63,6 +63,7 @@ def test_nsynth_folders_fad_and_pitch(folders, monkeypatch, tmp_path):
     f = r["fad"]["mel"]
     assert set(f) >= {"fad", "ci95", "fad_inf", "fad_inf_r2", "dim", "frames_gen", "frames_ref"}
     assert f["dim"] == 128 and f["ci95"][0] <= f["ci95"][1]
+    assert 0 <= f["ci95_basic"][0] <= f["ci95_basic"][1]
     assert r["pitch"]["crepe_acc"] == 1.0 and r["pitch"]["crepe_n"] == 12
     assert r["pitch"]["crepe_median_abs_cents"] < 20
     json.dumps(r)  # JSON-able as it is

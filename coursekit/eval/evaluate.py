@@ -28,7 +28,12 @@ The JSON result (schema 1, stable: new keys may be added, none renamed)
      "gen_format": "nsynth" | "plain", "ref_format": ...,
      "n_gen": int, "n_ref": int,                # number of clips
      "fad": {NAME: {"fad": float,               # Frechet distance of the pooled frames
-                    "ci95": [low, high],        # bootstrap over clips (percentile)
+                    "ci95": [low, high],        # bootstrap over clips (percentile): the
+                                                # spread of the FAD at this sample size
+                    "ci95_basic": [low, high],  # the same bootstrap reflected around the FAD
+                                                # (2 FAD - q_hi, 2 FAD - q_lo, clipped at 0):
+                                                # corrects for its sample-size bias, an
+                                                # interval for the infinite-sample distance
                     "fad_inf": float | null,    # extrapolated to infinite sample size
                     "fad_inf_r2": float | null,
                     "dim": int, "frames_gen": int, "frames_ref": int,
@@ -178,12 +183,13 @@ def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_i
     """FAD of pooled frames, a bootstrap interval redrawing clips, and FAD-inf.
 
     ``ref_clips`` and ``gen_clips`` are lists of ``(frames, dim)`` arrays (one a clip).
-    Returns the per-embedding entry of the JSON result (see the module docstring).
+    Returns ``(entry, warnings)``: the per-embedding entry of the JSON result (see the module
+    docstring) and the warnings raised on the way (too few frames for the dimension, ...).
     """
     from .embeddings import pool
-    from .fad import RankDeficientWarning, fad_inf, frechet_distance, frechet_distance_from_stats
-
     from threadpoolctl import threadpool_limits
+
+    from .fad import RankDeficientWarning, fad_inf, frechet_distance, frechet_distance_from_stats
 
     x, y = pool(ref_clips), pool(gen_clips)
     notes = []
@@ -192,7 +198,8 @@ def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_i
     with warnings.catch_warnings(record=True) as caught, threadpool_limits(1, user_api="blas"):
         warnings.simplefilter("always")
         fad = frechet_distance(x, y)
-        out = {"fad": fad, "ci95": [None, None], "fad_inf": None, "fad_inf_r2": None,
+        out = {"fad": fad, "ci95": [None, None], "ci95_basic": [None, None], "fad_inf": None,
+               "fad_inf_r2": None,
                "dim": int(x.shape[1]), "frames_gen": int(len(y)), "frames_ref": int(len(x)),
                "pooling": "frames"}
         if n_boot and len(ref_clips) >= 2 and len(gen_clips) >= 2:
@@ -204,7 +211,9 @@ def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_i
                 wg = np.bincount(rng.integers(0, len(gen_clips), len(gen_clips)), minlength=len(gen_clips))
                 fds.append(frechet_distance_from_stats(*rs.stats(wr.astype(float)),
                                                        *gs.stats(wg.astype(float))))
-            out["ci95"] = [float(v) for v in np.quantile(fds, [alpha / 2, 1 - alpha / 2])]
+            q_lo, q_hi = (float(v) for v in np.quantile(fds, [alpha / 2, 1 - alpha / 2]))
+            out["ci95"] = [q_lo, q_hi]
+            out["ci95_basic"] = [max(2 * fad - q_hi, 0.0), max(2 * fad - q_lo, 0.0)]
         if with_fad_inf and len(y) >= 8:
             res = fad_inf(x, y, seed=seed)
             out["fad_inf"], out["fad_inf_r2"] = float(res.value), float(res.r2)
