@@ -1,0 +1,131 @@
+"""Checks of chapter 07 (FAD evaluation): ``exercises/07_fad_evaluation.ipynb``.
+
+Each check takes the student's function, prints ``PASS: <name>`` or ``FAIL: <name>: <hint>``
+and returns a bool (see :mod:`coursekit.exercises.checks`). The expected values come from
+:mod:`coursekit.eval.fad` and NumPy, so a check never trusts the code it checks.
+
+Example
+-------
+>>> from coursekit.exercises import ch07
+>>> from coursekit.eval import fad
+>>> ch07.check_mean_and_cov(fad.gaussian_stats)
+PASS: mean_and_cov
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..eval import fad
+from .checks import close, run_check
+
+__all__ = ["check_mean_and_cov", "check_trace_sqrt_product", "check_frechet_distance",
+           "check_fad_inf_fit"]
+
+
+def _data(n=400, d=5, seed=0, shift=0.0):
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(d, d))
+    return rng.normal(size=(n, d)) @ mix + 3.0 + shift
+
+
+def _spd(d, seed):
+    a = np.random.default_rng(seed).normal(size=(d, d))
+    return a @ a.T + 0.1 * np.eye(d)
+
+
+def check_mean_and_cov(mean_and_cov) -> bool:
+    """``mean_and_cov(x)`` -> ``(mu (d,), sigma (d, d))``, the unbiased covariance (``ddof=1``)."""
+
+    def test():
+        x = _data()
+        got = mean_and_cov(x)
+        assert isinstance(got, (tuple, list)) and len(got) == 2, "return a tuple (mu, sigma)"
+        mu, sigma = (np.asarray(v, dtype=float) for v in got)
+        ref_mu, ref_sigma = fad.gaussian_stats(x)
+        assert mu.shape == (5,), f"mu has one value per dimension: shape (5,), got {mu.shape}"
+        assert close(mu, ref_mu), "mu is the mean over the samples (axis 0, the rows)"
+        if sigma.shape == (400, 400):
+            raise AssertionError("sigma is (n, n): centre x and compute xc.T @ xc (d x d), not xc @ xc.T")
+        assert sigma.shape == (5, 5), f"sigma must be (d, d) = (5, 5), got {sigma.shape}"
+        if close(sigma, ref_sigma * 399 / 400):
+            raise AssertionError("divide by n - 1 (unbiased, ddof=1), not by n")
+        if close(sigma, (x.T @ x) / 399):
+            raise AssertionError("subtract the mean before multiplying: xc = x - mu")
+        assert close(sigma, ref_sigma), "sigma = (x - mu).T @ (x - mu) / (n - 1)"
+
+    return run_check("mean_and_cov", test, hint="mu = x.mean(0); xc = x - mu; sigma = xc.T @ xc / (n - 1)")
+
+
+def check_trace_sqrt_product(trace_sqrt_product) -> bool:
+    """``trace_sqrt_product(s1, s2)`` -> ``Tr sqrt(s1^1/2 s2 s1^1/2)`` (a float)."""
+
+    def test():
+        assert close(trace_sqrt_product(np.diag([1.0, 4.0]), np.diag([9.0, 1.0])), 5.0), \
+            "for diagonal matrices it is sum(sqrt(a_i * b_i)): diag(1, 4), diag(9, 1) give 3 + 2 = 5"
+        for d, seed in ((3, 0), (8, 1)):
+            s1, s2 = _spd(d, seed), _spd(d, seed + 10)
+            got = float(np.real(trace_sqrt_product(s1, s2)))
+            want = fad.trace_sqrt_product(s1, s2)
+            w1, v1 = np.linalg.eigh(s1)
+            w2, v2 = np.linalg.eigh(s2)
+            naive = np.trace((v1 * np.sqrt(w1)) @ v1.T @ (v2 * np.sqrt(w2)) @ v2.T)
+            if close(got, naive, rtol=1e-6) and not close(naive, want):
+                raise AssertionError("Tr(sqrt(s1) sqrt(s2)) is only right when s1 and s2 commute; "
+                                     "take the square root of sqrt(s1) @ s2 @ sqrt(s1)")
+            if close(got, np.sqrt(np.abs(s1 @ s2)).trace(), rtol=1e-6):
+                raise AssertionError("np.sqrt is element-wise; you need a matrix square root "
+                                     "(eigenvalues of the symmetric matrix, then their sqrt)")
+            assert close(got, want, rtol=1e-6), (
+                f"{d}x{d} example: expected {want:.6f}, got {got:.6f}; sum the square roots of the "
+                "eigenvalues of sqrt(s1) @ s2 @ sqrt(s1)")
+
+    return run_check("trace_sqrt_product", test,
+                     hint="A = sqrt(s1) by eigh; sum(sqrt(eigvalsh(A @ s2 @ A)))")
+
+
+def check_frechet_distance(frechet_distance) -> bool:
+    """``frechet_distance(x, y)`` -> the Frechet distance between two sets of embeddings."""
+
+    def test():
+        x, y = _data(seed=0), _data(seed=1, shift=0.5)
+        got = float(frechet_distance(x, y))
+        want = fad.frechet_distance(x, y)
+        mu1, s1 = fad.gaussian_stats(x)
+        mu2, s2 = fad.gaussian_stats(y)
+        mean_term = float(((mu1 - mu2) ** 2).sum())
+        if close(got, mean_term):
+            raise AssertionError("that is only the mean term; add Tr(s1) + Tr(s2) - 2 Tr sqrt(...)")
+        if close(got, want + 2 * fad.trace_sqrt_product(s1, s2)):
+            raise AssertionError("the cross term is subtracted twice: ... - 2 * Tr sqrt(s1^1/2 s2 s1^1/2)")
+        if close(got, np.sqrt(max(want, 0))):
+            raise AssertionError("FAD is the squared distance: do not take the square root at the end")
+        assert close(got, want, rtol=1e-6), f"expected {want:.5f}, got {got:.5f}"
+        assert abs(float(frechet_distance(x, x))) < 1e-6, "a set has distance 0 to itself"
+
+    return run_check("frechet_distance", test,
+                     hint="|mu1 - mu2|^2 + Tr(s1) + Tr(s2) - 2 Tr sqrt(s1^1/2 s2 s1^1/2)")
+
+
+def check_fad_inf_fit(fad_inf_fit) -> bool:
+    """``fad_inf_fit(ns, fds)`` -> ``(fad_inf, slope)``: the line ``fd = fad_inf + slope / n``."""
+
+    def test():
+        ns = np.array([100, 150, 200, 300, 400, 600])
+        fds = 2.0 + 300.0 / ns
+        got = fad_inf_fit(ns, fds)
+        assert isinstance(got, (tuple, list)) and len(got) == 2, "return a tuple (fad_inf, slope)"
+        a, b = (float(v) for v in got)
+        if close((a, b), (300.0, 2.0), rtol=1e-3):
+            raise AssertionError("you returned (slope, intercept); return (fad_inf, slope)")
+        assert close((a, b), (2.0, 300.0), rtol=1e-6), (
+            f"on fds = 2 + 300 / n expected (2.0, 300.0), got ({a:.4g}, {b:.4g}); fit fd against "
+            "1 / n, not against n")
+        rng = np.random.default_rng(0)
+        noisy = 5.0 + 800.0 / ns + rng.normal(0, 0.05, ns.size)
+        slope, inter = np.polyfit(1.0 / ns, noisy, 1)
+        assert close(fad_inf_fit(list(ns), list(noisy)), (inter, slope), rtol=1e-6), \
+            "least squares of fd on 1/n (np.polyfit(1 / n, fd, 1) gives slope, intercept)"
+
+    return run_check("fad_inf_fit", test, hint="slope, fad_inf = np.polyfit(1 / np.asarray(ns), fds, 1)")
