@@ -170,3 +170,18 @@ def test_write_set_evaluate_many_and_leaderboard(folders, tmp_path):
     table = EV.format_leaderboard(results).splitlines()
     assert table[0].startswith("system") and "FAD mel" in table[0]
     assert table[2].startswith("gen") and table[3].startswith("noise")  # best first
+
+
+def test_fad_inf_over_clips_removes_the_clip_sampling_bias():
+    rng = np.random.default_rng(0)
+
+    def clips(n, shift=0.0):  # each clip: its own offset (between-clip spread) + frame noise
+        return [rng.normal(size=4) + shift + 0.3 * rng.normal(size=(60, 4)) for _ in range(n)]
+
+    same = EV.fad_inf_clips(clips(80), clips(80), n_repeats=5)
+    assert same.fd_full > 0.1 and same.value < 0.25 * same.fd_full  # mostly bias, removed
+    assert list(same.sizes) == sorted(same.sizes) and same.sizes[-1] == 80
+    shifted = EV.fad_inf_clips(clips(80), clips(80, shift=1.0), n_repeats=5)
+    assert abs(shifted.value - 4.0) < abs(shifted.fd_full - 4.0)  # true FD: 4 x 1^2
+    with pytest.raises(ValueError, match="at least 8 clips"):
+        EV.fad_inf_clips(clips(5), clips(5))

@@ -11,8 +11,9 @@ What is measured
 - **FAD** for each embedding (:mod:`coursekit.eval.embeddings`): frames of all clips pooled,
   Gaussians fitted, Frechet distance (:func:`coursekit.eval.fad.frechet_distance`). With it a
   95 % bootstrap interval that redraws *clips* (the frames of one clip are not independent, so
-  redrawing frames would give too narrow an interval), and FAD-inf
-  (:func:`coursekit.eval.fad.fad_inf`), the distance extrapolated to infinitely many frames.
+  redrawing frames would give too narrow an interval), and FAD-inf (:func:`fad_inf_clips`,
+  the line fit of :func:`coursekit.eval.fad.fad_inf` over subsets of clips), the distance
+  extrapolated to infinitely many clips.
 - **Pitch accuracy** when GEN has NSynth metadata (the asked pitch of each note): CREPE's
   estimate within 50 cents of the asked pitch (notes asked outside CREPE's range C1..B6 are
   not counted), and the course classifier's exact and within-one-semitone accuracy.
@@ -34,8 +35,8 @@ The JSON result (schema 1, stable: new keys may be added, none renamed)
                                                 # (2 FAD - q_hi, 2 FAD - q_lo, clipped at 0):
                                                 # corrects for its sample-size bias, an
                                                 # interval for the infinite-sample distance
-                    "fad_inf": float | null,    # extrapolated to infinite sample size
-                    "fad_inf_r2": float | null,
+                    "fad_inf": float | null,    # extrapolated to infinitely many clips
+                    "fad_inf_r2": float | null, # (fad_inf_clips; null below 8 clips a set)
                     "dim": int, "frames_gen": int, "frames_ref": int,
                     "pooling": "frames"}},
      "pitch": null | {"crepe_acc": float,       # within 50 cents, over notes in CREPE's range
@@ -71,7 +72,8 @@ import numpy as np
 from .. import audio as A
 from ..profiles import register_section
 
-__all__ = ["list_audio", "check_readable", "embed_folder", "fad_with_ci", "evaluate_folder",
+__all__ = ["list_audio", "check_readable", "embed_folder", "fad_with_ci", "fad_inf_clips",
+           "evaluate_folder",
            "evaluate_many", "format_report", "format_leaderboard", "degrade", "write_set",
            "DEGRADATIONS", "cli_fad", "cli_eval", "SCHEMA", "AUDIO_EXTENSIONS"]
 
@@ -179,6 +181,55 @@ class _ClipSums:
         return mean + self.center, (cov + cov.T) / 2
 
 
+def fad_inf_clips(ref_clips, gen_clips, n_sizes: int = 6, n_repeats: int = 3, replace: bool = False,
+                  seed: int = 0):
+    """FAD-inf for frame embeddings: the FAD extrapolated to infinitely many **clips**.
+
+    :func:`coursekit.eval.fad.fad_inf` fits ``FD = FAD_inf + slope / n`` over subsets of ``n``
+    rows. Here a row is a frame, and the frames of one clip are far from independent: drawing
+    more frames of the *same* clips extrapolates to "every frame of these clips", and the
+    sampling noise of which clips we have stays in. So the subsets here are subsets of clips
+    (all frames of each chosen clip), ``n`` counts clips, and both sets are subsampled by the
+    same fraction (``subsample_reference=True`` in the terms of ``fad_inf``). Subsets come from
+    the per-clip sums of :class:`_ClipSums`, so each costs one weighted sum.
+
+    Returns
+    -------
+    coursekit.eval.fad.FADInfResult
+        ``.value`` (clipped at 0), ``.intercept``, ``.slope``, ``.r2``; ``.sizes`` in clips.
+    """
+    from .fad import FADInfResult, frechet_distance_from_stats
+
+    n_x, n_y = len(ref_clips), len(gen_clips)
+    if min(n_x, n_y) < 8:
+        raise ValueError(f"FAD-inf over clips needs at least 8 clips in each set (got {n_x} and "
+                         f"{n_y}): the line is fitted over subsets of a quarter to all of them")
+    rs, gs = _ClipSums(ref_clips), _ClipSums(gen_clips)
+    n_min = max(n_y // 4, 2)
+    sizes = np.unique(np.round(1.0 / np.linspace(1.0 / n_min, 1.0 / n_y, n_sizes)).astype(int))
+    ref_sizes = np.maximum(np.round(sizes * n_x / n_y).astype(int), 2)
+    rng = np.random.default_rng(seed)
+    draws = np.zeros((len(sizes), n_repeats))
+    for i, (n, m) in enumerate(zip(sizes, ref_sizes)):
+        for r in range(n_repeats):
+            wg = np.bincount(rng.choice(n_y, n, replace=replace), minlength=n_y).astype(float)
+            wr = np.bincount(rng.choice(n_x, m, replace=replace), minlength=n_x).astype(float)
+            draws[i, r] = frechet_distance_from_stats(*rs.stats(wr), *gs.stats(wg))
+    fds = draws.mean(axis=1)
+    slope, intercept = np.polyfit(1.0 / sizes, fds, 1)
+    resid = fds - (intercept + slope / sizes)
+    ss = float(((fds - fds.mean()) ** 2).sum())
+    notes = [] if intercept >= 0 else [
+        f"the fitted intercept is {intercept:.4g} < 0: the distance is below what {n_y} clips can "
+        "resolve; reported as 0"]
+    full = frechet_distance_from_stats(*rs.stats(np.ones(n_x)), *gs.stats(np.ones(n_y)))
+    return FADInfResult(value=max(float(intercept), 0.0), slope=float(slope),
+                        r2=1.0 - float((resid ** 2).sum()) / ss if ss > 0 else 1.0,
+                        sizes=sizes, ref_sizes=ref_sizes, fds=fds, fd_draws=draws,
+                        fd_full=float(full), replace=replace, subsample_reference=True, seed=seed,
+                        intercept=float(intercept), notes=notes)
+
+
 def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_inf=True) -> dict:
     """FAD of pooled frames, a bootstrap interval redrawing clips, and FAD-inf.
 
@@ -189,7 +240,7 @@ def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_i
     from .embeddings import pool
     from threadpoolctl import threadpool_limits
 
-    from .fad import RankDeficientWarning, fad_inf, frechet_distance, frechet_distance_from_stats
+    from .fad import RankDeficientWarning, frechet_distance, frechet_distance_from_stats
 
     x, y = pool(ref_clips), pool(gen_clips)
     notes = []
@@ -214,12 +265,13 @@ def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_i
             q_lo, q_hi = (float(v) for v in np.quantile(fds, [alpha / 2, 1 - alpha / 2]))
             out["ci95"] = [q_lo, q_hi]
             out["ci95_basic"] = [max(2 * fad - q_hi, 0.0), max(2 * fad - q_lo, 0.0)]
-        if with_fad_inf and len(y) >= 8:
-            res = fad_inf(x, y, seed=seed)
+        if with_fad_inf and min(len(ref_clips), len(gen_clips)) >= 8:
+            res = fad_inf_clips(ref_clips, gen_clips, seed=seed)
             out["fad_inf"], out["fad_inf_r2"] = float(res.value), float(res.r2)
+            notes += res.notes
     for w in caught:
         msg = str(w.message)
-        if issubclass(w.category, RankDeficientWarning) or "fad_inf" in msg:
+        if issubclass(w.category, RankDeficientWarning):
             notes.append(msg)
     return out, sorted(set(notes))
 
@@ -415,16 +467,28 @@ def evaluate_many(systems: dict, ref, embeddings=("crepe", "mel", "classifier"),
             for name, folder in tqdm(systems.items(), desc="systems", disable=not progress)}
 
 
-def format_leaderboard(results: dict, sort_by: str | None = None) -> str:
+def format_leaderboard(results: dict, sort_by: str = "mean_rank") -> str:
     """One line a system: FAD [95 % interval] per embedding, pitch and family accuracy.
 
-    Sorted by the FAD of ``sort_by`` (default: the first embedding), best first.
+    Sorted best first by ``sort_by``: an embedding's name (its FAD), or ``'mean_rank'`` (the
+    default: the average of the system's ranks under every embedding, so that no single
+    embedding decides the order).
     """
     if not results:
         return "(no systems)"
     names = list(next(iter(results.values()))["fad"])
-    key = sort_by or (names[0] if names else None)
-    order = sorted(results, key=lambda s: results[s]["fad"][key]["fad"]) if key else list(results)
+    if sort_by == "mean_rank" and names:
+        ranks = {s: 0.0 for s in results}
+        for n in names:
+            for r, s in enumerate(sorted(results, key=lambda s: results[s]["fad"][n]["fad"])):
+                ranks[s] += r / len(names)
+        order = sorted(results, key=lambda s: ranks[s])
+    elif sort_by in names:
+        order = sorted(results, key=lambda s: results[s]["fad"][sort_by]["fad"])
+    elif not names:
+        order = list(results)
+    else:
+        raise ValueError(f"sort_by must be 'mean_rank' or one of {', '.join(names)}; got {sort_by!r}")
     rows = []
     for s in order:
         r = results[s]
