@@ -181,7 +181,7 @@ class _ClipSums:
         return mean + self.center, (cov + cov.T) / 2
 
 
-def fad_inf_clips(ref_clips, gen_clips, n_sizes: int = 6, n_repeats: int = 3, replace: bool = False,
+def fad_inf_clips(ref_clips, gen_clips, n_sizes: int = 6, n_repeats: int = 10, replace: bool = False,
                   seed: int = 0):
     """FAD-inf for frame embeddings: the FAD extrapolated to infinitely many **clips**.
 
