@@ -13,7 +13,7 @@ On mini-NSynth (the profile's size, default: ``default``):
    far larger, pitch accuracy near zero.
 4. For scale: the train split (other instruments of the same families) against test.
 
-FAD, its 95 % interval and FAD-inf for the crepe, mel and classifier embeddings. Writes
+FAD, its 95 % intervals and FAD-inf (over clips) for the crepe, mel and classifier embeddings. Writes
 ``results/eval_mini_nsynth.json`` and prints it.
 
 Usage::
@@ -125,8 +125,12 @@ def main(argv=None) -> dict:
             "floor_fad": round(floor[name]["fad"], 4),
             "valid_vs_test_fad": round(result["valid_vs_test"]["fad"][name]["fad"], 4),
             "valid_vs_test_ci95": [round(v, 4) for v in result["valid_vs_test"]["fad"][name]["ci95"]],
+            "valid_vs_test_fad_inf": round(result["valid_vs_test"]["fad"][name]["fad_inf"], 4),
+            "floor_fad_inf": round(floor[name]["fad_inf"], 4),
             "train_subset_vs_test_fad": round(result["train_subset_vs_test"]["fad"][name]["fad"], 4),
+            "train_subset_vs_test_fad_inf": round(result["train_subset_vs_test"]["fad"][name]["fad_inf"], 4),
             "noise_vs_test_fad": round(result["noise_vs_test"]["fad"][name]["fad"], 4),
+            "noise_vs_test_fad_inf": round(result["noise_vs_test"]["fad"][name]["fad_inf"], 4),
             "noise_over_valid": round(result["noise_vs_test"]["fad"][name]["fad"]
                                       / result["valid_vs_test"]["fad"][name]["fad"], 1)}
     v, n = result["valid_vs_test"], result["noise_vs_test"]
