@@ -72,7 +72,7 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
     from coursekit.data import dataset_dir
-    from coursekit.eval.classifier import DEFAULT_PATH
+    from coursekit.eval.classifier import DEFAULT_PATH, evaluate_split
     from coursekit.eval.evaluate import embed_folder, evaluate_folder, fad_with_ci, list_audio
     from coursekit.paths import cache_root
     from coursekit.train import hardware, read_card
@@ -140,6 +140,11 @@ def main(argv=None) -> dict:
     summary["family_acc_classifier_valid"] = (v["family"] or {}).get("classifier_acc")
     summary["pitch_acc_crepe_noise"] = n["pitch"]["crepe_acc"]
     summary["family_acc_classifier_noise"] = (n["family"] or {}).get("classifier_acc")
+    # the reference classifier on the test split of this data (its card has the split it was
+    # trained beside: mini-NSynth full, possibly an older version of the synthesis)
+    result["classifier_test_split"] = evaluate_split(split["test"], progress=False)
+    summary["classifier_test_split"] = {k: result["classifier_test_split"][k]
+                                        for k in ("n", "pitch_acc", "pitch_acc_1", "family_acc")}
     result["summary"] = summary
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
     result["load_after"] = round(os.getloadavg()[0], 2)
