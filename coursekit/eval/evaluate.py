@@ -520,10 +520,11 @@ def format_report(r: dict) -> str:
     lines = [f"GEN {r['gen']} ({r['n_gen']} clips, {r['gen_format']})",
              f"REF {r['ref']} ({r['n_ref']} clips, {r['ref_format']})"]
     if r["fad"]:
-        lines.append(f"{'embedding':<12}{'FAD':>10}{'95% CI':>22}{'FAD-inf':>10}")
+        lines.append(f"{'embedding':<12}{'FAD':>12}{'95% CI':>26}{'FAD-inf':>12}")
         for name, f in r["fad"].items():
-            ci = f"[{_num(f['ci95'][0])}, {_num(f['ci95'][1])}]"
-            lines.append(f"{name:<12}{_num(f['fad']):>10}{ci:>22}{_num(f['fad_inf']):>10}")
+            ci = f"[{_num(f['ci95'][0], '{:.4g}')}, {_num(f['ci95'][1], '{:.4g}')}]"
+            lines.append(f"{name:<12}{_num(f['fad'], '{:.4g}'):>12}{ci:>26}"
+                         f"{_num(f['fad_inf'], '{:.4g}'):>12}")
     p = r.get("pitch")
     if p:
         lines.append(f"pitch accuracy: CREPE (+-50 cents) {_num(p['crepe_acc'])} over {p['crepe_n']} notes"
