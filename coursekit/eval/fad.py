@@ -651,7 +651,7 @@ def fad_inf(
 
     The FD of ``n`` samples is biased upward: noise in the estimated means and covariances
     looks like distance. To first order the bias is proportional to ``1/n``:
-    ``E[FD_n] ~ FD_inf + slope / n`` (Chung & Ong 2020, "Effectively unbiased FID"; Gui et
+    ``E[FD_n] ~ FD_inf + slope / n`` (Chong & Forsyth 2020, "Effectively unbiased FID"; Gui et
     al. 2024 for FAD). So we compute the FD on random subsets of several sizes, fit a line
     against ``1/n``, and read off its intercept at ``1/n = 0``.
 
