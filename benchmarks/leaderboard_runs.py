@@ -46,7 +46,7 @@ def run_once(out: Path, cache: Path) -> dict:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode:
         print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
-    return {"command": " ".join(["python", "-m", "coursekit", "leaderboard", "--out", str(out)]),
+    return {"command": " ".join(["python", *cmd[1:]]),
             "exit_code": proc.returncode, "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
             "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2),
             "stderr_tail": proc.stderr[-1500:] if proc.returncode else ""}
@@ -79,23 +79,28 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=None, help="embedding cache to empty and use (default: a temp dir)")
     p.add_argument("--results", default=str(REPO / "results" / "leaderboard_runs.json"))
     args = p.parse_args(argv)
-    cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="ck-lb-cache-"))
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir(parents=True)
+    if args.cache:                               # a cold run: the given cache starts empty
+        cache = Path(args.cache)
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(parents=True)
+    else:
+        cache = Path(tempfile.mkdtemp(prefix="ck-lb-cache-"))
     scratch = Path(tempfile.mkdtemp(prefix="ck-lb-second-"))
     out1 = Path(args.out)
+    # the stem the leaderboard writes <stem>.json and <stem>.md to (as cli_leaderboard names it)
+    stem1 = out1.with_suffix("") if out1.suffix in (".json", ".md") else out1
     out2 = scratch / "leaderboard"
     result = {"machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                           "python": platform.python_version()},
               "cold": run_once(out1, cache), "warm": run_once(out2, cache)}
     ok = all(result[k]["exit_code"] == 0 for k in ("cold", "warm"))
     if ok:
-        j1 = json.loads(Path(f"{out1.with_suffix('')}.json").read_text())
+        j1 = json.loads(Path(f"{stem1}.json").read_text())
         j2 = json.loads(Path(f"{out2}.json").read_text())
         diffs = first_differences(quality_view(j1), quality_view(j2))
         result["identical_numbers"] = not diffs
         result["differences"] = diffs
-        result["table"] = f"{out1.with_suffix('')}.md"
+        result["table"] = f"{stem1}.md"
     result["cold_run_within_15_min"] = result["cold"]["wall_seconds"] <= 900 and result["cold"]["exit_code"] == 0
     Path(args.results).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
