@@ -76,6 +76,30 @@ def test_more_quantizers_leave_a_smaller_residual():
     assert errors[-1] < 0.5 * float(z.pow(2).mean())
 
 
+def test_snake_inference_path_equals_the_training_path():
+    snake = C.Snake(6)
+    with torch.no_grad():
+        snake.alpha.uniform_(0.3, 3.0)
+    x = torch.randn(2, 6, 50)
+    before = x.clone()
+    expected = x + torch.sin(snake.alpha * x).pow(2) / (snake.alpha + 1e-9)
+    with torch.no_grad():                      # the in-place path
+        got = snake(x)
+    assert torch.allclose(got, expected.detach(), atol=1e-6)
+    assert torch.allclose(snake(x), expected)  # the autograd path
+    assert torch.equal(x, before)              # the in-place path leaves its input alone
+
+
+def test_decoder_uses_snake_and_old_configs_load_with_leaky_relu():
+    new = C.NeuralCodec(C.Codec(channels=4, n_q=2, codebook_size=16))
+    assert any(isinstance(m, C.Snake) for m in new.decoder.modules())
+    assert not any(isinstance(m, C.Snake) for m in new.encoder.modules())
+    cfg = {k: v for k, v in C.Codec(channels=4, n_q=2, codebook_size=16).__dict__.items() if k != "activation"}
+    old = C.Codec.from_dict(cfg)               # a checkpoint written before Snake existed
+    assert old.activation == "leaky_relu"
+    assert not any(isinstance(m, C.Snake) for m in C.NeuralCodec(old).modules())
+
+
 def test_kmeans_init_and_ema_track_the_data():
     torch.manual_seed(0)
     centers = torch.tensor([[5.0, 0.0], [-5.0, 0.0], [0.0, 5.0], [0.0, -5.0]])
