@@ -117,6 +117,22 @@ def test_normalisation_stats_round_trip(tmp_path):
     assert torch.allclose(m2, both.mean(1), atol=1e-5) and torch.allclose(s2, both.std(1), atol=1e-5)
 
 
+def test_checkpoint_without_codec_uses_the_reference_codec_and_checks_its_checksum(tmp_path):
+    # A model trained on the reference codec's latents is saved without the codec (the pair would
+    # not fit in 5 MB); loading takes the reference codec and refuses one with another checksum.
+    from coursekit.models.codec import load_codec
+
+    ref = load_codec()
+    model = D.LatentDiffusion(_tiny_cfg(latent_dim=ref.latent_dim, codec_sha256=D.codec_digest(ref)))
+    path = D.save_diffusion(model, tmp_path / "d.pt")
+    assert "codec" not in torch.load(path, weights_only=True)
+    _, codec = D.load_diffusion(path)
+    assert D.codec_digest(codec) == D.codec_digest(ref)
+    stale = D.LatentDiffusion(_tiny_cfg(latent_dim=ref.latent_dim, codec_sha256="0123456789abcdef"))
+    with pytest.raises(ValueError, match="retrain the diffusion model"):
+        D.load_diffusion(D.save_diffusion(stale, tmp_path / "stale.pt"))
+
+
 def test_bad_inputs_give_clear_errors(tmp_path):
     model = D.LatentDiffusion(_tiny_cfg()).eval()
     with pytest.raises(ValueError, match="pitch"):

@@ -671,7 +671,7 @@ def train_diffusion(model: LatentDiffusion, dataset, max_steps: int = 1000, batc
 
 
 # ---------------------------------------------------------------------------------------------
-# Saving and loading (the checkpoint carries its codec: latents only mean something to it)
+# Saving and loading (latents only mean something to their codec: it is named by checksum or carried)
 # ---------------------------------------------------------------------------------------------
 
 REFERENCE = "diffusion.pt"
@@ -840,7 +840,8 @@ def cli_train(args) -> int:
 
     Encodes the training set with the reference codec (cached), trains within the profile's
     time budget (a resumable training state is kept in ``runs/diffusion/``), then writes the
-    compact model (EMA weights + its codec) to ``--out`` and its card beside it.
+    compact model (EMA weights; the codec too when ``--codec`` names one other than the reference)
+    to ``--out`` and its card beside it.
     """
     from ..data import dataset_dir
     from ..paths import runs_root
@@ -898,7 +899,10 @@ def cli_train(args) -> int:
                                    ckpt_path=state_path, resume=args.resume, seed=args.seed,
                                    ckpt_every=50, desc=f"diffusion-{task}")
     step = history[-1]["step"] if history else 0
-    save_diffusion(ema, out, codec=codec, step=step)
+    # The reference codec is shipped beside this checkpoint, so it is named by its checksum only
+    # (loading checks it); any other codec travels inside the file, or its latents mean nothing.
+    own_codec = getattr(args, "codec", None) is not None
+    save_diffusion(ema, out, codec=codec if own_codec else None, step=step)
     losses = [h["loss"] for h in history]
     command = ("python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
                if sys.argv and sys.argv[0].endswith("__main__.py")
@@ -908,7 +912,7 @@ def cli_train(args) -> int:
                training_time_s=round(history[-1]["time"], 1) if history else 0.0,
                wall_time_s_this_run=round(time.perf_counter() - t0, 1), data=described,
                codec={"sha256_16": cfg.codec_sha256, "parameters": codec.num_params(),
-                      "frame_rate": codec.frame_rate, "stored_in_checkpoint": True},
+                      "frame_rate": codec.frame_rate, "stored_in_checkpoint": own_codec},
                final_loss_mean_last100=round(float(np.mean(losses[-100:])), 4) if losses else None,
                size_bytes=out.stat().st_size,
                metrics="see results/diffusion_eval.json (benchmarks/diffusion_eval.py)")
