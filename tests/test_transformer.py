@@ -194,3 +194,24 @@ def test_wrong_codec_is_refused(tiny_checkpoints):
         T.tokenizer_for(model)
     with pytest.raises(FileNotFoundError, match="train transformer"):
         T.load_model(notes_ckpt.parent / "missing.pt")
+
+
+@pytest.mark.parametrize("task", ["notes", "piano"])
+def test_train_cli_measures_the_validation_loss_on_held_out_data(task, tiny_checkpoints, mini_nsynth_root,
+                                                                 tmp_path):
+    # the card's val_loss must come from data the model never trains on (NSynth valid; MAESTRO's
+    # validation + test performances), and say which
+    from coursekit.data import make_dataset
+
+    _, _, tmp = tiny_checkpoints
+    if task == "notes":
+        data = mini_nsynth_root / "nsynth-train"
+    else:
+        data = make_dataset("mini-maestro", tmp_path / "maestro", size="smoke", seed=0) / "maestro-v3.0.0"
+    out = tmp_path / f"{task}.pt"
+    args = Namespace(profile="smoke", out=str(out), seed=0, data=str(data), resume=False, task=task,
+                     device="cpu", time_budget=2, init=None, codec=str(tmp / "codec.pt"))
+    assert T.cli_train(args) == 0
+    metrics = json.loads(out.with_suffix(".json").read_text())["metrics"]
+    assert metrics["val_loss"] is not None and np.isfinite(metrics["val_loss"])
+    assert ("nsynth-valid" if task == "notes" else "held-out performances") in metrics["val_data"]

@@ -60,6 +60,7 @@ register_section("ch05", {
     "n_head": (2, 4, 4),
     "n_q": (2, 4, 4),                      # codebooks used of the codec (50 Hz frames)
     "cond_dropout": (0.2, 0.2, 0.2),       # probability of training a batch item unconditioned
+    "dropout": (0.0, 0.0, 0.1),            # residual/attention dropout: the full run overfits without
     # training
     "batch_size": (4, 16, 32),
     "lr": (3e-3, 2e-3, 2e-3),
@@ -789,7 +790,7 @@ def config_from_profile(profile=None, **overrides) -> LMConfig:
     """The model size of a profile's ``ch05`` section."""
     p = get_profile(profile).ch05
     cfg = LMConfig(n_q=p.n_q, d_model=p.d_model, n_layer=p.n_layer, n_head=p.n_head,
-                   cond_dropout=p.cond_dropout)
+                   cond_dropout=p.cond_dropout, dropout=p.dropout)
     for k, v in overrides.items():
         setattr(cfg, k, v)
     return cfg
@@ -975,7 +976,24 @@ def cli_train(args) -> int:
                              f"of {start.cfg.card}) does not match this run's")
         model.load_state_dict({k: v.to(device) for k, v in start.state_dict().items()}, strict=False)
         print(f"initialized from {init} (trained on the tokens of {start.cfg.tokenizer})")
-    eval_batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=min(16, len(dataset)))))
+    # the validation loss is measured on notes / performances the model never trains on
+    held_out, val_desc = None, None
+    if task == "notes":
+        valid_dir = train_dir.parent / train_dir.name.replace("train", "valid")
+        if valid_dir != train_dir and (valid_dir / "examples.json").exists():
+            v = tokenize_nsynth(valid_dir, tok, sha, p.n_q, p.note_seconds, 64, seed=args.seed)
+            held_out, val_desc = NoteSteps(v, cfg.pattern, cfg.card), f"{len(v['codes'])} notes of {valid_dir}"
+    elif maestro_audio_files(folder, "heldout"):
+        v = tokenize_maestro(folder, tok, sha, p.n_q, "heldout")
+        try:
+            held_out = PerformanceWindows(v["codes"], n_frames, cfg.pattern, cfg.card, n_items=64)
+            val_desc = f"windows of the held-out performances of {folder}"
+        except ValueError:                     # every held-out performance is shorter than a window
+            pass
+    if held_out is None:
+        print("no held-out split beside the training data: the logged val_loss is that of a training batch")
+        held_out, val_desc = dataset, "a batch of the training data (no held-out split was found)"
+    eval_batch = next(iter(torch.utils.data.DataLoader(held_out, batch_size=min(16, len(held_out)))))
     print(f"training the codec transformer ({model.num_params() / 1e6:.2f} M parameters, task {task}) "
           f"on {data_desc}, {cfg.max_steps} steps a sequence, profile {prof.name}, budget {budget:.0f} s, "
           f"tokenizer {tok_name} ({sha})")
@@ -999,7 +1017,7 @@ def cli_train(args) -> int:
                train_wall_time_s=history[-1]["time"] if history else 0.0,
                total_wall_time_s=round(time.perf_counter() - t0, 1), size_bytes=out.stat().st_size,
                metrics={"train_loss_last50": float(np.mean([h["loss"] for h in history[-50:]])) if history else None,
-                        "val_loss": vals[-1] if vals else None,
+                        "val_loss": vals[-1] if vals else None, "val_data": val_desc,
                         "evaluation": "results/transformer_eval.json (benchmarks/transformer_eval.py)"})
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {card}")
     return 0
