@@ -854,7 +854,9 @@ def cli_train(args) -> int:
     s = prof.ch06
     out = Path(args.out)
     t0 = time.perf_counter()
-    codec = _codec_for_training(getattr(args, "codec", None))
+    codec_path = getattr(args, "codec", None)             # None: the reference codec
+    own_codec = codec_path is not None
+    codec = _codec_for_training(codec_path)
     cfg = config_for_profile(prof, task)
     cfg.codec_sha256, cfg.sample_rate, cfg.frame_rate = codec_digest(codec), codec.sample_rate, codec.frame_rate
     cfg.latent_dim = codec.latent_dim
@@ -901,7 +903,6 @@ def cli_train(args) -> int:
     step = history[-1]["step"] if history else 0
     # The reference codec is shipped beside this checkpoint, so it is named by its checksum only
     # (loading checks it); any other codec travels inside the file, or its latents mean nothing.
-    own_codec = getattr(args, "codec", None) is not None
     save_diffusion(ema, out, codec=codec if own_codec else None, step=step)
     losses = [h["loss"] for h in history]
     command = ("python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
