@@ -302,12 +302,14 @@ def main():
         res[part]["hardware"] = hardware() + " (shared with other jobs)"
         out_path.parent.mkdir(exist_ok=True)
         out_path.write_text(json.dumps(res, indent=2) + "\n")
-    if args.checkpoint is None and "by_cfg_scale" in res.get("notes", {}):
+    # the reference cards quote the reference results file only (not an experiment's --out)
+    official = out_path.resolve() == OUT.resolve()
+    if official and args.checkpoint is None and "by_cfg_scale" in res.get("notes", {}):
         _update_card(None, "notes", {
             f"cfg_{k}": {"crepe_pitch_acc": v["crepe_pitch_acc"], "family_acc": v["family_acc"],
                          "fad_crepe": v["fad"]["crepe"]["fad"], "fad_classifier": v["fad"]["classifier"]["fad"]}
             for k, v in res["notes"]["by_cfg_scale"].items()})
-    if args.piano_checkpoint is None and "piano" in res:
+    if official and args.piano_checkpoint is None and "piano" in res:
         _update_card(None, "piano", {
             "pitch_class_cosine": res["piano"]["pitch_class_cosine_prompt_vs_continuation"],
             "fad_vs_real_continuations": res["piano"]["fad_vs_real_continuations"]})
