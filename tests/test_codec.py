@@ -276,6 +276,46 @@ def test_train_and_resume(tmp_path):
     assert bool(model.quantizer.layers[0].initialized)
 
 
+def test_decoder_only_fine_tune_keeps_codes_latents_and_digest():
+    clips = [tone(f, n=8000) for f in (220, 330, 440)]
+    data = C.SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
+    start = tiny_model()
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    x = torch.from_numpy(tone(262.0, n=3200))[None, None]
+    codes, z, digest = start.encode(x), start.encode_latent(x), C.latent_digest(start)
+    model, history = C.train_codec(TINY, data, steps=3, batch_size=2, lr=1e-2, init=start,
+                                   decoder_only=True, time_budget_s=float("inf"), progress=False)
+    assert len(history) == 3
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("decoder.") for k in changed)   # EMA buffers included
+    assert torch.equal(model.encode(x), codes) and torch.equal(model.encode_latent(x), z)
+    assert C.latent_digest(model) == digest
+
+
+def test_latent_digest_follows_the_encoder_and_codebooks_only():
+    a, b = tiny_model(seed=0), tiny_model(seed=0)
+    assert C.latent_digest(a) == C.latent_digest(b)
+    with torch.no_grad():
+        b.decoder.net[0].bias.add_(1.0)
+    assert C.latent_digest(a) == C.latent_digest(b)
+    with torch.no_grad():
+        b.quantizer.layers[1].codebook[0] += 1.0
+    assert C.latent_digest(a) != C.latent_digest(b)
+    assert C.latent_digest(tiny_model(seed=1)) != C.latent_digest(a)
+
+
+def test_decoder_only_needs_a_codec_to_start_from(tmp_path):
+    from argparse import Namespace
+
+    with pytest.raises(ValueError, match="init"):
+        C.train_codec(TINY, [], steps=1, decoder_only=True)
+    args = Namespace(profile="smoke", out=str(tmp_path / "c.pt"), init=None, decoder_only=True,
+                     data=None, seed=0, resume=False, device=None, time_budget=None)
+    with pytest.raises(ValueError, match="--init CKPT"):
+        C.cli_train(args)
+
+
 # --------------------------------------------------------------------------------- command line
 
 def _nsynth_folder(root, sr=16000):

@@ -142,7 +142,7 @@ def tiny_checkpoints(tmp_path):
     torch.manual_seed(0)
     codec_path = save_codec(NeuralCodec(Codec(channels=4, max_channels=8, latent_dim=8, n_q=2,
                                               codebook_size=16)).eval(), tmp_path / "codec.pt")
-    sha = T._sha(codec_path)
+    sha = T.load_tokenizer(str(codec_path))[1]
     cfg = dict(n_q=2, card=16, d_model=32, n_layer=1, n_head=2, tokenizer=str(codec_path), tokenizer_sha=sha)
     notes = T.save_model(CodecLM(LMConfig(max_steps=60, **cfg)), tmp_path / "notes.pt")
     piano = T.save_model(CodecLM(LMConfig(max_steps=40, task="piano", **cfg)), tmp_path / "piano.pt")

@@ -882,18 +882,24 @@ class SegmentDataset(torch.utils.data.Dataset):
 
 def make_codec_step(model: NeuralCodec, opt, steps: int, lr: float, warmup: int = 100,
                     disc: "STFTDiscriminator | None" = None, opt_d=None,
-                    time_budget_s: float | None = None, elapsed_s: float = 0.0):
+                    time_budget_s: float | None = None, elapsed_s: float = 0.0,
+                    decoder_only: bool = False):
     """The step function: reconstruction + commitment (+ adversarial) loss, one optimizer step.
 
     The learning rate warms up for ``warmup`` steps then follows a cosine down to lr / 10 at
     the end of training: ``steps``, or the time budget when that comes first (``elapsed_s``:
     seconds already trained before a resume). Quantizer dropout: half of the examples use all
-    quantizers, the other half a random number.
+    quantizers, the other half a random number. With ``decoder_only`` the encoder and the
+    codebooks stay as they are (no gradient, no EMA update, no restart): only ``opt``'s
+    parameters, the decoder's, learn.
     """
     cfg = model.cfg
     t0 = time.perf_counter()
 
     def step_fn(batch, step):
+        if decoder_only:
+            model.encoder.eval()     # (no dropout or norms inside: eval() only stops the
+            model.quantizer.eval()   #  codebooks' EMA updates and dead-code restarts)
         x = batch.to(model._device())                                  # [B, 1, N]
         t = min(1.0, step / max(1, steps))
         if time_budget_s and math.isfinite(time_budget_s):
@@ -929,8 +935,15 @@ def make_codec_step(model: NeuralCodec, opt, steps: int, lr: float, warmup: int 
 def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float = 1e-3,
                 time_budget_s: float | None = None, ckpt_path=None, resume: bool = False,
                 seed: int = 0, device=None, adversarial: bool = False, ckpt_every: int | None = None,
-                progress: bool = True, desc: str = "codec"):
+                progress: bool = True, desc: str = "codec", init: "NeuralCodec | None" = None,
+                decoder_only: bool = False):
     """Train a :class:`NeuralCodec` on ``dataset`` (items [1, N]); returns ``(model, history)``.
+
+    ``init``: start from this codec's weights (``cfg`` is then ignored). ``decoder_only``: train
+    the decoder alone, keeping the encoder and codebooks of ``init``. Codes and latents then stay
+    exactly what they were, so a Transformer or a diffusion model trained on them stays valid;
+    only what they sound like once decoded improves (the way a better vocoder is fitted to the
+    tokens of an existing codec).
 
     Example
     -------
@@ -941,8 +954,14 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
 
     seed_everything(seed)
     device = pick_device(device)
-    model = NeuralCodec(cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.9))
+    if decoder_only and init is None:
+        raise ValueError("decoder_only fine-tunes the decoder of an existing codec: pass init=")
+    model = (init if init is not None else NeuralCodec(cfg)).to(device)
+    trained = model.decoder if decoder_only else model
+    if decoder_only:
+        for p in list(model.encoder.parameters()) + list(model.quantizer.parameters()):
+            p.requires_grad_(False)
+    opt = torch.optim.Adam(trained.parameters(), lr=lr, betas=(0.5, 0.9))
     state = {"model": model, "opt": opt}
     disc = opt_d = None
     if adversarial:
@@ -955,8 +974,9 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
         elapsed = float(torch.load(ckpt_path, weights_only=True).get("elapsed_s", 0.0))
     if time_budget_s is None:
         time_budget_s = get_profile().train.time_budget_s
-    step_fn = make_codec_step(model, opt, steps, lr, disc=disc, opt_d=opt_d,
-                              time_budget_s=time_budget_s, elapsed_s=elapsed)
+    step_fn = make_codec_step(model, opt, steps, lr, warmup=50 if init is not None else 100,
+                              disc=disc, opt_d=opt_d, time_budget_s=time_budget_s,
+                              elapsed_s=elapsed, decoder_only=decoder_only)
     history = train(step_fn, loader, state,
                     max_steps=steps, time_budget_s=time_budget_s, ckpt_path=ckpt_path,
                     ckpt_every=ckpt_every, resume=resume, config=asdict(cfg), seed=seed,
@@ -967,6 +987,29 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
 # ---------------------------------------------------------------------------------------------
 # Saving and loading
 # ---------------------------------------------------------------------------------------------
+
+def latent_digest(codec) -> str:
+    """A short fingerprint of what turns audio into codes and latents: the encoder and codebooks.
+
+    Two codecs with the same digest give the same codes and latents for the same audio, so a
+    model trained on one codec's tokens (chapter 05) or latents (chapter 06) records this digest
+    and checks it when loaded. The decoder is left out on purpose: fine-tuning it alone
+    (``train codec --init CKPT --decoder-only``) keeps the digest, and those models stay valid.
+
+    Example
+    -------
+    >>> latent_digest(NeuralCodec(Codec(channels=4, n_q=2, codebook_size=16)))   # doctest: +SKIP
+    '3f0c...'
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(codec.state_dict().items()):
+        if k.startswith("encoder.") or (k.startswith("quantizer.") and k.endswith(".codebook")):
+            h.update(k.encode())
+            h.update(v.detach().cpu().float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
 
 REFERENCE = "codec.pt"
 
@@ -1021,7 +1064,14 @@ def cli_train(args) -> int:
 
     p = get_profile(args.profile)
     s = p.codec
-    cfg = config_for_profile(p)
+    init = getattr(args, "init", None)
+    decoder_only = bool(getattr(args, "decoder_only", False))
+    if decoder_only and not init:
+        raise ValueError("--decoder-only fine-tunes the decoder of an existing codec: pass --init CKPT "
+                         "(e.g. --init coursekit/checkpoints/codec.pt)")
+    start = load_codec(init) if init else None
+    cfg = start.cfg if start is not None else config_for_profile(p)
+    digest_before = latent_digest(start) if start is not None else None
     out = Path(args.out)
     state_path = runs_root() / "codec" / f"{out.stem}.state.pt"   # optimizer etc., for --resume
     t0 = time.time()
@@ -1039,18 +1089,25 @@ def cli_train(args) -> int:
                              weights={"nsynth": 2.0, "gtzan": 1.0, "maestro": 1.0}, seed=args.seed)
     budget = args.time_budget if args.time_budget is not None else s.time_budget_s
     print(f"codec: {NeuralCodec(cfg).num_params():,} parameters, {s.steps} steps of "
-          f"{s.batch_size} x {segment / cfg.sample_rate:.2f} s, time budget {budget:.0f} s")
-    model, history = train_codec(cfg, dataset, s.steps, s.batch_size, s.lr, time_budget_s=budget,
+          f"{s.batch_size} x {segment / cfg.sample_rate:.2f} s, time budget {budget:.0f} s"
+          + (f"; from {init}" if init else "") + ("; decoder only" if decoder_only else ""))
+    lr = s.lr * (0.3 if init else 1.0)     # a fine-tune starts from a trained model: smaller steps
+    model, history = train_codec(cfg, dataset, s.steps, s.batch_size, lr, time_budget_s=budget,
                                  ckpt_path=state_path, resume=args.resume, seed=args.seed,
                                  device=args.device, adversarial=s.adversarial,
-                                 ckpt_every=s.ckpt_every, desc="codec")
+                                 ckpt_every=s.ckpt_every, desc="codec", init=start,
+                                 decoder_only=decoder_only)
     model = model.cpu()
+    if decoder_only and latent_digest(model) != digest_before:
+        raise RuntimeError("the encoder or codebooks changed in a decoder-only fine-tune (a bug); "
+                           f"{out} was not written")
     step = history[-1]["step"] if history else 0
     save_codec(model, out, step=step)
     last = {k: round(v, 4) for k, v in history[-1].items()} if history else {}
     command = "python -m coursekit train codec " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in
-        [("profile", p.name), ("out", args.out), ("seed", args.seed), ("data", args.data)] if v is not None)
+        [("profile", p.name), ("out", args.out), ("seed", args.seed), ("data", args.data),
+         ("init", init)] if v is not None) + (" --decoder-only" if decoder_only else "")
     write_card(out.with_suffix(".json"), model="codec", command=command, profile=p.name,
                config=asdict(cfg), parameters=model.num_params(), steps=step,
                training_time_s=round(history[-1]["time"], 1) if history else 0.0,
@@ -1060,6 +1117,8 @@ def cli_train(args) -> int:
                sample_rate=cfg.sample_rate, frame_rate=model.frame_rate,
                bitrates_bps={n: model.bitrate(n) for n in range(1, cfg.n_q + 1)},
                final_losses=last, size_bytes=out.stat().st_size,
+               latent_digest=latent_digest(model),
+               **({"initialized_from": str(init), "decoder_only": decoder_only} if init else {}),
                metrics="see results/codec_*.json (benchmarks/codec_eval.py)")
     print(f"codec written to {out} ({out.stat().st_size / 1e6:.2f} MB) and its card to {out.with_suffix('.json')}")
     return 0

@@ -482,12 +482,11 @@ def sample_latents(model: LatentDiffusion, cond: dict, frames: int | None = None
 # ---------------------------------------------------------------------------------------------
 
 def codec_digest(codec) -> str:
-    """A short fingerprint of a codec's weights: latents of another codec mean nothing here."""
-    h = hashlib.sha256()
-    for k, v in sorted(codec.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    """A short fingerprint of a codec's encoder (:func:`coursekit.models.codec.latent_digest`):
+    latents of another encoder mean nothing here; a fine-tuned decoder changes nothing."""
+    from .codec import latent_digest
+
+    return latent_digest(codec)
 
 
 def _cache_file(kind: str, codec, folder, extra: str) -> Path:

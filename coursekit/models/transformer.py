@@ -516,14 +516,6 @@ def generate(model: CodecLM, n_frames: int, family=None, pitch=None, velocity=No
 # Tokenizers: the course codec, or EnCodec when its pretrained weights can be had
 # ---------------------------------------------------------------------------------------------
 
-def _sha(path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:12]
-
-
 class EncodecTokenizer:
     """EnCodec (24 kHz, 75 frames/s, 1024 codes a codebook) behind the course codec's interface."""
 
@@ -555,17 +547,20 @@ def load_tokenizer(name: str = "codec.pt", n_q: int | None = None):
     """The codec that turns audio into tokens and back, and its identity.
 
     ``name`` is ``'codec.pt'`` (the course's reference codec), a path to another codec
-    checkpoint, or ``'encodec'``. Returns ``(tokenizer, sha)``.
+    checkpoint, or ``'encodec'``. Returns ``(tokenizer, sha)``: ``sha`` fingerprints what makes
+    the tokens, the codec's encoder and codebooks (:func:`coursekit.models.codec.latent_digest`),
+    so a codec whose decoder alone was fine-tuned keeps it.
     """
     if name == "encodec":
         return EncodecTokenizer(n_q or 4), "encodec_24khz"
     from ..paths import CHECKPOINT_DIR, REPO_DIR
-    from .codec import load_codec
+    from .codec import latent_digest, load_codec
 
     path = Path(name)
     if not path.is_absolute():
         path = CHECKPOINT_DIR / name if (CHECKPOINT_DIR / name).exists() else REPO_DIR / name
-    return load_codec(path), _sha(path)
+    codec = load_codec(path)
+    return codec, latent_digest(codec)[:12]
 
 
 def default_tokenizer() -> str:
