@@ -9,6 +9,8 @@ Writes (and prints)
   bitrate: mel distance, SI-SDR, FAD (mel embedding).
 - ``results/codec_speed_usage.json``: encode+decode speed (times faster than real time) and
   codebook usage (perplexity and dead codes per quantizer).
+- ``results/codec_tones.json``: pure tones from MIDI 48 to 100 through the codec at its highest
+  bitrate: the level and strongest frequency of each reconstruction and the pitch CREPE hears.
 
 and adds a summary to the checkpoint's card. Run::
 
@@ -213,6 +215,37 @@ def bench_speed_usage(codec, args) -> dict:
                        "dead_codes_at_most_10_percent": {k: v["max_dead_fraction"] <= 0.10 for k, v in usage.items()}}}
 
 
+def bench_tones(codec, args) -> dict:
+    """Pure tones through the codec at its highest bitrate: which pitches come back.
+
+    For each MIDI pitch, a 4 s sine at amplitude 0.2 is encoded and decoded; we keep the level
+    of the reconstruction relative to the tone, the strongest frequency in it, and the pitch
+    CREPE hears. This is where the codec's pitch accuracy on high notes is decided.
+    """
+    from coursekit.eval.embeddings import crepe_pitch
+
+    sr = codec.sample_rate
+    t = np.arange(4 * sr) / sr
+    rows = []
+    for midi in range(48, 101, 2):
+        f = 440.0 * 2 ** ((midi - 69) / 12)
+        y = (0.2 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+        r = codec.reconstruct(y, n_q=codec.n_q)
+        spec = np.abs(np.fft.rfft(r[sr // 2:3 * sr] * np.hanning(len(r[sr // 2:3 * sr]))))
+        peak_hz = float(np.fft.rfftfreq(len(r[sr // 2:3 * sr]), 1 / sr)[int(np.argmax(spec))])
+        heard, voiced = crepe_pitch(r, sr)
+        ok = bool(np.isfinite(heard) and abs(heard - midi) <= 0.5)
+        rows.append({"midi": midi, "hz": round(f, 1), "level_ratio": round(float(np.std(r) / np.std(y)), 3),
+                     "peak_hz": round(peak_hz, 1), "crepe_midi": None if not np.isfinite(heard) else round(float(heard), 2),
+                     "crepe_voiced": round(float(voiced), 2), "within_50_cents": ok})
+        print(f"  tone MIDI {midi} ({f:.0f} Hz): level x{rows[-1]['level_ratio']:.2f}, peak {peak_hz:.0f} Hz, "
+              f"CREPE {rows[-1]['crepe_midi']}")
+    lowest_miss = min((r["midi"] for r in rows if not r["within_50_cents"]), default=None)
+    return {"n_q": codec.n_q, "amplitude": 0.2, "seconds": 4.0, "tones": rows,
+            "lowest_pitch_missed": lowest_miss,
+            "pitches_missed": [r["midi"] for r in rows if not r["within_50_cents"]]}
+
+
 def _profile(args):
     from coursekit.profiles import get_profile
 
@@ -232,7 +265,7 @@ def main(argv=None) -> int:
     p.add_argument("--embeddings", default="crepe,classifier")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-prefix", default=str(REPO / "results" / "codec"))
-    p.add_argument("--only", default="nsynth,music,speed", help="which parts to run")
+    p.add_argument("--only", default="nsynth,music,speed,tones", help="which parts to run")
     p.add_argument("--no-card", action="store_true", help="do not add the summary to the card")
     args = p.parse_args(argv)
     args.size = args.size or _profile(args).codec.data_size
@@ -256,6 +289,8 @@ def main(argv=None) -> int:
         results["music"] = {**meta, **bench_music(codec, args, tmp)}
     if "speed" in only:
         results["speed_usage"] = {**meta, **bench_speed_usage(codec, args)}
+    if "tones" in only:
+        results["tones"] = {**meta, **bench_tones(codec, args)}
     for name, r in results.items():
         path = Path(f"{out}_{name}.json")
         path.write_text(json.dumps(r, indent=2, default=float) + "\n")
@@ -276,6 +311,8 @@ def main(argv=None) -> int:
         if "speed_usage" in results:
             metrics["speed"] = results["speed_usage"]["speed"]
             metrics["codebook_usage"] = results["speed_usage"]["usage"]
+        if "tones" in results:
+            metrics["pure_tones"] = {k: results["tones"][k] for k in ("lowest_pitch_missed", "pitches_missed")}
         metrics["source"] = "benchmarks/codec_eval.py -> results/codec_*.json"
         card["metrics"] = metrics
         card_path.write_text(json.dumps(card, indent=2, default=float) + "\n")
