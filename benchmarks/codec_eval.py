@@ -6,7 +6,7 @@ Writes (and prints)
   mel distance, SI-SDR, CREPE pitch accuracy of the reconstructions vs of the originals, FAD
   (crepe, classifier embeddings) of reconstructions vs originals; mu-law PCM for comparison.
 - ``results/codec_music.json``: held-out mini-GTZAN and mini-MAESTRO clips at the highest
-  bitrate: mel distance, SI-SDR, FAD (mel embedding).
+  bitrate: mel distance, SI-SDR, FAD (mel embedding), level change in 16 mel bands.
 - ``results/codec_speed_usage.json``: encode+decode speed (times faster than real time) and
   codebook usage (perplexity and dead codes per quantizer).
 - ``results/codec_tones.json``: pure tones from MIDI 48 to 100 through the codec at its highest
@@ -150,6 +150,20 @@ def _music_clips(files, sr, seconds, max_clips, seed=0) -> list[np.ndarray]:
     return out[:max_clips]
 
 
+def _band_levels(refs, ests, sr, n_bands: int = 16) -> dict:
+    """Level of the reconstructions minus that of the originals (dB) in ``n_bands`` mel bands:
+    where in the spectrum the codec loses or adds energy."""
+    import librosa
+
+    fb = librosa.filters.mel(sr=sr, n_fft=1024, n_mels=n_bands)
+    power = lambda ys: np.mean([fb @ np.mean(np.abs(librosa.stft(y, n_fft=1024, hop_length=256)) ** 2, axis=1)
+                                for y in ys], axis=0)
+    change = 10 * np.log10(power(ests) + 1e-12) - 10 * np.log10(power(refs) + 1e-12)
+    centres = librosa.mel_frequencies(n_bands + 2, fmax=sr / 2)[1:-1]
+    return {"band_centres_hz": [round(float(c)) for c in centres],
+            "band_level_change_db": [round(float(c), 1) for c in change]}
+
+
 def bench_music(codec, args, tmp: Path) -> dict:
     files = C.codec_data_files("test", _profile(args))
     result = {"n_q": codec.n_q, "bitrate_bps": codec.bitrate(), "clip_seconds": args.clip_seconds}
@@ -167,7 +181,8 @@ def bench_music(codec, args, tmp: Path) -> dict:
                 A.save(d / f"{name}_{i:03d}.wav", np.clip(y, -1, 1), codec.sample_rate)
         r = _evaluate(gen_dir, ref_dir, ["mel"], args.n_boot)
         result[name] = {"n_clips": len(clips), "files": len(files[name]), **_quality(clips, rec, codec.sample_rate),
-                        "fad_mel": r["fad"]["mel"]["fad"], "fad_mel_ci95": r["fad"]["mel"]["ci95"]}
+                        "fad_mel": r["fad"]["mel"]["fad"], "fad_mel_ci95": r["fad"]["mel"]["ci95"],
+                        **_band_levels(clips, rec, codec.sample_rate)}
         print(f"  {name}: {len(clips)} clips of {args.clip_seconds:.0f} s at {codec.bitrate() / 1000:.1f} kbps: "
               f"mel {result[name]['mel_distance']:.3f}  SI-SDR {result[name]['si_sdr_db']:.2f} dB  "
               f"FAD[mel] {result[name]['fad_mel']:.3f}")
