@@ -183,7 +183,9 @@ def part_patterns(args, res):
         model = T.CodecLM(cfg)
         hist = T.train_lm(model, T.NoteSteps(tokens, name, cfg.card), batch_size=16, lr=2e-3,
                           time_budget_s=args.pattern_budget, progress=False,
-                          ckpt_path=WORK / f"pattern_{name}.train.pt", resume=True)
+                          # (resumable; named by codec and budget, so another codec starts afresh)
+                          ckpt_path=WORK / f"pattern_{name}_{sha}_{args.pattern_budget:g}s.train.pt",
+                          resume=True)
         model.eval()
         vs = T.NoteSteps(val, name, cfg.card)
         seq, fam, pit, vel = (torch.stack([vs[i][j] for i in range(len(vs))]) for j in range(4))
