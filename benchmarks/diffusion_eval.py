@@ -10,7 +10,9 @@
    and sampler (DDIM, DPM-Solver++), with the sampling time of each.
 3. Genre clips: ``--per-genre`` clips of 4 s per genre from the genre checkpoint; the mel FAD of
    each genre's clips against the real clips of every genre (a held-out mini-GTZAN, seed 1,
-   that the model never saw); how often the nearest real genre is the asked one.
+   that the model never saw); how often the nearest real genre is the asked one. Two reference
+   points by the same measure: real training clips cut to 4 s, and the same clips through the
+   codec (latents decoded as the model's are): the codec's ceiling.
 
 Usage (the parts can run at the same time, each into its own file)::
 
@@ -238,13 +240,23 @@ def eval_genres(args, result):
         nearest[g] = min(row, key=row.get)
     # reference point: real held-out clips of each genre vs the training clips (seed 0)
     train_root = dataset_dir("gtzan", size="default", verbose=False)
-    train_real = {g: [] for g in GENRES}
+    # and the codec's ceiling: the same clips through the codec, encoded to latents and decoded
+    # as the model's latents are (continuous, no quantizer)
+    train_real, train_codec = {g: [] for g in GENRES}, {g: [] for g in GENRES}
     for c in list_clips(train_root):
         y, sr = load(c, duration=args.seconds)
         train_real[genre_of(c)].append(emb.embed(y, sr))
-    real_nearest = {g: min(GENRES, key=lambda h: frechet_distance(np.concatenate(real[h]),
-                                                                    np.concatenate(train_real[g])))
-                    for g in GENRES}
+        y16, _ = load(c, duration=args.seconds, sr=codec.sample_rate)
+        with torch.no_grad():
+            z = codec.encode_latent(torch.from_numpy(y16.astype(np.float32))[None, None])
+            rec = codec.decode_latent(z)[0, 0, :len(y16)].numpy()
+        train_codec[genre_of(c)].append(emb.embed(rec, codec.sample_rate))
+
+    def nearest_heldout(sets):
+        return {g: min(GENRES, key=lambda h: frechet_distance(np.concatenate(real[h]), np.concatenate(sets[g])))
+                for g in GENRES}
+
+    real_nearest, codec_nearest = nearest_heldout(train_real), nearest_heldout(train_codec)
     hits = sum(nearest[g] == g for g in GENRES)
     result["genres"] = {"checkpoint": str(args.genres_checkpoint or "coursekit/checkpoints/diffusion_genres.pt"),
                         "clips_per_genre": args.per_genre, "seconds": args.seconds, "steps": args.steps,
@@ -255,7 +267,10 @@ def eval_genres(args, result):
                         "fad_to_asked_genre": {g: matrix[g][g] for g in GENRES},
                         "fad_matrix_gen_rows_real_cols": matrix,
                         "real_training_clips_4s_nearest_heldout_genre_hits":
-                            sum(real_nearest[g] == g for g in GENRES)}
+                            sum(real_nearest[g] == g for g in GENRES),
+                        "codec_decoded_training_clips_4s_nearest_heldout_genre_hits":
+                            sum(codec_nearest[g] == g for g in GENRES),
+                        "codec_decoded_training_clips_4s_nearest_heldout_genre": codec_nearest}
     print(json.dumps({k: result["genres"][k] for k in ("nearest_real_genre", "hits", "fad_to_asked_genre")},
                      indent=1))
 
