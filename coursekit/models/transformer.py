@@ -67,7 +67,7 @@ register_section("ch05", {
     "max_steps": (6, 100000, 100000),      # the time budget usually stops training first
     "time_budget_s": (15, 150, 1200),
     "note_seconds": (1.0, 4.0, 4.0),       # notes are cut to this (NSynth: 4 s)
-    "max_notes": (24, 600, 2000),          # training notes tokenized (a seeded subset; full: all)
+    "max_notes": (24, 600, 10000),         # training notes tokenized (a seeded subset; full: all)
     "nsynth_size": ("smoke", "default", "default"),
     "eval_every": (3, 100, 250),
     # sampling
