@@ -130,13 +130,33 @@ def test_mid_note_segments_bring_the_frame_before_them(tmp_path):
     notes = rnn.load_notes(folder, sr=8000, progress=False)
     torch.manual_seed(0)
     onset = rnn.NoteSegments(notes, seg_len=64, frame_size=16, p_onset=1.0)
-    seg, pitch, family, prev = onset[0]
-    assert torch.equal(seg, notes["codes"][0, :64].long())
+    seg, pitch, family, prev, start = onset[0]
+    assert torch.equal(seg, notes["codes"][0, :64].long()) and start == 0
     assert torch.all(prev == rnn.SILENCE)                       # a note starts after silence
     mid = rnn.NoteSegments(notes, seg_len=64, frame_size=16, p_onset=0.0)
     full = notes["codes"][1].long()
     for _ in range(5):
-        seg, _, _, prev = mid[1]
+        seg, _, _, prev, start = mid[1]
         joined = torch.cat([prev, seg])
         starts = [s for s in range(16, len(full) - 63, 16) if torch.equal(full[s:s + 64], seg)]
         assert starts and torch.equal(full[starts[0] - 16:starts[0] + 64], joined)
+        assert start * 16 in starts                             # the clock knows where it is
+
+
+def test_the_clock_starts_silent_and_generation_follows_it():
+    # a model with a clock, its embedding still zero, computes what the same model without one does
+    plain, clocked = tiny(), tiny(time_buckets=4, time_bucket_s=0.004)   # 2 frames a bucket
+    missing, unexpected = clocked.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["time_emb.weight"] and unexpected == []
+    codes = torch.randint(0, 256, (2, 160))
+    with torch.no_grad():
+        assert torch.allclose(clocked(codes, [60, 62]), plain(codes, [60, 62]), atol=1e-6)
+        # once trained (here: random) the clock changes the prediction, and `start` moves it
+        clocked.time_emb.weight.normal_()
+        a, b = clocked(codes, [60, 62]), clocked(codes, [60, 62], start=torch.tensor([0, 3]))
+    assert torch.allclose(a[0], b[0]) and not torch.allclose(a[1], b[1])
+    # the generation cache steps the clock as teacher forcing does (10 frames: 4 buckets)
+    with torch.no_grad():
+        tf = torch.softmax(clocked(codes, [60, 62]), dim=-1)
+    out, probs = generate(clocked, [60, 62], n_samples=160, forced=codes, return_probs=True)
+    assert torch.allclose(probs, tf, atol=1e-5)

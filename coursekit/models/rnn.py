@@ -7,7 +7,11 @@ It has two tiers, as in SampleRNN (Mehri et al., 2017):
 - a **frame tier**: a GRU that steps once every ``frame_size`` samples. It reads the previous
   frame (as real values in [-1, 1]) and the conditioning (pitch and family embeddings) and
   keeps a state that can reach arbitrarily far back. For each of the ``frame_size`` samples of
-  the next frame it emits a conditioning vector.
+  the next frame it emits a conditioning vector. Optionally (``time_buckets`` > 0) it is also
+  told how far into the note it is, in steps of ``time_bucket_s``: NSynth notes are held for
+  3 s and then released, so silence is normal after 3 s and a failure before; without a clock
+  a free-running note that dips to silence early stays silent (the training data says silence
+  follows silence).
 - a **sample tier**: an MLP that reads the last ``frame_size`` samples (embedded codes) plus the
   frame tier's vector for this position and outputs the 256 logits of the next sample.
 
@@ -74,6 +78,7 @@ register_section("ch02", {
     "drift_window_s": (0.1, 0.25, 0.25),   # windows of the pitch / loudness tracks
     "naive_samples": (32, 400, 800),       # samples generated without the cache (O(n^2))
     "temperature": (1.0, 1.0, 1.0),
+    "time_buckets": (32, 32, 32),          # the clock: 32 eighths of a second (0 = none)
     "pitch_min": (48, 48, 48),
     "pitch_max": (72, 72, 72),
     # sustained, harmonic families only: the model learns them within a CPU budget
@@ -105,6 +110,10 @@ class RNNConfig:
     pitch_min: int = 48
     pitch_max: int = 72
     train_families: list = field(default_factory=list)
+    # time since the onset, as a learned embedding per bucket added to the frame tier's input
+    # (0 = no clock, as in the first reference models; the last bucket covers the rest)
+    time_buckets: int = 0
+    time_bucket_s: float = 0.125
 
 
 # NSynth family names in id order (same as coursekit.data.nsynth.FAMILIES)
@@ -133,6 +142,10 @@ class SampleRNN(nn.Module):
         self.frame_in = nn.Linear(fs + 2 * cfg.cond_dim, H)
         self.gru = nn.GRU(H, H, batch_first=True)
         self.frame_out = nn.Linear(H, fs * M)                # one vector per position of next frame
+        if cfg.time_buckets:
+            # zero at first: a model fine-tuned from one without a clock starts where it was
+            self.time_emb = nn.Embedding(cfg.time_buckets, H)
+            nn.init.zeros_(self.time_emb.weight)
         # sample tier
         self.code_emb = nn.Embedding(N_CLASSES, cfg.emb_dim)
         self.sample_in = nn.Conv1d(cfg.emb_dim, M, kernel_size=fs, bias=False)  # last fs samples
@@ -154,9 +167,18 @@ class SampleRNN(nn.Module):
     def initial_state(self, cond: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.h0(cond)).unsqueeze(0)        # (1, B, H) for nn.GRU
 
+    def clock(self, frame_index: torch.Tensor) -> torch.Tensor | float:
+        """The time embedding of frames (indices counted from the onset; any shape -> ``(..., H)``),
+        or 0.0 for a model without a clock."""
+        if not self.cfg.time_buckets:
+            return 0.0
+        frames_per_bucket = self.cfg.time_bucket_s * self.cfg.sr / self.cfg.frame_size
+        bucket = (frame_index.float() / frames_per_bucket).long().clamp(0, self.cfg.time_buckets - 1)
+        return self.time_emb(bucket)
+
     # -- teacher forcing --------------------------------------------------------------------------
     def forward(self, codes: torch.Tensor, pitch, family=None, frames=None,
-                prev: torch.Tensor | None = None) -> torch.Tensor:
+                prev: torch.Tensor | None = None, start=None) -> torch.Tensor:
         """Teacher-forced logits: ``logits[:, n]`` predicts ``codes[:, n]`` from ``codes[:, :n]``.
 
         Parameters
@@ -172,6 +194,8 @@ class SampleRNN(nn.Module):
         prev : LongTensor (B, frame_size), optional
             The codes just before ``codes[:, 0]`` (for a segment cut from the middle of a note).
             Default: silence, as at the start of a note.
+        start : LongTensor (B,), optional
+            The frame of the note ``codes[:, 0]`` belongs to (for the clock). Default: 0.
 
         Returns
         -------
@@ -191,6 +215,9 @@ class SampleRNN(nn.Module):
         # frame tier: frame t reads frame t-1 of the padded sequence
         inp = _codes_to_float(padded[:, :T]).view(B, n_frames, fs)
         x = self.frame_in(torch.cat([inp, cond[:, None].expand(-1, n_frames, -1)], dim=-1))
+        start = torch.zeros(B, dtype=torch.long, device=codes.device) if start is None else \
+            torch.as_tensor(start, dtype=torch.long, device=codes.device)
+        x = x + self.clock(start[:, None] + torch.arange(n_frames, device=codes.device))  # (B, T/fs, H)
         h, _ = self.gru(x, self.initial_state(cond))                            # (B, T/fs, H)
         k = len(frames)
         frame_cond = self.frame_out(h[:, frames]).view(B, k, fs, M)             # per sample
@@ -203,7 +230,7 @@ class SampleRNN(nn.Module):
 
 
 def nll_loss(model: SampleRNN, codes, pitch, family=None, keep: float = 1.0,
-             generator: torch.Generator | None = None, prev=None) -> torch.Tensor:
+             generator: torch.Generator | None = None, prev=None, start=None) -> torch.Tensor:
     """Mean next-sample cross-entropy (nats per sample) under teacher forcing.
 
     ``keep`` < 1 predicts only that fraction of the frames (chosen at random), which makes a
@@ -216,7 +243,7 @@ def nll_loss(model: SampleRNN, codes, pitch, family=None, keep: float = 1.0,
     if keep < 1.0:
         k = max(1, int(round(keep * n_frames)))
         frames = torch.randperm(n_frames, generator=generator)[:k].sort().values.to(codes.device)
-    logits = model(codes, pitch, family, frames=frames, prev=prev)
+    logits = model(codes, pitch, family, frames=frames, prev=prev, start=start)
     targets = codes if frames is None else codes.view(B, n_frames, fs)[:, frames].reshape(B, -1)
     return F.cross_entropy(logits.reshape(-1, N_CLASSES), targets.reshape(-1))
 
@@ -297,6 +324,7 @@ def _generate(model, pitch, family, n_samples, temperature, seed, progress, retu
     for t in frames:
         # frame tier: one GRU step on the frame just finished
         x = model.frame_in(torch.cat([_codes_to_float(window), cond], dim=-1))
+        x = x + model.clock(torch.full((B,), t, dtype=torch.long, device=dev))
         y, h = model.gru(x[:, None], h)
         frame_cond = model.frame_out(y[:, 0]).view(B, fs, M)
         # sample tier: fs steps, each sees the last fs codes
@@ -371,9 +399,10 @@ class NoteSegments(torch.utils.data.Dataset):
 
     Half of the segments start at the onset (generation starts there too), the others at a
     random frame inside the note, so the model also learns the sustain and the release. Items
-    are ``(codes, pitch, family, prev)`` with ``prev`` the frame before the segment (silence at
-    the onset): a mid-note segment must not look as if it followed silence, or the model learns
-    that silence may go on for ever and free-running notes die out.
+    are ``(codes, pitch, family, prev, start)`` with ``prev`` the frame before the segment
+    (silence at the onset): a mid-note segment must not look as if it followed silence, or the
+    model learns that silence may go on for ever and free-running notes die out; ``start`` is
+    the segment's first frame in the note (for the model's clock).
     Offsets are drawn with torch's random generator (seeded and restored by the training loop).
     """
 
@@ -395,7 +424,7 @@ class NoteSegments(torch.utils.data.Dataset):
         seg = self.notes["codes"][i, start:start + self.seg_len].long()
         prev = self.notes["codes"][i, start - self.fs:start].long() if start else \
             torch.full((self.fs,), SILENCE, dtype=torch.long)
-        return seg, self.notes["pitch"][i], self.notes["family"][i], prev
+        return seg, self.notes["pitch"][i], self.notes["family"][i], prev, start // self.fs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,7 +437,7 @@ def config_from_profile(profile=None) -> RNNConfig:
 
     p = get_profile(profile).ch02
     return RNNConfig(sr=p.sr, frame_size=p.frame_size, hidden=p.hidden, mlp_hidden=p.mlp_hidden,
-                     emb_dim=p.emb_dim)
+                     emb_dim=p.emb_dim, time_buckets=p.time_buckets)
 
 
 def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_seconds: float = 1.0,
@@ -430,16 +459,16 @@ def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_secon
     opt = torch.optim.Adam(model.parameters(), lr=lr)
 
     def loss_fn(batch):
-        codes, pitch, family, prev = batch
-        return nll_loss(model, codes, pitch, family, keep=keep, prev=prev)
+        codes, pitch, family, prev, start = batch
+        return nll_loss(model, codes, pitch, family, keep=keep, prev=prev, start=start)
 
     step = make_step(model, opt, loss_fn, clip_grad=1.0)
     fixed = next(iter(torch.utils.data.DataLoader(
         NoteSegments(notes, seg_len, fs, p_onset=1.0), batch_size=min(8, len(notes["codes"])))))
 
     def eval_fn(step_no):
-        codes, pitch, family, prev = fixed
-        return {"val_nll": nll_loss(model, codes, pitch, family, prev=prev).item()}
+        codes, pitch, family, prev, start = fixed
+        return {"val_nll": nll_loss(model, codes, pitch, family, prev=prev, start=start).item()}
 
     return train(step, data, state={"model": model, "opt": opt}, max_steps=max_steps,
                  time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
@@ -581,8 +610,13 @@ def cli_train(args) -> int:
     model = SampleRNN(cfg).to(device)
     init = getattr(args, "init", None)
     if init and not args.resume:
-        model.load_state_dict(load_model(init).state_dict())
-        print(f"starting from the weights of {init} (fine-tuning)")
+        # a model without a clock fine-tunes into one with a clock: the clock starts at zero
+        missing, unexpected = model.load_state_dict(load_model(init).state_dict(), strict=False)
+        if unexpected or any(not k.startswith("time_emb.") for k in missing):
+            raise ValueError(f"{init} does not fit the {prof.name} profile's RNN: missing "
+                             f"{missing}, unexpected {unexpected}")
+        print(f"starting from the weights of {init} (fine-tuning"
+              + (", the clock starts at zero)" if missing else ")"))
     train_ckpt = out.with_name(out.stem + ".train.pt")
     budget = args.time_budget if args.time_budget is not None else p.time_budget_s
     print(f"training SampleRNN ({sum(x.numel() for x in model.parameters()) / 1e6:.2f} M "
