@@ -443,11 +443,14 @@ def config_from_profile(profile=None) -> RNNConfig:
 def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_seconds: float = 1.0,
               lr: float = 2e-3, keep: float = 0.25, max_steps: int | None = None,
               time_budget_s: float | None = None, ckpt_path=None, resume: bool = False,
-              seed: int = 0, progress: bool = True, eval_every: int | None = None):
+              seed: int = 0, progress: bool = True, eval_every: int | None = None,
+              val_notes: dict | None = None):
     """Teacher-forcing training with the course's loop (:func:`coursekit.train.train`).
 
     Returns the loop's :class:`~coursekit.train.History` (``loss`` in nats per sample, and
-    every ``eval_every`` steps ``val_nll`` on a fixed batch predicted in full).
+    every ``eval_every`` steps ``val_nll`` on a fixed batch of onset segments predicted in
+    full: from ``val_notes`` (held-out notes, as :func:`load_notes` returns them) when given,
+    else from the training notes, which says how well the model fits, not how it generalises).
     """
     from ..train import make_step, seed_everything, train
 
@@ -463,8 +466,9 @@ def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_secon
         return nll_loss(model, codes, pitch, family, keep=keep, prev=prev, start=start)
 
     step = make_step(model, opt, loss_fn, clip_grad=1.0)
+    held = val_notes if val_notes is not None else notes
     fixed = next(iter(torch.utils.data.DataLoader(
-        NoteSegments(notes, seg_len, fs, p_onset=1.0), batch_size=min(8, len(notes["codes"])))))
+        NoteSegments(held, seg_len, fs, p_onset=1.0), batch_size=min(8, len(held["codes"])))))
 
     def eval_fn(step_no):
         codes, pitch, family, prev, start = fixed
@@ -617,6 +621,16 @@ def cli_train(args) -> int:
                              f"{missing}, unexpected {unexpected}")
         print(f"starting from the weights of {init} (fine-tuning"
               + (", the clock starts at zero)" if missing else ")"))
+    # the validation loss is measured on notes of instruments the model never trains on
+    valid_dir = split.parent / split.name.replace("train", "valid")
+    val_notes, val_desc = None, "8 onset segments of training notes (no valid split found)"
+    if valid_dir != split and (valid_dir / "examples.json").exists():
+        val_notes = load_notes(valid_dir, sr=p.sr, pitch_range=(p.pitch_min, p.pitch_max),
+                               families=families, max_notes=8, seed=args.seed, progress=False)
+        if len(val_notes["codes"]):
+            val_desc = f"{len(val_notes['codes'])} onset segments of {valid_dir} (instruments not trained on)"
+        else:
+            val_notes = None
     train_ckpt = out.with_name(out.stem + ".train.pt")
     budget = args.time_budget if args.time_budget is not None else p.time_budget_s
     print(f"training SampleRNN ({sum(x.numel() for x in model.parameters()) / 1e6:.2f} M "
@@ -625,7 +639,7 @@ def cli_train(args) -> int:
     history = train_rnn(model, notes, batch_size=p.batch_size, segment_seconds=p.segment_seconds,
                         lr=p.lr, keep=p.keep, max_steps=p.max_steps, time_budget_s=budget,
                         ckpt_path=train_ckpt, resume=args.resume, seed=args.seed,
-                        eval_every=p.eval_every)
+                        eval_every=p.eval_every, val_notes=val_notes)
     save_model(model.cpu(), out)
     vals = [h["val_nll"] for h in history if "val_nll" in h]
     card = out.with_suffix(".json")
@@ -641,7 +655,7 @@ def cli_train(args) -> int:
         total_wall_time_s=round(time.perf_counter() - t0, 1),
         size_bytes=out.stat().st_size,
         metrics={"train_nll_last100": float(np.mean([h["loss"] for h in history[-100:]])) if history else None,
-                 "val_nll": vals[-1] if vals else None})
+                 "val_nll": vals[-1] if vals else None, "val_data": val_desc})
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {card}")
     return 0
 
