@@ -160,3 +160,12 @@ def test_the_clock_starts_silent_and_generation_follows_it():
         tf = torch.softmax(clocked(codes, [60, 62]), dim=-1)
     out, probs = generate(clocked, [60, 62], n_samples=160, forced=codes, return_probs=True)
     assert torch.allclose(probs, tf, atol=1e-5)
+
+
+def test_heldout_notes_come_from_the_valid_split_beside_train(tmp_path):
+    train = _tone_folder(tmp_path / "nsynth-train")
+    assert rnn.heldout_notes(train) is None                     # no valid split: no held-out loss
+    _tone_folder(tmp_path / "nsynth-valid", pitches=(52, 53), families=("organ", "organ"))
+    held = rnn.heldout_notes(train, n=8)
+    assert held["folder"].endswith("nsynth-valid") and sorted(held["pitch"].tolist()) == [52, 53]
+    assert rnn.heldout_notes(train, pitch_range=(70, 72)) is None   # nothing passes the filters

@@ -394,6 +394,24 @@ def load_notes(split_dir, sr: int = 8000, pitch_range=(48, 72), families=None,
     return {"codes": codes, "pitch": pitch, "family": family}
 
 
+def heldout_notes(train_dir, sr: int = 8000, pitch_range=(48, 72), families=None, n: int = 8,
+                  seed: int = 0) -> dict | None:
+    """Up to ``n`` notes of the valid split beside ``train_dir`` (``nsynth-train`` ->
+    ``nsynth-valid``: instruments the model never trains on), as :func:`load_notes` returns
+    them plus ``folder``; None when there is no such split or no note passes the filters.
+    """
+    train_dir = Path(train_dir)
+    valid_dir = train_dir.parent / train_dir.name.replace("train", "valid")
+    if valid_dir == train_dir or not (valid_dir / "examples.json").exists():
+        return None
+    try:
+        notes = load_notes(valid_dir, sr=sr, pitch_range=pitch_range, families=families,
+                           max_notes=n, seed=seed, progress=False)
+    except ValueError:                                   # no note left after the filters
+        return None
+    return {**notes, "folder": str(valid_dir)}
+
+
 class NoteSegments(torch.utils.data.Dataset):
     """Teacher-forcing examples: segments of ``seg_len`` codes cut from the notes.
 
@@ -622,15 +640,10 @@ def cli_train(args) -> int:
         print(f"starting from the weights of {init} (fine-tuning"
               + (", the clock starts at zero)" if missing else ")"))
     # the validation loss is measured on notes of instruments the model never trains on
-    valid_dir = split.parent / split.name.replace("train", "valid")
-    val_notes, val_desc = None, "8 onset segments of training notes (no valid split found)"
-    if valid_dir != split and (valid_dir / "examples.json").exists():
-        val_notes = load_notes(valid_dir, sr=p.sr, pitch_range=(p.pitch_min, p.pitch_max),
-                               families=families, max_notes=8, seed=args.seed, progress=False)
-        if len(val_notes["codes"]):
-            val_desc = f"{len(val_notes['codes'])} onset segments of {valid_dir} (instruments not trained on)"
-        else:
-            val_notes = None
+    val_notes = heldout_notes(split, sr=p.sr, pitch_range=(p.pitch_min, p.pitch_max),
+                              families=families, seed=args.seed)
+    val_desc = "8 onset segments of training notes (no held-out notes found)" if val_notes is None else \
+        f"{len(val_notes['codes'])} onset segments of {val_notes['folder']} (instruments not trained on)"
     train_ckpt = out.with_name(out.stem + ".train.pt")
     budget = args.time_budget if args.time_budget is not None else p.time_budget_s
     print(f"training SampleRNN ({sum(x.numel() for x in model.parameters()) / 1e6:.2f} M "
