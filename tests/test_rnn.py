@@ -1,6 +1,7 @@
 """Chapter 02's SampleRNN: shapes, the mu-law pipeline, the generation cache, training, the CLI."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -162,6 +163,35 @@ def test_the_clock_starts_silent_and_generation_follows_it():
     assert torch.allclose(probs, tf, atol=1e-5)
 
 
+def test_the_oscillator_is_the_asked_pitch_starts_silent_and_generation_follows_it():
+    plain, osc = tiny(), tiny(osc_harmonics=3)
+    missing, unexpected = osc.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["osc_in.bias", "osc_in.weight"] and unexpected == []
+    codes = torch.randint(0, 256, (2, 160))
+    with torch.no_grad():
+        assert torch.allclose(osc(codes, [60, 69]), plain(codes, [60, 69]), atol=1e-6)
+        # with an identity projection the features are sin and cos of the harmonics of f0:
+        # MIDI 69 is 440 Hz, so at 8 kHz sample n of harmonic h has phase 2 pi h 440 n / 8000
+        osc.osc_in = torch.nn.Linear(6, 6, bias=False)
+        osc.osc_in.weight.copy_(torch.eye(6))
+        n = torch.arange(100)[None]
+        feats = osc.oscillator([69], n)[0]                        # (100, 6)
+        for h in (1, 2, 3):
+            assert torch.allclose(feats[:, h - 1], torch.sin(2 * math.pi * h * 440 * n[0] / 8000), atol=1e-4)
+            assert torch.allclose(feats[:, 3 + h - 1], torch.cos(2 * math.pi * h * 440 * n[0] / 8000), atol=1e-4)
+        # harmonics at or above Nyquist (4 kHz) are left out: MIDI 108 is 4186 Hz
+        assert osc.oscillator([108], n).abs().max() == 0
+    # a trained (here: random) oscillator changes the prediction per pitch, and generation
+    # feeds the same oscillator sample by sample as teacher forcing does
+    trained = tiny(osc_harmonics=3)
+    with torch.no_grad():
+        trained.osc_in.weight.normal_()
+        assert not torch.allclose(trained(codes, [60, 60]), trained(codes, [60, 61]))
+        tf = torch.softmax(trained(codes, [60, 69]), dim=-1)
+    out, probs = generate(trained, [60, 69], n_samples=160, forced=codes, return_probs=True)
+    assert torch.allclose(probs, tf, atol=1e-5)
+
+
 def test_heldout_notes_come_from_the_valid_split_beside_train(tmp_path):
     train = _tone_folder(tmp_path / "nsynth-train")
     assert rnn.heldout_notes(train) is None                     # no valid split: no held-out loss
@@ -169,3 +199,15 @@ def test_heldout_notes_come_from_the_valid_split_beside_train(tmp_path):
     held = rnn.heldout_notes(train, n=8)
     assert held["folder"].endswith("nsynth-valid") and sorted(held["pitch"].tolist()) == [52, 53]
     assert rnn.heldout_notes(train, pitch_range=(70, 72)) is None   # nothing passes the filters
+
+
+def test_the_reference_checkpoint_is_small_matches_its_card_and_plays():
+    path = rnn.reference_checkpoint()
+    assert path.stat().st_size <= 5 * 1024 * 1024
+    card = json.loads(path.with_suffix(".json").read_text())
+    model = rnn.load_model(path)
+    for key in ("sr", "frame_size", "hidden", "time_buckets", "osc_harmonics", "train_families"):
+        assert card["config"][key] == getattr(model.cfg, key), key
+    assert card["metrics"]["val_data"] and "crepe_pitch_acc_50_cents" in card["metrics"]
+    out = generate(model, [60, 67], [1, 6], n_samples=160, seed=0)
+    assert out.shape == (2, 160) and out.dtype == torch.long and 0 <= out.min() and out.max() < 256

@@ -14,6 +14,10 @@ It has two tiers, as in SampleRNN (Mehri et al., 2017):
   follows silence).
 - a **sample tier**: an MLP that reads the last ``frame_size`` samples (embedded codes) plus the
   frame tier's vector for this position and outputs the 256 logits of the next sample.
+  Optionally (``osc_harmonics`` > 0) it also reads an **oscillator**: sines and cosines of the
+  asked pitch and its first harmonics at this very sample, as in neural source-filter models
+  (Wang et al., 2019) and DDSP. The pitch then no longer has to survive in the GRU's state for
+  thousands of steps: the model only has to shape the oscillator it is given.
 
 Training is **teacher forcing**: the true previous samples are fed in, and every position of
 a segment is predicted in parallel (a GRU over frames and a convolution over samples).
@@ -79,6 +83,9 @@ register_section("ch02", {
     "naive_samples": (32, 400, 800),       # samples generated without the cache (O(n^2))
     "temperature": (1.0, 1.0, 1.0),
     "time_buckets": (32, 32, 32),          # the clock: 32 eighths of a second (0 = none)
+    # the oscillator: 4 harmonics of the asked pitch fed to the sample tier (0 = none). The
+    # student models of the notebook stay plain SampleRNNs, so chapter 02 can show the drift
+    "osc_harmonics": (0, 0, 4),
     "pitch_min": (48, 48, 48),
     "pitch_max": (72, 72, 72),
     # sustained, harmonic families only: the model learns them within a CPU budget
@@ -114,6 +121,9 @@ class RNNConfig:
     # (0 = no clock, as in the first reference models; the last bucket covers the rest)
     time_buckets: int = 0
     time_bucket_s: float = 0.125
+    # the oscillator: sin and cos of this many harmonics of the asked pitch, fed to the sample
+    # tier at every sample (0 = none: the pitch lives in the GRU's state alone)
+    osc_harmonics: int = 0
 
 
 # NSynth family names in id order (same as coursekit.data.nsynth.FAMILIES)
@@ -150,6 +160,11 @@ class SampleRNN(nn.Module):
         self.code_emb = nn.Embedding(N_CLASSES, cfg.emb_dim)
         self.sample_in = nn.Conv1d(cfg.emb_dim, M, kernel_size=fs, bias=False)  # last fs samples
         self.mlp = nn.Sequential(nn.ReLU(), nn.Linear(M, M), nn.ReLU(), nn.Linear(M, N_CLASSES))
+        if cfg.osc_harmonics:
+            # zero at first, like the clock: a model without an oscillator fine-tunes into it
+            self.osc_in = nn.Linear(2 * cfg.osc_harmonics, M)
+            nn.init.zeros_(self.osc_in.weight)
+            nn.init.zeros_(self.osc_in.bias)
 
     # -- conditioning ---------------------------------------------------------------------------
     def condition(self, pitch, family=None) -> torch.Tensor:
@@ -175,6 +190,28 @@ class SampleRNN(nn.Module):
         frames_per_bucket = self.cfg.time_bucket_s * self.cfg.sr / self.cfg.frame_size
         bucket = (frame_index.float() / frames_per_bucket).long().clamp(0, self.cfg.time_buckets - 1)
         return self.time_emb(bucket)
+
+    def oscillator(self, pitch, sample_index: torch.Tensor) -> torch.Tensor | float:
+        """The sample tier's oscillator input, projected: ``(B, ...) -> (B, ..., mlp_hidden)``.
+
+        ``sample_index`` counts the model's samples from the onset (shape ``(B, ...)``). Harmonic
+        ``h`` of the asked pitch's frequency ``f0`` gives ``sin(2 pi h f0 n / sr)`` and its cosine;
+        harmonics at or above the Nyquist frequency are left out (zero). Returns 0.0 for a model
+        without an oscillator.
+        """
+        H = self.cfg.osc_harmonics
+        if not H:
+            return 0.0
+        dev = self.osc_in.weight.device
+        pitch = torch.as_tensor(pitch, dtype=torch.float64, device=dev)
+        f0 = 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)                              # (B,) Hz
+        h = torch.arange(1, H + 1, dtype=torch.float64, device=dev)             # (H,)
+        shape = (-1,) + (1,) * (sample_index.dim() - 1) + (1,)
+        cycles = f0.view(shape) * h * sample_index.to(dev, torch.float64)[..., None] / self.cfg.sr
+        phase = 2 * math.pi * torch.remainder(cycles, 1.0)                      # (B, ..., H)
+        audible = (f0.view(shape) * h < self.cfg.sr / 2).to(torch.float64)
+        feats = torch.cat([torch.sin(phase) * audible, torch.cos(phase) * audible], dim=-1)
+        return self.osc_in(feats.float())
 
     # -- teacher forcing --------------------------------------------------------------------------
     def forward(self, codes: torch.Tensor, pitch, family=None, frames=None,
@@ -226,6 +263,9 @@ class SampleRNN(nn.Module):
         win = padded.unfold(1, 2 * fs - 1, fs)[:, frames]                       # (B, k, 2fs-1)
         e = self.code_emb(win.reshape(B * k, 2 * fs - 1)).transpose(1, 2)      # (B*k, E, 2fs-1)
         s = self.sample_in(e).transpose(1, 2).reshape(B, k, fs, M)
+        # the oscillator at each target sample (absolute index from the onset)
+        n = (start[:, None, None] + frames[None, :, None]) * fs + torch.arange(fs, device=codes.device)
+        s = s + self.oscillator(pitch, n)                                       # (B, k, fs, M)
         return self.mlp(s + frame_cond).reshape(B, k * fs, N_CLASSES)
 
 
@@ -327,6 +367,8 @@ def _generate(model, pitch, family, n_samples, temperature, seed, progress, retu
         x = x + model.clock(torch.full((B,), t, dtype=torch.long, device=dev))
         y, h = model.gru(x[:, None], h)
         frame_cond = model.frame_out(y[:, 0]).view(B, fs, M)
+        frame_cond = frame_cond + model.oscillator(
+            pitch, t * fs + torch.arange(fs, device=dev).expand(B, fs))          # (B, fs, M)
         # sample tier: fs steps, each sees the last fs codes
         for j in range(fs):
             n = t * fs + j
@@ -455,7 +497,8 @@ def config_from_profile(profile=None) -> RNNConfig:
 
     p = get_profile(profile).ch02
     return RNNConfig(sr=p.sr, frame_size=p.frame_size, hidden=p.hidden, mlp_hidden=p.mlp_hidden,
-                     emb_dim=p.emb_dim, time_buckets=p.time_buckets)
+                     emb_dim=p.emb_dim, time_buckets=p.time_buckets,
+                     osc_harmonics=p.osc_harmonics)
 
 
 def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_seconds: float = 1.0,
@@ -634,7 +677,7 @@ def cli_train(args) -> int:
     if init and not args.resume:
         # a model without a clock fine-tunes into one with a clock: the clock starts at zero
         missing, unexpected = model.load_state_dict(load_model(init).state_dict(), strict=False)
-        if unexpected or any(not k.startswith("time_emb.") for k in missing):
+        if unexpected or any(not k.startswith(("time_emb.", "osc_in.")) for k in missing):
             raise ValueError(f"{init} does not fit the {prof.name} profile's RNN: missing "
                              f"{missing}, unexpected {unexpected}")
         print(f"starting from the weights of {init} (fine-tuning"
