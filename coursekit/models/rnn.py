@@ -204,7 +204,7 @@ class SampleRNN(nn.Module):
             return 0.0
         dev = self.osc_in.weight.device
         pitch = torch.as_tensor(pitch, dtype=torch.float64, device=dev)
-        f0 = 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)                              # (B,) Hz
+        f0 = 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)          # (B,) Hz: audio.midi_to_hz, in torch
         h = torch.arange(1, H + 1, dtype=torch.float64, device=dev)             # (H,)
         shape = (-1,) + (1,) * (sample_index.dim() - 1) + (1,)
         cycles = f0.view(shape) * h * sample_index.to(dev, torch.float64)[..., None] / self.cfg.sr
@@ -675,13 +675,15 @@ def cli_train(args) -> int:
     model = SampleRNN(cfg).to(device)
     init = getattr(args, "init", None)
     if init and not args.resume:
-        # a model without a clock fine-tunes into one with a clock: the clock starts at zero
+        # a model without a clock or an oscillator fine-tunes into one with them: they start at zero
         missing, unexpected = model.load_state_dict(load_model(init).state_dict(), strict=False)
         if unexpected or any(not k.startswith(("time_emb.", "osc_in.")) for k in missing):
             raise ValueError(f"{init} does not fit the {prof.name} profile's RNN: missing "
                              f"{missing}, unexpected {unexpected}")
+        new = [name for name, prefix in (("the clock", "time_emb."), ("the oscillator", "osc_in."))
+               if any(k.startswith(prefix) for k in missing)]
         print(f"starting from the weights of {init} (fine-tuning"
-              + (", the clock starts at zero)" if missing else ")"))
+              + (f", {' and '.join(new)} starting at zero)" if new else ")"))
     # the validation loss is measured on notes of instruments the model never trains on
     val_notes = heldout_notes(split, sr=p.sr, pitch_range=(p.pitch_min, p.pitch_max),
                               families=families, seed=args.seed)
