@@ -81,9 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     tr.add_argument("--time-budget", type=float, default=None, help="seconds (default: profile)")
     tr.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning; "
-                    "transformer, codec)")
+                    "transformer, codec, diffusion)")
     tr.add_argument("--decoder-only", action="store_true", help="codec: with --init, train the decoder "
                     "alone; codes and latents stay the same, so models trained on them stay valid")
+    tr.add_argument("--synthetic-notes", type=int, default=0, help="codec: add this many synthetic "
+                    "harmonic notes (MIDI 55-106) to the training mix; the mini datasets have few high notes")
+    tr.add_argument("--stft-floor", type=float, default=None, help="codec: floor of the log-STFT loss "
+                    "(default 0.1; 0.01 makes quiet decaying tails count)")
     tr.add_argument("--codec", default=None, help="codec checkpoint whose latents are modelled "
                     "(diffusion; default: the reference codec)")
     tr.set_defaults(_target=None, _func="cli_train")

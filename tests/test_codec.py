@@ -316,6 +316,39 @@ def test_decoder_only_needs_a_codec_to_start_from(tmp_path):
         C.cli_train(args)
 
 
+
+def test_synthetic_notes_are_seeded_bounded_and_pitched():
+    a, b = C.synthetic_notes(6, seconds=0.5, seed=3), C.synthetic_notes(6, seconds=0.5, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], C.synthetic_notes(1, seconds=0.5, seed=4)[0])
+    assert all(x.shape == (8000,) and x.dtype == np.float32 and 0.8 < np.abs(x).max() <= 0.9 + 1e-6 for x in a)
+    # one pitch: the spectrum's strongest peak sits on a harmonic of a note inside the range
+    (y,) = C.synthetic_notes(1, seconds=1.0, midi_range=(81.0, 81.0), seed=0)
+    spec = np.abs(np.fft.rfft(y[:4000] * np.hanning(4000)))
+    f_peak = np.fft.rfftfreq(4000, 1 / 16000)[spec.argmax()]
+    k = f_peak / 880.0
+    assert abs(k - round(k)) < 0.05 and round(k) >= 1
+
+
+def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, capsys):
+    from coursekit.cli import main
+
+    start = C.save_codec(tiny_model(), tmp_path / "start.pt")
+    data = tmp_path / "clips"
+    for i, f in enumerate((220.0, 330.0)):
+        save(data / f"c{i}.wav", tone(f, n=8000), 16000)
+    out = tmp_path / "ft.pt"
+    argv = ["train", "codec", "--profile", "smoke", "--out", str(out), "--data", str(data),
+            "--init", str(start), "--decoder-only", "--synthetic-notes", "8", "--stft-floor", "0.01",
+            "--time-budget", "600"]
+    assert main(argv) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["stft_floor"] == 0.01 and card["data"]["synthetic"].startswith("8 notes")
+    assert "--synthetic-notes 8" in card["command"] and "--stft-floor 0.01" in card["command"]
+    assert card["latent_digest"] == C.latent_digest(C.load_codec(start))
+    assert main(argv[:-4] + ["--stft-floor", "0"]) != 0
+    assert "--stft-floor must be positive" in capsys.readouterr().err
+
 # --------------------------------------------------------------------------------- command line
 
 def _nsynth_folder(root, sr=16000):

@@ -184,7 +184,7 @@ def test_training_lowers_the_loss():
 def _args(**kw):
     base = dict(profile="smoke", out=None, seed=0, data=None, resume=False, task=None, device=None,
                 time_budget=None, codec=None, n=2, checkpoint=None, pitch=None, family=None, prompt=None,
-                genre=None, seconds=None, cfg=None, steps=None, temperature=None)
+                genre=None, seconds=None, cfg=None, steps=None, temperature=None, init=None)
     return Namespace(**{**base, **kw})
 
 
@@ -219,6 +219,37 @@ def test_train_and_sample_cli_write_valid_folders(tmp_path, tiny_codec, mini_nsy
     with pytest.raises(ValueError, match="genre checkpoint"):
         D.cli_sample(_args(out=str(out), checkpoint=str(ckpt), genre="jazz"))
 
+
+
+def test_init_fine_tunes_from_a_checkpoint_on_another_codecs_latents(tmp_path, tiny_codec, mini_nsynth_root):
+    data = str(mini_nsynth_root / "nsynth-train")
+    first = tmp_path / "first.pt"
+    assert D.cli_train(_args(out=str(first), codec=str(tiny_codec), time_budget=2, data=data)) == 0
+    torch.manual_seed(1)
+    other = save_codec(NeuralCodec(Codec(channels=4, max_channels=16, latent_dim=8, n_q=2,
+                                         codebook_size=16)).eval(), tmp_path / "other_codec.pt")
+    # the weights come across, the latent statistics do not (they belong to the new codec)
+    old, _ = D.load_diffusion(first, device="cpu")
+    fresh = D.LatentDiffusion(old.cfg)
+    info = D.init_from(fresh, first)
+    assert info == {"from": str(first), "step": json.loads(first.with_suffix(".json").read_text())["steps"]}
+    for k, v in old.state_dict().items():
+        if k in ("latent_mean", "latent_std"):
+            assert torch.equal(fresh.state_dict()[k], D.LatentDiffusion(old.cfg).state_dict()[k])
+        else:
+            assert torch.equal(fresh.state_dict()[k], v), k
+    second = tmp_path / "second.pt"
+    assert D.cli_train(_args(out=str(second), codec=str(other), time_budget=2, data=data, init=str(first))) == 0
+    card = json.loads(second.with_suffix(".json").read_text())
+    assert card["initialized_from"]["from"] == str(first)
+    assert card["codec"]["sha256_16"] != json.loads(first.with_suffix(".json").read_text())["codec"]["sha256_16"]
+    from coursekit.profiles import get_profile
+
+    genres = D.LatentDiffusion(D.config_for_profile(get_profile("smoke"), "genres"))
+    with pytest.raises(ValueError, match="'notes' model"):
+        D.init_from(genres, first)
+    with pytest.raises(FileNotFoundError, match="no such diffusion checkpoint"):
+        D.init_from(fresh, tmp_path / "nope.pt")
 
 def test_genre_train_and_sample_cli(tmp_path, tiny_codec):
     from coursekit.data import make_dataset

@@ -678,12 +678,17 @@ def adversarial_losses(disc: STFTDiscriminator, x_hat: torch.Tensor, x: torch.Te
     return g_adv + 2 * fm, d_loss
 
 
-def codec_loss(model: NeuralCodec, x: torch.Tensor, n_q=None) -> tuple[torch.Tensor, dict]:
-    """Reconstruction (time L1 + multi-resolution STFT + mel) + commitment, for one batch x [B, 1, N]."""
+def codec_loss(model: NeuralCodec, x: torch.Tensor, n_q=None,
+               stft_eps: float = STFT_EPS) -> tuple[torch.Tensor, dict]:
+    """Reconstruction (time L1 + multi-resolution STFT + mel) + commitment, for one batch x [B, 1, N].
+
+    ``stft_eps`` is the floor of the log-STFT term: lower it (e.g. 0.01, about -80 dB) to make
+    quiet details such as the decaying tail of a plucked note count in a fine-tune.
+    """
     x_hat, codes, commit = model(x, n_q)
     parts = {
         "l1": F.l1_loss(x_hat, x),
-        "stft": multires_stft_loss(x_hat, x),
+        "stft": multires_stft_loss(x_hat, x, eps=stft_eps),
         "mel": mel_loss(x_hat, x, model.sample_rate),
         "commit": commit,
     }
@@ -833,6 +838,42 @@ def load_clips(files, sr: int = 16000, max_seconds: float = 600.0, max_clip_seco
     return clips
 
 
+def synthetic_notes(n: int, sr: int = 16000, seconds: float = 1.5, midi_range=(55.0, 106.0),
+                    seed: int = 0) -> list[np.ndarray]:
+    """``n`` harmonic test notes with random pitch, spectrum and envelope: a codec's drill set.
+
+    The mini datasets hold few notes above C6 (2 % of mini-NSynth's training notes are at MIDI
+    88 or higher), so a codec trained on them alone reproduces high notes poorly. These notes
+    fill the gap: a pitch drawn uniformly (fractional MIDI) in ``midi_range``; harmonics up to
+    7.8 kHz with amplitudes ``k ** -r`` (``r`` in [0.5, 2.5]: from bright to nearly a sine) and
+    random phases; sometimes a slight vibrato; a 3-50 ms attack, then either a sustain or an
+    exponential decay (0.15-2 s), as in plucked and struck notes. Peak 0.9.
+
+    Example
+    -------
+    >>> notes = synthetic_notes(4, sr=16000, seconds=0.5)
+    >>> len(notes), notes[0].shape, float(abs(notes[0]).max()) <= 0.9 + 1e-6
+    (4, (8000,), True)
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(seconds * sr))) / sr
+    out = []
+    for _ in range(n):
+        f0 = 440.0 * 2 ** ((rng.uniform(*midi_range) - 69) / 12)
+        rolloff = rng.uniform(0.5, 2.5)
+        vibrato = 1 + (rng.random() < 0.3) * 0.004 * np.sin(2 * np.pi * rng.uniform(4, 7) * t)
+        phase = 2 * np.pi * f0 * np.cumsum(vibrato) / sr              # [N], radians
+        y = np.zeros_like(t)
+        for k in range(1, int(min(7800.0, 0.49 * sr) // f0) + 1):
+            y += k ** -rolloff * rng.uniform(0.5, 1.0) * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+        env = np.minimum(1.0, t / rng.uniform(0.003, 0.05))
+        if rng.random() < 0.6:
+            env = env * np.exp(-t / rng.uniform(0.15, 2.0))
+        y = y * env
+        out.append((0.9 * y / max(float(np.abs(y).max()), 1e-9)).astype(np.float32))
+    return out
+
+
 class SegmentDataset(torch.utils.data.Dataset):
     """Fixed random segments [1, segment] drawn once (seeded) from several groups of clips.
 
@@ -883,7 +924,7 @@ class SegmentDataset(torch.utils.data.Dataset):
 def make_codec_step(model: NeuralCodec, opt, steps: int, lr: float, warmup: int = 100,
                     disc: "STFTDiscriminator | None" = None, opt_d=None,
                     time_budget_s: float | None = None, elapsed_s: float = 0.0,
-                    decoder_only: bool = False):
+                    decoder_only: bool = False, stft_eps: float = STFT_EPS):
     """The step function: reconstruction + commitment (+ adversarial) loss, one optimizer step.
 
     The learning rate warms up for ``warmup`` steps then follows a cosine down to lr / 10 at
@@ -913,7 +954,7 @@ def make_codec_step(model: NeuralCodec, opt, steps: int, lr: float, warmup: int 
                               torch.randint(1, cfg.n_q + 1, (B,))).to(x.device)
         else:
             n_q = cfg.n_q
-        loss, logs, x_hat = codec_loss(model, x, n_q)
+        loss, logs, x_hat = codec_loss(model, x, n_q, stft_eps=stft_eps)
         if disc is not None:
             g_adv, d_loss = adversarial_losses(disc, x_hat, x)
             loss = loss + g_adv
@@ -936,7 +977,7 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
                 time_budget_s: float | None = None, ckpt_path=None, resume: bool = False,
                 seed: int = 0, device=None, adversarial: bool = False, ckpt_every: int | None = None,
                 progress: bool = True, desc: str = "codec", init: "NeuralCodec | None" = None,
-                decoder_only: bool = False):
+                decoder_only: bool = False, stft_eps: float = STFT_EPS):
     """Train a :class:`NeuralCodec` on ``dataset`` (items [1, N]); returns ``(model, history)``.
 
     ``init``: start from this codec's weights (``cfg`` is then ignored). ``decoder_only``: train
@@ -976,7 +1017,7 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
         time_budget_s = get_profile().train.time_budget_s
     step_fn = make_codec_step(model, opt, steps, lr, warmup=50 if init is not None else 100,
                               disc=disc, opt_d=opt_d, time_budget_s=time_budget_s,
-                              elapsed_s=elapsed, decoder_only=decoder_only)
+                              elapsed_s=elapsed, decoder_only=decoder_only, stft_eps=stft_eps)
     history = train(step_fn, loader, state,
                     max_steps=steps, time_budget_s=time_budget_s, ckpt_path=ckpt_path,
                     ckpt_every=ckpt_every, resume=resume, config=asdict(cfg), seed=seed,
@@ -1069,6 +1110,13 @@ def cli_train(args) -> int:
     if decoder_only and not init:
         raise ValueError("--decoder-only fine-tunes the decoder of an existing codec: pass --init CKPT "
                          "(e.g. --init coursekit/checkpoints/codec.pt)")
+    n_synth = int(getattr(args, "synthetic_notes", 0) or 0)
+    if n_synth < 0:
+        raise ValueError(f"--synthetic-notes must be 0 or more, got {n_synth}")
+    stft_eps = getattr(args, "stft_floor", None)
+    stft_eps = STFT_EPS if stft_eps is None else float(stft_eps)
+    if not stft_eps > 0:
+        raise ValueError(f"--stft-floor must be positive (the log of 0 is -inf), got {stft_eps}")
     start = load_codec(init) if init else None
     cfg = start.cfg if start is not None else config_for_profile(p)
     digest_before = latent_digest(start) if start is not None else None
@@ -1082,11 +1130,14 @@ def cli_train(args) -> int:
     else:
         files = codec_data_files("train", p)
     groups = {k: load_clips(v, cfg.sample_rate, s.train_seconds, seed=args.seed) for k, v in files.items()}
+    if n_synth:
+        groups["synthetic"] = synthetic_notes(n_synth, cfg.sample_rate, seed=args.seed)
     for k, v in groups.items():
         print(f"  {k}: {len(v)} clips, {sum(map(len, v)) / cfg.sample_rate:.0f} s at {cfg.sample_rate} Hz")
     segment = int(round(s.segment_seconds * cfg.sample_rate / cfg.hop)) * cfg.hop
     dataset = SegmentDataset(groups, segment, n_segments=max(s.steps * s.batch_size // 2, 4 * s.batch_size),
-                             weights={"nsynth": 2.0, "gtzan": 1.0, "maestro": 1.0}, seed=args.seed)
+                             weights={"nsynth": 2.0, "gtzan": 1.0, "maestro": 1.0, "synthetic": 1.0},
+                             seed=args.seed)
     budget = args.time_budget if args.time_budget is not None else s.time_budget_s
     print(f"codec: {NeuralCodec(cfg).num_params():,} parameters, {s.steps} steps of "
           f"{s.batch_size} x {segment / cfg.sample_rate:.2f} s, time budget {budget:.0f} s"
@@ -1096,7 +1147,7 @@ def cli_train(args) -> int:
                                  ckpt_path=state_path, resume=args.resume, seed=args.seed,
                                  device=args.device, adversarial=s.adversarial,
                                  ckpt_every=s.ckpt_every, desc="codec", init=start,
-                                 decoder_only=decoder_only)
+                                 decoder_only=decoder_only, stft_eps=stft_eps)
     model = model.cpu()
     if decoder_only and latent_digest(model) != digest_before:
         raise RuntimeError("the encoder or codebooks changed in a decoder-only fine-tune (a bug); "
@@ -1107,13 +1158,17 @@ def cli_train(args) -> int:
     command = "python -m coursekit train codec " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in
         [("profile", p.name), ("out", args.out), ("seed", args.seed), ("data", args.data),
-         ("init", init)] if v is not None) + (" --decoder-only" if decoder_only else "")
+         ("init", init), ("synthetic-notes", n_synth or None),
+         ("stft-floor", None if stft_eps == STFT_EPS else stft_eps)] if v is not None) \
+        + (" --decoder-only" if decoder_only else "")
     write_card(out.with_suffix(".json"), model="codec", command=command, profile=p.name,
                config=asdict(cfg), parameters=model.num_params(), steps=step,
                training_time_s=round(history[-1]["time"], 1) if history else 0.0,
                wall_time_s_this_run=round(time.time() - t0, 1),
                data={k: f"{len(v)} files, {sum(map(len, groups[k])) / cfg.sample_rate:.0f} s used"
-                     for k, v in files.items()},
+                     for k, v in files.items()}
+               | ({"synthetic": f"{n_synth} notes (synthetic_notes, seed {args.seed})"} if n_synth else {}),
+               stft_floor=stft_eps,
                sample_rate=cfg.sample_rate, frame_rate=model.frame_rate,
                bitrates_bps={n: model.bitrate(n) for n in range(1, cfg.n_q + 1)},
                final_losses=last, size_bytes=out.stat().st_size,

@@ -833,9 +833,43 @@ def _codec_for_training(path=None):
     return load_codec(path)
 
 
+def init_from(model: "LatentDiffusion", path) -> dict:
+    """Copy the denoiser weights of the diffusion checkpoint ``path`` into ``model``: the start of
+    a fine-tune, e.g. after the codec changed and the latents were encoded again.
+
+    The latent statistics are not copied (they belong to the codec that encoded the new data;
+    call ``set_stats`` after this). Returns ``{"from": path, "step": ...}`` for the card.
+
+    Example
+    -------
+    >>> model = LatentDiffusion(cfg)                                  # doctest: +SKIP
+    >>> init_from(model, "coursekit/checkpoints/diffusion.pt")       # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"--init {path}: no such diffusion checkpoint")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if "config" not in ckpt or "model" not in ckpt.get("state", {}):
+        raise ValueError(f"--init {path} is not a diffusion checkpoint (no 'config' / 'state.model')")
+    if ckpt["config"].get("task") != model.cfg.task:
+        raise ValueError(f"--init {path} is a {ckpt['config'].get('task')!r} model; this run trains "
+                         f"{model.cfg.task!r}")
+    skip = {"latent_mean", "latent_std"}
+    own = model.state_dict()
+    theirs = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state"]["model"].items()
+              if k not in skip}
+    wrong = sorted(k for k in theirs if k in own and own[k].shape != theirs[k].shape)
+    missing = sorted(set(own) - set(theirs) - skip)
+    if wrong or missing or set(theirs) - set(own):
+        raise ValueError(f"--init {path} does not fit this model (different shapes: {wrong[:3]}, "
+                         f"missing: {missing[:3]}); fine-tune from a checkpoint of the same profile")
+    model.load_state_dict({**own, **theirs})
+    return {"from": str(path), "step": int(ckpt.get("step", 0))}
+
+
 def cli_train(args) -> int:
     """``python -m coursekit train diffusion --profile P --out CKPT [--task notes|genres] [--resume]
-    [--codec CODEC]``.
+    [--codec CODEC] [--init CKPT]``.
 
     Encodes the training set with the reference codec (cached), trains within the profile's
     time budget (a resumable training state is kept in ``runs/diffusion/``), then writes the
@@ -890,11 +924,14 @@ def cli_train(args) -> int:
                      "seconds": round(sum(z.shape[-1] for z in data["latents"]) / codec.frame_rate, 1),
                      "crop_seconds": cfg.frames / codec.frame_rate}
     model = LatentDiffusion(cfg)
+    init = getattr(args, "init", None)
+    started = init_from(model, init) if init else None
     model.set_stats(mean, std)
     state_path = runs_root() / "diffusion" / f"{out.stem}.state.pt"
     budget = args.time_budget if args.time_budget is not None else s.time_budget_s
     print(f"diffusion ({task}): {model.num_params():,} parameters, {len(dataset)} training examples "
-          f"of {cfg.frames} frames, budget {budget:.0f} s, profile {prof.name}")
+          f"of {cfg.frames} frames, budget {budget:.0f} s, profile {prof.name}"
+          + (f"; from {init}" if init else ""))
     ema, history = train_diffusion(model, dataset, max_steps=s.max_steps, batch_size=s.batch_size,
                                    lr=s.lr, ema_decay=s.ema_decay, time_budget_s=budget,
                                    ckpt_path=state_path, resume=args.resume, seed=args.seed,
@@ -915,7 +952,8 @@ def cli_train(args) -> int:
                       "frame_rate": codec.frame_rate, "stored_in_checkpoint": own_codec},
                final_loss_mean_last100=round(float(np.mean(losses[-100:])), 4) if losses else None,
                size_bytes=out.stat().st_size,
-               metrics="see results/diffusion_eval.json (benchmarks/diffusion_eval.py)")
+               metrics="see results/diffusion_eval.json (benchmarks/diffusion_eval.py)",
+               **({"initialized_from": started} if started else {}))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {out.with_suffix('.json')}")
     return 0
 
