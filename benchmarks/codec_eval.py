@@ -302,7 +302,7 @@ def main(argv=None) -> int:
     ckpt = Path(args.checkpoint) if args.checkpoint else CHECKPOINT_DIR / C.REFERENCE
     print(f"codec {ckpt}: {codec.num_params():,} parameters, {codec.frame_rate:.0f} frames/s, "
           f"{codec.n_q} x {codec.codebook_size} codes, {codec.bitrate(1):.0f}..{codec.bitrate():.0f} bit/s")
-    tmp = REPO / "results" / "tmp" / "codec_eval"
+    tmp = REPO / "results" / "tmp" / f"codec_eval_{os.getpid()}"   # two runs at once must not share it
     out = Path(args.out_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
@@ -346,6 +346,7 @@ def main(argv=None) -> int:
         print(f"metrics added to {card_path}")
     checks = {k: r.get("checks") for k, r in results.items() if r.get("checks")}
     print("checks:", json.dumps(checks, indent=1))
+    shutil.rmtree(tmp, ignore_errors=True)       # the scratch audio; the results are written
     return 0
 
 
