@@ -44,8 +44,14 @@ from coursekit.data.gtzan import GENRES, genre_of, list_clips  # noqa: E402
 from coursekit.data.nsynth import FAMILIES, read_examples, write_nsynth_folder  # noqa: E402
 from coursekit.eval.evaluate import evaluate_folder  # noqa: E402
 from coursekit.models import diffusion as D  # noqa: E402
-from coursekit.paths import cache_root, samples_root  # noqa: E402
+from coursekit.paths import CHECKPOINT_DIR, cache_root, samples_root  # noqa: E402
 from coursekit.train import hardware  # noqa: E402
+
+
+def _ref(name: str) -> str:
+    """A reference checkpoint's path, as the results should name it (relative inside the repo)."""
+    path = CHECKPOINT_DIR / name
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def test_conditions(test_dir: Path, n: int, seed: int = 0):
@@ -75,7 +81,7 @@ def eval_notes(args, model, codec, test_dir, result):
     write_nsynth_folder(out_dir, notes)
     embeddings = ["crepe", "mel"] + (["classifier"] if args.classifier else [])
     r = evaluate_folder(out_dir, test_dir, embeddings=embeddings, n_boot=100, with_fad_inf=False)
-    result["notes"] = {"checkpoint": str(args.checkpoint or "coursekit/checkpoints/diffusion.pt"),
+    result["notes"] = {"checkpoint": str(args.checkpoint or _ref("diffusion.pt")),
                        "samples": str(out_dir), "ref": str(test_dir), "sampler": args.sampler,
                        "steps": args.steps, "cfg": args.cfg,
                        "conditions": "pitch/family/velocity of notes drawn from the test split (seed 0)",
@@ -258,7 +264,7 @@ def eval_genres(args, result):
 
     real_nearest, codec_nearest = nearest_heldout(train_real), nearest_heldout(train_codec)
     hits = sum(nearest[g] == g for g in GENRES)
-    result["genres"] = {"checkpoint": str(args.genres_checkpoint or "coursekit/checkpoints/diffusion_genres.pt"),
+    result["genres"] = {"checkpoint": str(args.genres_checkpoint or _ref("diffusion_genres.pt")),
                         "clips_per_genre": args.per_genre, "seconds": args.seconds, "steps": args.steps,
                         "sampler": args.sampler, "cfg": args.genre_cfg, "embedding": "mel",
                         "real": f"held-out mini-GTZAN (default size, seed 1): {held_out}",

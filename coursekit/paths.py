@@ -9,6 +9,10 @@ all agree:
 - ``COURSEKIT_SAMPLES``: where each chapter's model writes its generated notes
   (``<samples>/<model>/examples.json`` + ``audio/``), so chapters 07 and 08 find them.
 - ``COURSEKIT_RUNS``: where training runs write checkpoints.
+- ``COURSEKIT_CHECKPOINTS``: a folder of reference checkpoints to use instead of the shipped
+  ones (read once, at import). For a set retrained together, e.g. a new codec with the models
+  of chapters 05 and 06 trained on its tokens and latents: the benchmarks then measure the
+  set before it replaces ``coursekit/checkpoints/``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
-CHECKPOINT_DIR = PACKAGE_DIR / "checkpoints"
+CHECKPOINT_DIR = Path(os.environ.get("COURSEKIT_CHECKPOINTS") or PACKAGE_DIR / "checkpoints").expanduser()
 
 
 def _in_checkout() -> bool:

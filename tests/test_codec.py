@@ -415,3 +415,16 @@ def test_load_encodec_offline_says_one_line(monkeypatch, capsys):
     assert W.load_encodec() is None
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "not available" in out[0] and "course codec" in out[0]
+
+
+def test_a_candidate_checkpoint_folder_replaces_the_shipped_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    C.save_codec(tiny_model(), tmp_path / "codec.pt")
+    code = ("from coursekit.paths import CHECKPOINT_DIR; from coursekit.models.codec import load_codec; "
+            "print(CHECKPOINT_DIR); print(load_codec().cfg.channels)")
+    env = {**os.environ, "COURSEKIT_CHECKPOINTS": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert r.stdout.split() == [str(tmp_path), str(TINY.channels)]
