@@ -121,15 +121,18 @@ def bench_nsynth(codec, args, tmp: Path) -> dict:
         print(f"  n_q={n_q} {row['bitrate_bps'] / 1000:.1f} kbps: mel {row['mel_distance']:.3f}  "
               f"SI-SDR {row['si_sdr_db']:.2f} dB  pitch {row['crepe_pitch_acc']:.3f}  "
               + "  ".join(f"FAD[{k}] {v:.3f}" for k, v in row["fad"].items()))
-    # which notes the top bitrate misses, and what CREPE hears instead (None: no clear pitch)
-    from coursekit.eval.embeddings import crepe_pitch
+    # which notes the top bitrate misses, and what CREPE hears instead (None: no clear pitch),
+    # judged by coursekit eval's own rule (judge_pitch) on the files it judged
+    from coursekit.eval.evaluate import embed_folder, judge_pitch
 
+    frames = embed_folder([gen_dir / "audio" / f"{m['note_str']}.wav" for m in notes], "crepe",
+                          cache=False, progress=False)
     misses = []
-    for m, y in zip(notes, rec):
-        midi, voiced = crepe_pitch(y, codec.sample_rate)
-        if not (np.isfinite(midi) and abs(midi - m["pitch"]) <= 0.5):
+    for m, f in zip(notes, frames):
+        verdict, midi, voiced = judge_pitch(f, m["pitch"])
+        if verdict in ("off", "unpitched"):
             misses.append({"note": m["note_str"], "pitch": m["pitch"], "velocity": m.get("velocity"),
-                           "heard_midi": round(float(midi), 2) if np.isfinite(midi) else None,
+                           "heard_midi": round(float(midi), 2) if verdict == "off" else None,
                            "voiced_fraction": round(float(voiced), 2)})
     result["misses_at_top_bitrate"] = misses
     print(f"  missed at n_q={codec.n_q}: " + ", ".join(f"{x['note']} (heard {x['heard_midi']})" for x in misses))

@@ -185,3 +185,16 @@ def test_fad_inf_over_clips_removes_the_clip_sampling_bias():
     assert abs(shifted.value - 4.0) < abs(shifted.fd_full - 4.0)  # true FD: 4 x 1^2
     with pytest.raises(ValueError, match="at least 8 clips"):
         EV.fad_inf_clips(clips(5), clips(5))
+
+
+def test_judge_pitch_verdicts():
+    from coursekit.eval.embeddings import get_embedding
+
+    frames = get_embedding("crepe").embed(A.tone(440.0, seconds=1.5, sr=16000), 16000)
+    verdict, midi, voiced = EV.judge_pitch(frames, 69)
+    assert verdict == "ok" and abs(midi - 69) < 0.2 and voiced > 0.9
+    assert EV.judge_pitch(frames, 71)[0] == "off"
+    assert EV.judge_pitch(frames, 10)[0] == "out_of_range"
+    quiet = get_embedding("crepe").embed(np.random.default_rng(0).normal(0, 0.1, 24000).astype(np.float32), 16000)
+    verdict, midi, _ = EV.judge_pitch(quiet, 69)
+    assert verdict == "unpitched" and np.isnan(midi)

@@ -280,23 +280,36 @@ def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_i
 # Pitch and family
 # ---------------------------------------------------------------------------------------------
 
-def _crepe_pitch_scores(crepe_frames, notes) -> dict:
+def judge_pitch(crepe_frames, asked_midi: float) -> tuple[str, float, float]:
+    """One note's CREPE frames against the asked pitch: ``(verdict, heard_midi, voiced_fraction)``.
+
+    ``verdict`` is ``"ok"`` (within 50 cents), ``"off"``, ``"unpitched"`` (CREPE hears no clear
+    pitch; ``heard_midi`` is NaN) or ``"out_of_range"`` (the asked pitch is outside what CREPE
+    estimates, so the note is not judged).
+    """
     from .embeddings import CREPE_FMAX, CREPE_FMIN, pitch_from_crepe
 
-    lo, hi = A.hz_to_midi(CREPE_FMIN), A.hz_to_midi(CREPE_FMAX)
+    if not A.hz_to_midi(CREPE_FMIN) - 0.01 <= asked_midi <= A.hz_to_midi(CREPE_FMAX) + 0.01:
+        return "out_of_range", float("nan"), 0.0
+    midi, voiced = pitch_from_crepe(crepe_frames)
+    if math.isnan(midi):
+        return "unpitched", midi, voiced
+    return ("ok" if 100 * abs(midi - asked_midi) <= 50 else "off"), midi, voiced
+
+
+def _crepe_pitch_scores(crepe_frames, notes) -> dict:
     cents, n, out_of_range, unpitched, correct = [], 0, 0, 0, 0
     for frames, m in zip(crepe_frames, notes):
-        if not lo - 0.01 <= m["pitch"] <= hi + 0.01:
+        verdict, midi, _ = judge_pitch(frames, m["pitch"])
+        if verdict == "out_of_range":
             out_of_range += 1
             continue
         n += 1
-        midi, _ = pitch_from_crepe(frames)
-        if math.isnan(midi):
+        if verdict == "unpitched":
             unpitched += 1
             continue
-        err = 100 * abs(midi - m["pitch"])
-        cents.append(err)
-        correct += err <= 50
+        cents.append(100 * abs(midi - m["pitch"]))
+        correct += verdict == "ok"
     return {"crepe_acc": correct / n if n else None, "crepe_n": n,
             "crepe_out_of_range": out_of_range, "crepe_unpitched": unpitched,
             "crepe_median_abs_cents": float(np.median(cents)) if cents else None}

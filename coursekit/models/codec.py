@@ -53,7 +53,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..audio import AudioError
+from ..audio import AudioError, midi_to_hz
 from ..profiles import get_profile, register_section
 
 # Sizes, one triple (smoke, default, full) each. `codec` is what `coursekit train codec` uses;
@@ -859,7 +859,7 @@ def synthetic_notes(n: int, sr: int = 16000, seconds: float = 1.5, midi_range=(5
     t = np.arange(int(round(seconds * sr))) / sr
     out = []
     for _ in range(n):
-        f0 = 440.0 * 2 ** ((rng.uniform(*midi_range) - 69) / 12)
+        f0 = float(midi_to_hz(rng.uniform(*midi_range)))
         rolloff = rng.uniform(0.5, 2.5)
         vibrato = 1 + (rng.random() < 0.3) * 0.004 * np.sin(2 * np.pi * rng.uniform(4, 7) * t)
         phase = 2 * np.pi * f0 * np.cumsum(vibrato) / sr              # [N], radians
