@@ -252,6 +252,18 @@ def hardware() -> str:
     return desc + f", {torch.get_num_threads()} torch threads"
 
 
+def command_line(fallback: str) -> str:
+    """The command that is running, as a card records it: ``python -m coursekit`` and every
+    argument as typed (``--time-budget``, ``--resume`` and ``--init`` included), or ``fallback``
+    when training was called from Python rather than from the command line."""
+    import shlex
+    import sys
+
+    if sys.argv and sys.argv[0].endswith("__main__.py"):
+        return "python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return fallback
+
+
 def write_card(path, **info) -> Path:
     """Write a reference checkpoint's card: a JSON file with ``info`` (command, data, profile,
     wall time, metrics, ...) plus the git commit, hardware, versions and date, filled in when

@@ -330,7 +330,7 @@ def test_synthetic_notes_are_seeded_bounded_and_pitched():
     assert abs(k - round(k)) < 0.05 and round(k) >= 1
 
 
-def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, capsys):
+def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, capsys, monkeypatch):
     from coursekit.cli import main
 
     start = C.save_codec(tiny_model(), tmp_path / "start.pt")
@@ -341,10 +341,12 @@ def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, 
     argv = ["train", "codec", "--profile", "smoke", "--out", str(out), "--data", str(data),
             "--init", str(start), "--decoder-only", "--synthetic-notes", "8", "--stft-floor", "0.01",
             "--time-budget", "600"]
+    monkeypatch.setattr("sys.argv", ["/somewhere/coursekit/__main__.py", *argv])   # as `python -m coursekit`
     assert main(argv) == 0
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["stft_floor"] == 0.01 and card["data"]["synthetic"].startswith("8 notes")
     assert "--synthetic-notes 8" in card["command"] and "--stft-floor 0.01" in card["command"]
+    assert "--time-budget 600" in card["command"]          # the card's command is the one that ran
     assert card["latent_digest"] == C.latent_digest(C.load_codec(start))
     assert main(argv[:-4] + ["--stft-floor", "0"]) != 0
     assert "--stft-floor must be positive" in capsys.readouterr().err

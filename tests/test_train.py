@@ -157,6 +157,15 @@ def test_infinite_loader_plain_iterable_and_empty():
         next(T.InfiniteLoader([]))
 
 
+def test_command_line_is_what_ran_or_the_fallback(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/x/coursekit/__main__.py", "train", "codec", "--out", "a b.pt",
+                                     "--time-budget", "30", "--resume"])
+    assert T.command_line("fallback") == ("python -m coursekit train codec --out 'a b.pt' "
+                                          "--time-budget 30 --resume")
+    monkeypatch.setattr("sys.argv", ["/usr/bin/pytest", "tests"])
+    assert T.command_line("python -m coursekit train codec --out x.pt") == "python -m coursekit train codec --out x.pt"
+
+
 def test_write_card(tmp_path):
     path = T.write_card(tmp_path / "card.json", command="python -m coursekit train x",
                         metrics={"acc": 0.9})

@@ -1101,7 +1101,7 @@ def config_for_profile(profile=None) -> Codec:
 def cli_train(args) -> int:
     """``python -m coursekit train codec --profile P --out CKPT [--resume] [--data DIR]``."""
     from ..paths import runs_root
-    from ..train import write_card
+    from ..train import command_line, write_card
 
     p = get_profile(args.profile)
     s = p.codec
@@ -1155,12 +1155,12 @@ def cli_train(args) -> int:
     step = history[-1]["step"] if history else 0
     save_codec(model, out, step=step)
     last = {k: round(v, 4) for k, v in history[-1].items()} if history else {}
-    command = "python -m coursekit train codec " + " ".join(
+    command = command_line("python -m coursekit train codec " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in
         [("profile", p.name), ("out", args.out), ("seed", args.seed), ("data", args.data),
          ("init", init), ("synthetic-notes", n_synth or None),
          ("stft-floor", None if stft_eps == STFT_EPS else stft_eps)] if v is not None) \
-        + (" --decoder-only" if decoder_only else "")
+        + (" --decoder-only" if decoder_only else ""))
     write_card(out.with_suffix(".json"), model="codec", command=command, profile=p.name,
                config=asdict(cfg), parameters=model.num_params(), steps=step,
                training_time_s=round(history[-1]["time"], 1) if history else 0.0,

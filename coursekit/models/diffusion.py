@@ -52,8 +52,6 @@ import hashlib
 import io
 import json
 import math
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -878,7 +876,7 @@ def cli_train(args) -> int:
     """
     from ..data import dataset_dir
     from ..paths import runs_root
-    from ..train import write_card
+    from ..train import command_line, write_card
 
     task = args.task or "notes"
     if task not in ("notes", "genres"):
@@ -941,9 +939,7 @@ def cli_train(args) -> int:
     # (loading checks it); any other codec travels inside the file, or its latents mean nothing.
     save_diffusion(ema, out, codec=codec if own_codec else None, step=step)
     losses = [h["loss"] for h in history]
-    command = ("python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-               if sys.argv and sys.argv[0].endswith("__main__.py")
-               else f"python -m coursekit train diffusion --task {task} --profile {prof.name} --out {args.out}")
+    command = command_line(f"python -m coursekit train diffusion --task {task} --profile {prof.name} --out {args.out}")
     write_card(out.with_suffix(".json"), model="diffusion", task=task, command=command, profile=prof.name,
                config=asdict(cfg), parameters=model.num_params(), steps=step,
                training_time_s=round(history[-1]["time"], 1) if history else 0.0,

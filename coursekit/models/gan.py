@@ -641,12 +641,10 @@ def cli_train(args) -> int:
     Keeps a resumable training checkpoint (G, D, both optimizers) at ``<out>.train.pt`` and at
     the end writes the generator to ``--out`` and its card to ``<out without .pt>.json``.
     """
-    import shlex
-    import sys
 
     from ..data import dataset_dir
     from ..profiles import get_profile
-    from ..train import write_card
+    from ..train import command_line, write_card
 
     prof = get_profile(args.profile)
     p = prof.ch03
@@ -672,9 +670,7 @@ def cli_train(args) -> int:
     div = [h["diversity"] for h in history if "diversity" in h]
     last = history[-100:]
     card = out.with_suffix(".json")
-    cmd = ("python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-           if sys.argv[0].endswith("__main__.py") else
-           f"python -m coursekit train gan --profile {prof.name} --out {args.out}")
+    cmd = command_line(f"python -m coursekit train gan --profile {prof.name} --out {args.out}")
     write_card(card, model="gan", command=cmd, profile=prof.name, recipe=recipe,
                data={"folder": str(split), "notes": len(notes["audio"]),
                      "pitch_range": [p.pitch_min, p.pitch_max],

@@ -653,12 +653,10 @@ def cli_train(args) -> int:
     ``--out`` (``<out>.train.pt``), and at the end writes the compact model to ``--out`` and its
     card to ``<out without .pt>.json``.
     """
-    import shlex
-    import sys
 
     from ..data import dataset_dir
     from ..profiles import get_profile
-    from ..train import pick_device, write_card
+    from ..train import command_line, pick_device, write_card
 
     prof = get_profile(args.profile)
     p = prof.ch02
@@ -701,9 +699,7 @@ def cli_train(args) -> int:
     save_model(model.cpu(), out)
     vals = [h["val_nll"] for h in history if "val_nll" in h]
     card = out.with_suffix(".json")
-    write_card(card, model="rnn", command="python -m coursekit " + " ".join(
-        shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("__main__.py") else
-        f"python -m coursekit train rnn --profile {prof.name} --out {args.out}",
+    write_card(card, model="rnn", command=command_line(f"python -m coursekit train rnn --profile {prof.name} --out {args.out}"),
         profile=prof.name, init=str(init) if init else None,
         data={"folder": str(split), "notes": len(notes["codes"]),
                                  "pitch_range": [p.pitch_min, p.pitch_max],

@@ -909,15 +909,6 @@ def continue_audio(model: CodecLM, prompt_audio: np.ndarray, sr: int, seconds: f
 # Command line: python -m coursekit train transformer / sample transformer
 # ---------------------------------------------------------------------------------------------
 
-def _command_line(default: str) -> str:
-    import shlex
-    import sys
-
-    if sys.argv and sys.argv[0].endswith("__main__.py"):
-        return "python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return default
-
-
 def cli_train(args) -> int:
     """``python -m coursekit train transformer --task notes|piano --profile P --out CKPT [--resume] [--codec C]``.
 
@@ -926,7 +917,7 @@ def cli_train(args) -> int:
     (``transformer/<out stem>.train.pt``), then writes the compact model to ``--out`` and its card beside it.
     """
     from ..data import dataset_dir
-    from ..train import pick_device, write_card
+    from ..train import command_line, pick_device, write_card
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     prof = get_profile(args.profile)
@@ -1002,7 +993,7 @@ def cli_train(args) -> int:
     vals = [h["val_loss"] for h in history if "val_loss" in h]
     card = out.with_suffix(".json")
     write_card(card, model="transformer", task=task, initialized_from=init,
-               command=_command_line(f"python -m coursekit train transformer --task {task} "
+               command=command_line(f"python -m coursekit train transformer --task {task} "
                                      f"--profile {prof.name} --out {args.out}"),
                profile=prof.name, data=data_desc, tokenizer={"name": tok_name, "sha": sha,
                                                               "frame_rate": tok.frame_rate,
