@@ -213,6 +213,21 @@ def _chroma(y, sr=16000):
     return c / (np.linalg.norm(c) + 1e-9)
 
 
+def _window_loss(model, tok, folder, split: str, n_windows: int = 256) -> float:
+    """Mean loss (nats a code) of ``model`` over ``n_windows`` random windows (seeded) of the
+    ``split`` performances, each as long as the model's training window."""
+    n_frames = next(t for t in range(model.cfg.max_steps, 0, -1)
+                    if P.sequence_length(t, model.cfg.n_q, model.cfg.pattern) <= model.cfg.max_steps)
+    codes = T.tokenize_maestro(folder, tok, model.cfg.tokenizer_sha, model.cfg.n_q, split)["codes"]
+    torch.manual_seed(0)
+    ds = T.PerformanceWindows(codes, n_frames, model.cfg.pattern, model.cfg.card, n_items=n_windows)
+    losses = []
+    with torch.no_grad():
+        for seq, fam, pit, vel in torch.utils.data.DataLoader(ds, batch_size=32):
+            losses.append(T.lm_loss(model, seq, model.condition_ids(fam, pit, vel)).item())
+    return round(float(np.mean(losses)), 3)
+
+
 def part_piano(args, res):
     model = T.load_model(args.piano_checkpoint, task="piano")
     tok = T.tokenizer_for(model)
@@ -252,7 +267,11 @@ def part_piano(args, res):
     out = {"folder": str(folder), "n_clips": len(clips), "held_out_performances": len(files),
            "prompt_s": prompt_s, "continuation_s": cont_s, "generation_s": round(gen_s, 1),
            "pitch_class_cosine_prompt_vs_continuation": {k: round(float(np.mean(v)), 4) for k, v in sims.items()},
-           "fad_vs_real_continuations": {}}
+           "fad_vs_real_continuations": {},
+           # memorised or learnt? the same loss on performances it trained on and on held-out ones
+           "loss_nats_per_code": {split: _window_loss(model, tok, folder, split) for split in ("train", "heldout")},
+           "checkpoint": str(args.piano_checkpoint or T.reference_checkpoint("piano"))}
+    out["loss_nats_per_code"]["uniform_guess"] = round(float(np.log(model.cfg.card)), 3)
     # a different performance's continuation: what unrelated piano music gives
     sims_other = [float(_chroma(clips[i][0]) @ _chroma(clips[(i + len(clips) // 2) % len(clips)][1]))
                   for i in range(len(clips))]
@@ -263,6 +282,18 @@ def part_piano(args, res):
         out["fad_vs_real_continuations"][name] = {k: {"fad": v["fad"], "ci95": v["ci95"]} for k, v in r["fad"].items()}
     print(f"piano: {json.dumps(out)}", flush=True)
     res["piano"] = out
+
+
+def _save(out_path: Path, res: dict, done: set) -> dict:
+    """Write this run's parts (``done``) into ``out_path``, re-read just before writing, so that
+    another run writing other parts to the same file in the meantime keeps its results."""
+    now = json.loads(out_path.read_text()) if out_path.exists() else {}
+    now.update({k: res[k] for k in done})
+    out_path.parent.mkdir(exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(now, indent=2) + "\n")
+    os.replace(tmp, out_path)
+    return now
 
 
 def main():
@@ -289,12 +320,14 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     out_path = Path(args.out)
     res = json.loads(out_path.read_text()) if out_path.exists() else {}
+    done = set()                                   # the parts this run writes back
     for extra in args.merge:                       # parts run in separate processes
         for key, value in json.loads(Path(extra).read_text()).items():
             if key == "notes" and "notes" in res:
                 value = {**res["notes"], **value,
                          "by_cfg_scale": {**res["notes"].get("by_cfg_scale", {}), **value.get("by_cfg_scale", {})}}
             res[key] = value
+            done.add(key)
     for part in [p for p in args.parts.split(",") if p]:
         t0 = time.perf_counter()
         {"notes": part_notes, "cache": part_cache, "patterns": part_patterns, "piano": part_piano,
@@ -302,8 +335,8 @@ def main():
         res[part]["wall_s"] = round(time.perf_counter() - t0, 1)
         res[part]["command"] = "python benchmarks/transformer_eval.py " + " ".join(sys.argv[1:])
         res[part]["hardware"] = hardware() + " (shared with other jobs)"
-        out_path.parent.mkdir(exist_ok=True)
-        out_path.write_text(json.dumps(res, indent=2) + "\n")
+        done.add(part)
+        res = _save(out_path, res, done)
     # the reference cards quote the reference results file only (not an experiment's --out)
     official = out_path.resolve() == OUT.resolve()
     if official and args.checkpoint is None and "by_cfg_scale" in res.get("notes", {}):
@@ -314,8 +347,9 @@ def main():
     if official and args.piano_checkpoint is None and "piano" in res:
         _update_card(None, "piano", {
             "pitch_class_cosine": res["piano"]["pitch_class_cosine_prompt_vs_continuation"],
-            "fad_vs_real_continuations": res["piano"]["fad_vs_real_continuations"]})
-    out_path.write_text(json.dumps(res, indent=2) + "\n")
+            "fad_vs_real_continuations": res["piano"]["fad_vs_real_continuations"],
+            "loss_nats_per_code": res["piano"].get("loss_nats_per_code")})
+    res = _save(out_path, res, done)
     print(json.dumps(res, indent=2))
 
 
