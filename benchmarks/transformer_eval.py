@@ -328,6 +328,8 @@ def main():
                          "by_cfg_scale": {**res["notes"].get("by_cfg_scale", {}), **value.get("by_cfg_scale", {})}}
             res[key] = value
             done.add(key)
+    if done:
+        res = _save(out_path, res, done)
     for part in [p for p in args.parts.split(",") if p]:
         t0 = time.perf_counter()
         {"notes": part_notes, "cache": part_cache, "patterns": part_patterns, "piano": part_piano,
@@ -349,7 +351,6 @@ def main():
             "pitch_class_cosine": res["piano"]["pitch_class_cosine_prompt_vs_continuation"],
             "fad_vs_real_continuations": res["piano"]["fad_vs_real_continuations"],
             "loss_nats_per_code": res["piano"].get("loss_nats_per_code")})
-    res = _save(out_path, res, done)
     print(json.dumps(res, indent=2))
 
 

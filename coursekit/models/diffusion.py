@@ -77,7 +77,7 @@ register_section("ch06", {
     "ema_decay": (0.9, 0.995, 0.998),
     "nsynth_size": ("smoke", "default", "default"),
     "max_notes": (24, 400, 1200),       # training notes encoded (a seeded subset)
-    "gtzan_size": ("smoke", "default", "full"),  # full: 300 clips (8 genres of 10 found; 7 with the 100 of default)
+    "gtzan_size": ("smoke", "default", "full"),  # full: 300 clips; the 100 of default are too few (README)
     "clip_seconds": (1.0, 4.0, 4.0),    # genre clips: training crops and default length
     # sampling
     "steps": (3, 25, 25),

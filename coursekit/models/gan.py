@@ -641,7 +641,6 @@ def cli_train(args) -> int:
     Keeps a resumable training checkpoint (G, D, both optimizers) at ``<out>.train.pt`` and at
     the end writes the generator to ``--out`` and its card to ``<out without .pt>.json``.
     """
-
     from ..data import dataset_dir
     from ..profiles import get_profile
     from ..train import command_line, write_card

@@ -653,7 +653,6 @@ def cli_train(args) -> int:
     ``--out`` (``<out>.train.pt``), and at the end writes the compact model to ``--out`` and its
     card to ``<out without .pt>.json``.
     """
-
     from ..data import dataset_dir
     from ..profiles import get_profile
     from ..train import command_line, pick_device, write_card
