@@ -185,6 +185,14 @@ def main(argv=None) -> int:
         # Bad input: one clear line, no traceback.
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as err:
+        if not err.name or err.name.startswith("coursekit"):
+            raise                               # a bug of ours, not a missing install
+        # a package the course depends on is missing from the Python that runs this command
+        print(f"error: this command needs the package '{err.name.split('.')[0]}', which {sys.executable} "
+              "does not have: run it with the Python the course is installed in, or install the course "
+              "into this one (pip install -e \".[dev]\", see the README)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

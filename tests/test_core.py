@@ -47,6 +47,13 @@ def test_cli_wrong_root_is_one_clear_line(tmp_path, capsys):
     assert rc == 2 and "no such folder" in err and "Traceback" not in err
 
 
+def test_cli_missing_dependency_is_one_clear_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "nbformat", None)      # as in a Python without the course installed
+    rc = cli.main(["exercises", "check"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "'nbformat'" in err and "pip install" in err and "Traceback" not in err
+
+
 def test_cli_unknown_dataset_is_rejected_by_argparse():
     with pytest.raises(SystemExit):
         cli.main(["data", "make", "mini-imagenet", "--root", "x"])
