@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "harmonic notes (MIDI 55-106) to the training mix; the mini datasets have few high notes")
     tr.add_argument("--stft-floor", type=float, default=None, help="codec: floor of the log-STFT loss "
                     "(default 0.1; 0.01 makes quiet decaying tails count)")
+    tr.add_argument("--frame-loss", type=float, default=None, help="codec: weight of a frame-by-frame "
+                    "spectral convergence term in which quiet frames count as much as loud ones (e.g. 1; "
+                    "default 0)")
     tr.add_argument("--codec", default=None, help="codec checkpoint whose latents are modelled "
                     "(diffusion; default: the reference codec)")
     tr.set_defaults(_target=None, _func="cli_train")

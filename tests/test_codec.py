@@ -276,6 +276,23 @@ def test_train_and_resume(tmp_path):
     assert bool(model.quantizer.layers[0].initialized)
 
 
+def test_frame_convergence_counts_a_quiet_tail_that_the_segment_losses_hardly_see():
+    t = np.arange(16000) / 16000
+    x = np.sin(2 * np.pi * 440 * t) * np.where(t < 0.5, 0.8, 0.8 * 10 ** (-50 / 20))  # tail at -50 dB
+    gated = np.where(t < 0.5, x, 0.0)                                 # the tail decoded as silence
+    T = lambda a: torch.tensor(a, dtype=torch.float32)[None, None]
+    assert float(C.frame_convergence_loss(T(x), T(x))) == 0.0
+    # the segment-wide STFT loss minds losing the tail less than a 1 dB level error ...
+    seg_gated = float(C.multires_stft_loss(T(gated), T(x), eps=0.01))
+    seg_level = float(C.multires_stft_loss(T(0.9 * x), T(x), eps=0.01))
+    assert seg_gated < seg_level
+    # ... frame by frame, half the frames are wholly wrong and that costs four times more
+    assert float(C.frame_convergence_loss(T(gated), T(x))) > 4 * float(C.frame_convergence_loss(T(0.9 * x), T(x)))
+    # output where the target is silent costs too (judged against the -70 dB floor)
+    noise = 1e-3 * np.random.default_rng(0).standard_normal(16000)
+    assert float(C.frame_convergence_loss(T(noise), T(np.zeros(16000)))) > 1.0
+
+
 def test_decoder_only_fine_tune_keeps_codes_latents_and_digest():
     clips = [tone(f, n=8000) for f in (220, 330, 440)]
     data = C.SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
@@ -340,16 +357,19 @@ def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, 
     out = tmp_path / "ft.pt"
     argv = ["train", "codec", "--profile", "smoke", "--out", str(out), "--data", str(data),
             "--init", str(start), "--decoder-only", "--synthetic-notes", "8", "--stft-floor", "0.01",
-            "--time-budget", "600"]
+            "--frame-loss", "1", "--time-budget", "600"]
     monkeypatch.setattr("sys.argv", ["/somewhere/coursekit/__main__.py", *argv])   # as `python -m coursekit`
     assert main(argv) == 0
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["stft_floor"] == 0.01 and card["data"]["synthetic"].startswith("8 notes")
     assert "--synthetic-notes 8" in card["command"] and "--stft-floor 0.01" in card["command"]
+    assert card["frame_loss"] == 1.0 and "--frame-loss 1 " in card["command"]
     assert "--time-budget 600" in card["command"]          # the card's command is the one that ran
     assert card["latent_digest"] == C.latent_digest(C.load_codec(start))
-    assert main(argv[:-4] + ["--stft-floor", "0"]) != 0
+    assert main(argv[:-6] + ["--stft-floor", "0"]) != 0
     assert "--stft-floor must be positive" in capsys.readouterr().err
+    assert main(argv[:-4] + ["--frame-loss", "-1"]) != 0
+    assert "--frame-loss is a weight" in capsys.readouterr().err
 
 # --------------------------------------------------------------------------------- command line
 
