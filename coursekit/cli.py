@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--cfg", type=float, default=None)
     sa.add_argument("--steps", type=int, default=None)
     sa.add_argument("--temperature", type=float, default=None)
+    sa.add_argument("--top-k", type=int, default=None, help="transformer: keep the k likeliest codes")
+    sa.add_argument("--top-p", type=float, default=None, help="transformer: nucleus sampling "
+                    "(notes default: the profile's, 0.8)")
     sa.add_argument("--device", default=None)
     sa.set_defaults(_target=None, _func="cli_sample")
 

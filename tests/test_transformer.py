@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from coursekit.models import transformer as T
+from coursekit.profiles import get_profile
 from coursekit.models.transformer import CodecLM, KVCache, LMConfig
 
 
@@ -151,7 +152,7 @@ def tiny_checkpoints(tmp_path):
 
 def _args(**kw):
     base = dict(n=3, out=None, checkpoint=None, seed=0, pitch=None, family=None, prompt=None, genre=None,
-                seconds=None, cfg=None, steps=None, temperature=None, device=None)
+                seconds=None, cfg=None, steps=None, temperature=None, top_k=None, top_p=None, device=None)
     return Namespace(**{**base, **kw})
 
 
@@ -168,6 +169,12 @@ def test_sample_cli_writes_a_valid_folder(tiny_checkpoints):
     assert len(ex) == 3
     for m in ex.values():
         assert m["pitch"] == 64 and m["instrument_family_str"] == "flute" and m["cfg_scale"] == 2.0
+        assert m["top_p"] == get_profile().ch05.top_p == 0.8 and m["top_k"] == 0   # the profile's nucleus
+    assert T.cli_sample(_args(out=str(out), checkpoint=str(notes_ckpt), top_p=0.0, top_k=5, seconds=0.5)) == 0
+    assert all(m["top_p"] == 0.0 and m["top_k"] == 5 for m in read_examples(out).values())
+    for bad in (dict(top_p=1.0), dict(top_p=-0.1), dict(top_k=-1)):
+        with pytest.raises(ValueError, match="--top-"):
+            T.cli_sample(_args(out=str(out), checkpoint=str(notes_ckpt), **bad))
 
 
 def test_sample_cli_continues_a_prompt(tiny_checkpoints):
