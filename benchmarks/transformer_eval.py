@@ -336,7 +336,7 @@ def _save(out_path: Path, res: dict, done: set) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="notes,recon,cache,patterns,piano")
+    ap.add_argument("--parts", default="sampling,notes,recon,cache,patterns,piano")
     ap.add_argument("--checkpoint", default=None, help="notes model (default: the reference)")
     ap.add_argument("--piano-checkpoint", default=None)
     ap.add_argument("--tokenizer", default=None, help="codec for the patterns part (default: the model's)")
