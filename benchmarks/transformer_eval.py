@@ -111,28 +111,31 @@ SAMPLING_GRID = ({}, {"top_p": 0.9}, {"top_p": 0.8}, {"top_p": 0.7}, {"top_k": 3
 
 
 def part_sampling(args, res):
-    """Choose the sampling filter on validation conditions, so the test notes judge it fairly."""
-    from coursekit.eval.embeddings import crepe_pitch
+    """Choose the sampling filter on validation conditions, so the test notes judge it fairly.
+
+    Each note is judged by ``coursekit eval``'s own rule (:func:`judge_pitch`)."""
+    from coursekit.eval.embeddings import get_embedding
+    from coursekit.eval.evaluate import judge_pitch
 
     model = T.load_model(args.checkpoint)
     tok = T.tokenizer_for(model)
+    crepe = get_embedding("crepe")
     valid_dir = dataset_dir("nsynth", "valid", size=args.nsynth_size)
     seeds = (1, 2, 3)
+    conditions = [pick_conditions(valid_dir, args.n, seed=cseed)[:3] for cseed in seeds]
     rows = []
     for kw in SAMPLING_GRID:
-        hits = total = 0
-        for cseed in seeds:
-            fams, pitches, vels, _ = pick_conditions(valid_dir, args.n, seed=cseed)
+        verdicts = []
+        for fams, pitches, vels in conditions:
             notes = T.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=3.0,
                                      temperature=args.temperature, seed=0, batch_size=32,
                                      progress=False, **kw)
-            for m in notes:
-                midi, _ = crepe_pitch(m["audio"], 16000)
-                hits += bool(np.isfinite(midi) and abs(midi - m["pitch"]) <= 0.5)
-                total += 1
-        rows.append({"top_k": kw.get("top_k", 0), "top_p": kw.get("top_p", 0.0), "n": total,
-                     "crepe_pitch_acc": round(hits / total, 4)})
-        print(f"sampling {kw or 'no filter'}: pitch {hits}/{total}", flush=True)
+            verdicts += [judge_pitch(crepe.embed(m["audio"], 16000), m["pitch"])[0] for m in notes]
+        judged = [v for v in verdicts if v != "out_of_range"]
+        hits = judged.count("ok")
+        rows.append({"top_k": kw.get("top_k", 0), "top_p": kw.get("top_p", 0.0), "n": len(judged),
+                     "crepe_pitch_acc": round(hits / len(judged), 4)})
+        print(f"sampling {kw or 'no filter'}: pitch {hits}/{len(judged)}", flush=True)
     best = max(rows, key=lambda r: r["crepe_pitch_acc"])          # a tie keeps the earlier row
     res["sampling"] = {"checkpoint": str(args.checkpoint or T.reference_checkpoint()),
                        "conditions": f"{len(seeds)} x {args.n} (family, pitch, velocity) of {valid_dir} "
