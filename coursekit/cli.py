@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--frame-loss", type=float, default=None, help="codec: weight of a frame-by-frame "
                     "spectral convergence term in which quiet frames count as much as loud ones (e.g. 1; "
                     "default 0)")
+    tr.add_argument("--freeze-codebooks", action="store_true", help="codec: with --init, keep the "
+                    "codebooks still while the encoder and decoder learn (a code keeps its latent)")
+    tr.add_argument("--anchor", type=float, default=None, help="codec: with --init, weight of a term "
+                    "keeping the latents of loud frames where --init's encoder put them (e.g. 1; default 0)")
+    tr.add_argument("--keep-encoder", action="store_true", help="codec: with --init, write --init's encoder "
+                    "and codebooks back beside the newly trained decoder, so codes and latents stay exactly "
+                    "what they were (models trained on them stay valid)")
     tr.add_argument("--codec", default=None, help="codec checkpoint whose latents are modelled "
                     "(diffusion; default: the reference codec)")
     tr.set_defaults(_target=None, _func="cli_train")

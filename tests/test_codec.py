@@ -334,6 +334,45 @@ def test_decoder_only_needs_a_codec_to_start_from(tmp_path):
 
 
 
+def test_loud_frames_and_anchor_loss():
+    hop = 320
+    x = torch.zeros(2, 1, 4 * hop)
+    x[0, 0, :hop] = 0.5                                   # frame 0 loud, frame 1 at -14 dB, rest -60 dB
+    x[0, 0, hop:2 * hop] = 0.1
+    x[0, 0, 2 * hop:] = 0.0005
+    x[1, 0, :] = 1e-3                                     # a uniformly quiet example: every frame is
+    mask = C.loud_frames(x, hop, within_db=20.0)          # its own loudest, so all count
+    assert mask.tolist() == [[True, True, False, False], [True, True, True, True]]
+    z_ref = torch.randn(2, 3, 4)
+    assert float(C.anchor_loss(z_ref, z_ref, mask)) == 0.0
+    far = z_ref.clone()
+    far[0, :, 2:] += 100.0                                # only quiet frames moved: no cost
+    assert float(C.anchor_loss(far, z_ref, mask)) == 0.0
+    assert abs(float(C.anchor_loss(torch.zeros_like(z_ref), z_ref, mask)) - 1.0) < 1e-6
+
+
+def test_frozen_codebooks_fine_tune_keeps_the_codebooks_and_the_anchor_holds_loud_latents():
+    clips = [tone(f, n=8000) for f in (220, 330, 440)]
+    data = C.SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
+    start = tiny_model()
+    books = [layer.codebook.clone() for layer in start.quantizer.layers]
+    x = torch.from_numpy(tone(262.0, n=3200))[None, None]
+    z0 = start.encode_latent(x)
+    free, _ = C.train_codec(TINY, data, steps=6, batch_size=2, lr=3e-2, init=tiny_model(),
+                            freeze_codebooks=True, time_budget_s=float("inf"), progress=False)
+    held, _ = C.train_codec(TINY, data, steps=6, batch_size=2, lr=3e-2, init=start,
+                            freeze_codebooks=True, anchor_weight=100.0,
+                            time_budget_s=float("inf"), progress=False)
+    for model in (free, held):
+        assert all(torch.equal(a, layer.codebook) for a, layer in zip(books, model.quantizer.layers))
+        assert model.quantizer.frozen is False            # a loaded or returned codec trains normally
+    # the encoder learned in both; the anchored one stayed nearer its start on this loud tone
+    assert not torch.equal(free.encode_latent(x), z0) and not torch.equal(held.encode_latent(x), z0)
+    assert (held.encode_latent(x) - z0).norm() < (free.encode_latent(x) - z0).norm()
+    with pytest.raises(ValueError, match="init"):
+        C.train_codec(TINY, data, steps=1, freeze_codebooks=True)
+
+
 def test_synthetic_notes_are_seeded_bounded_and_pitched():
     a, b = C.synthetic_notes(6, seconds=0.5, seed=3), C.synthetic_notes(6, seconds=0.5, seed=3)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
@@ -370,6 +409,41 @@ def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, 
     assert "--stft-floor must be positive" in capsys.readouterr().err
     assert main(argv[:-4] + ["--frame-loss", "-1"]) != 0
     assert "--frame-loss is a weight" in capsys.readouterr().err
+
+
+def test_cli_encoder_fine_tune_with_frozen_codebooks_and_an_anchor(tmp_path, capsys, monkeypatch):
+    from coursekit.cli import main
+
+    start = C.save_codec(tiny_model(), tmp_path / "start.pt")
+    data = tmp_path / "clips"
+    for i, f in enumerate((220.0, 330.0)):
+        save(data / f"c{i}.wav", tone(f, n=8000), 16000)
+    out = tmp_path / "ft.pt"
+    argv = ["train", "codec", "--profile", "smoke", "--out", str(out), "--data", str(data),
+            "--init", str(start), "--freeze-codebooks", "--anchor", "10", "--time-budget", "600"]
+    monkeypatch.setattr("sys.argv", ["/somewhere/coursekit/__main__.py", *argv])
+    assert main(argv) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["freeze_codebooks"] is True and card["anchor"] == 10.0
+    assert "--anchor 10" in card["command"] and "--freeze-codebooks" in card["command"]
+    assert card["latent_digest"] != C.latent_digest(C.load_codec(start))    # the encoder moved
+    old, new = C.load_codec(start), C.load_codec(out)
+    assert all(torch.equal(a.codebook, b.codebook) for a, b in zip(old.quantizer.layers, new.quantizer.layers))
+    assert main(argv[:-4] + ["--anchor", "-1", "--time-budget", "600"]) != 0
+    assert "--anchor is a weight" in capsys.readouterr().err
+    no_init = argv[:argv.index("--init")] + argv[argv.index("--init") + 2:]
+    assert main(no_init) != 0
+    assert "pass --init CKPT" in capsys.readouterr().err
+    # --keep-encoder: the decoder is the newly trained one, the encoder and codebooks --init's
+    kept = tmp_path / "kept.pt"
+    argv_kept = [a if a != str(out) else str(kept) for a in argv] + ["--keep-encoder"]
+    monkeypatch.setattr("sys.argv", ["/somewhere/coursekit/__main__.py", *argv_kept])
+    assert main(argv_kept) == 0
+    card = json.loads(kept.with_suffix(".json").read_text())
+    assert card["keep_encoder"] is True and "--keep-encoder" in card["command"]
+    assert card["latent_digest"] == C.latent_digest(old) == C.latent_digest(C.load_codec(kept))
+    new_dec, old_dec = C.load_codec(kept).decoder.state_dict(), old.decoder.state_dict()
+    assert any(not torch.equal(new_dec[k], old_dec[k]) for k in old_dec)
 
 # --------------------------------------------------------------------------------- command line
 

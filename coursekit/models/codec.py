@@ -39,6 +39,7 @@ Example
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -320,6 +321,7 @@ class ResidualVQ(nn.Module):
         self.layers = nn.ModuleList(
             VectorQuantizer(cfg.latent_dim, cfg.codebook_size, cfg.ema_decay, cfg.dead_threshold)
             for _ in range(cfg.n_q))
+        self.frozen = False     # True: the codebooks keep still in training (no EMA, no restart)
 
     def forward(self, z: torch.Tensor, n_q=None):
         """Quantize latents ``z`` [B, D, T].
@@ -344,7 +346,7 @@ class ResidualVQ(nn.Module):
         active_per_frame = n_q.repeat_interleave(T)                        # [B*T]
         for i, layer in enumerate(self.layers[:n_used]):
             active = active_per_frame > i                                  # [B*T] bool
-            if self.training:
+            if self.training and not self.frozen:
                 layer.update(residual[active], layer.nearest(residual[active]))
             idx = layer.nearest(residual)                                  # [B*T]
             q = layer.lookup(idx) * active[:, None]
@@ -699,15 +701,38 @@ def adversarial_losses(disc: STFTDiscriminator, x_hat: torch.Tensor, x: torch.Te
     return g_adv + 2 * fm, d_loss
 
 
+def loud_frames(x: torch.Tensor, hop: int, within_db: float = 20.0) -> torch.Tensor:
+    """Which latent frames of x [B, 1, N] are loud: RMS within ``within_db`` of the example's
+    loudest frame -> bool [B, T] (T = N / hop)."""
+    B, _, N = x.shape
+    rms = x.reshape(B, N // hop, hop).pow(2).mean(-1).sqrt()                  # [B, T]
+    db = 20 * torch.log10(rms + 1e-8)
+    return db >= db.amax(dim=1, keepdim=True) - within_db
+
+
+def anchor_loss(z: torch.Tensor, z_ref: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of latents z [B, D, T] from z_ref over the frames in mask [B, T],
+    relative to z_ref's mean square there: 0 = unchanged, 1 = as far off as the latents are big."""
+    m = mask[:, None, :].to(z.dtype)                                          # [B, 1, T]
+    return ((z - z_ref).pow(2) * m).sum() / (z_ref.pow(2) * m).sum().clamp_min(1e-8)
+
+
 def codec_loss(model: NeuralCodec, x: torch.Tensor, n_q=None, stft_eps: float = STFT_EPS,
-               frame_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+               frame_weight: float = 0.0, anchor: "nn.Module | None" = None,
+               anchor_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
     """Reconstruction (time L1 + multi-resolution STFT + mel) + commitment, for one batch x [B, 1, N].
 
     ``stft_eps`` is the floor of the log-STFT term: lower it (e.g. 0.01, about -80 dB) to make
     quiet details such as the decaying tail of a plucked note count in a fine-tune.
     ``frame_weight`` adds :func:`frame_convergence_loss`, in which every frame counts equally.
+    ``anchor`` (a frozen copy of an earlier encoder) with ``anchor_weight`` adds
+    :func:`anchor_loss` over the :func:`loud_frames`: the encoder may change what it does with
+    quiet frames but should keep the latents of loud ones where they were, so that models
+    trained on the earlier latents still fit.
     """
-    x_hat, codes, commit = model(x, n_q)
+    z = model.encoder(x)                                                      # [B, D, T]
+    z_q, codes, commit = model.quantizer(z, n_q)
+    x_hat = model.decoder(z_q)                                                # [B, 1, N]
     parts = {
         "l1": F.l1_loss(x_hat, x),
         "stft": multires_stft_loss(x_hat, x, eps=stft_eps),
@@ -718,6 +743,11 @@ def codec_loss(model: NeuralCodec, x: torch.Tensor, n_q=None, stft_eps: float = 
     if frame_weight:
         parts["frame"] = frame_convergence_loss(x_hat, x)
         total = total + frame_weight * parts["frame"]
+    if anchor is not None and anchor_weight:
+        with torch.no_grad():
+            z_ref = anchor(x)
+        parts["anchor"] = anchor_loss(z, z_ref, loud_frames(x, model.hop))
+        total = total + anchor_weight * parts["anchor"]
     return total, {k: float(v.detach()) for k, v in parts.items()}, x_hat
 
 
@@ -949,7 +979,8 @@ class SegmentDataset(torch.utils.data.Dataset):
 def make_codec_step(model: NeuralCodec, opt, steps: int, lr: float, warmup: int = 100,
                     disc: "STFTDiscriminator | None" = None, opt_d=None,
                     time_budget_s: float | None = None, elapsed_s: float = 0.0,
-                    decoder_only: bool = False, stft_eps: float = STFT_EPS, frame_weight: float = 0.0):
+                    decoder_only: bool = False, stft_eps: float = STFT_EPS, frame_weight: float = 0.0,
+                    anchor: "nn.Module | None" = None, anchor_weight: float = 0.0):
     """The step function: reconstruction + commitment (+ adversarial) loss, one optimizer step.
 
     The learning rate warms up for ``warmup`` steps then follows a cosine down to lr / 10 at
@@ -957,7 +988,7 @@ def make_codec_step(model: NeuralCodec, opt, steps: int, lr: float, warmup: int 
     seconds already trained before a resume). Quantizer dropout: half of the examples use all
     quantizers, the other half a random number. With ``decoder_only`` the encoder and the
     codebooks stay as they are (no gradient, no EMA update, no restart): only ``opt``'s
-    parameters, the decoder's, learn.
+    parameters, the decoder's, learn. ``anchor`` / ``anchor_weight``: see :func:`codec_loss`.
     """
     cfg = model.cfg
     t0 = time.perf_counter()
@@ -979,7 +1010,8 @@ def make_codec_step(model: NeuralCodec, opt, steps: int, lr: float, warmup: int 
                               torch.randint(1, cfg.n_q + 1, (B,))).to(x.device)
         else:
             n_q = cfg.n_q
-        loss, logs, x_hat = codec_loss(model, x, n_q, stft_eps=stft_eps, frame_weight=frame_weight)
+        loss, logs, x_hat = codec_loss(model, x, n_q, stft_eps=stft_eps, frame_weight=frame_weight,
+                                       anchor=anchor, anchor_weight=anchor_weight)
         if disc is not None:
             g_adv, d_loss = adversarial_losses(disc, x_hat, x)
             loss = loss + g_adv
@@ -1002,14 +1034,18 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
                 time_budget_s: float | None = None, ckpt_path=None, resume: bool = False,
                 seed: int = 0, device=None, adversarial: bool = False, ckpt_every: int | None = None,
                 progress: bool = True, desc: str = "codec", init: "NeuralCodec | None" = None,
-                decoder_only: bool = False, stft_eps: float = STFT_EPS, frame_weight: float = 0.0):
+                decoder_only: bool = False, stft_eps: float = STFT_EPS, frame_weight: float = 0.0,
+                freeze_codebooks: bool = False, anchor_weight: float = 0.0):
     """Train a :class:`NeuralCodec` on ``dataset`` (items [1, N]); returns ``(model, history)``.
 
     ``init``: start from this codec's weights (``cfg`` is then ignored). ``decoder_only``: train
     the decoder alone, keeping the encoder and codebooks of ``init``. Codes and latents then stay
     exactly what they were, so a Transformer or a diffusion model trained on them stays valid;
     only what they sound like once decoded improves (the way a better vocoder is fitted to the
-    tokens of an existing codec).
+    tokens of an existing codec). ``freeze_codebooks``: the codebooks of ``init`` keep still
+    (no EMA update, no restart) while the encoder and decoder learn, so a code keeps the latent
+    it stands for. ``anchor_weight``: keep the encoder's latents of loud frames near those of
+    ``init``'s encoder (see :func:`codec_loss`); quiet frames are free to change.
 
     Example
     -------
@@ -1022,11 +1058,17 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
     device = pick_device(device)
     if decoder_only and init is None:
         raise ValueError("decoder_only fine-tunes the decoder of an existing codec: pass init=")
+    if (freeze_codebooks or anchor_weight) and init is None:
+        raise ValueError("freeze_codebooks and anchor_weight fine-tune an existing codec: pass init=")
+    anchor = None
+    if anchor_weight:
+        anchor = copy.deepcopy(init.encoder).to(device).eval().requires_grad_(False)
     model = (init if init is not None else NeuralCodec(cfg)).to(device)
     trained = model.decoder if decoder_only else model
     if decoder_only:
         for p in list(model.encoder.parameters()) + list(model.quantizer.parameters()):
             p.requires_grad_(False)
+    model.quantizer.frozen = bool(freeze_codebooks)
     opt = torch.optim.Adam(trained.parameters(), lr=lr, betas=(0.5, 0.9))
     state = {"model": model, "opt": opt}
     disc = opt_d = None
@@ -1043,11 +1085,12 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
     step_fn = make_codec_step(model, opt, steps, lr, warmup=50 if init is not None else 100,
                               disc=disc, opt_d=opt_d, time_budget_s=time_budget_s,
                               elapsed_s=elapsed, decoder_only=decoder_only, stft_eps=stft_eps,
-                              frame_weight=frame_weight)
+                              frame_weight=frame_weight, anchor=anchor, anchor_weight=anchor_weight)
     history = train(step_fn, loader, state,
                     max_steps=steps, time_budget_s=time_budget_s, ckpt_path=ckpt_path,
                     ckpt_every=ckpt_every, resume=resume, config=asdict(cfg), seed=seed,
                     desc=desc, progress=progress)
+    model.quantizer.frozen = False
     return model.eval(), history
 
 
@@ -1146,6 +1189,14 @@ def cli_train(args) -> int:
     frame_weight = float(getattr(args, "frame_loss", None) or 0.0)
     if frame_weight < 0:
         raise ValueError(f"--frame-loss is a weight, 0 or more (e.g. 1), got {frame_weight}")
+    freeze = bool(getattr(args, "freeze_codebooks", False))
+    keep_encoder = bool(getattr(args, "keep_encoder", False))
+    anchor_weight = float(getattr(args, "anchor", None) or 0.0)
+    if anchor_weight < 0:
+        raise ValueError(f"--anchor is a weight, 0 or more (e.g. 1), got {anchor_weight}")
+    if (freeze or anchor_weight or keep_encoder) and not init:
+        raise ValueError("--freeze-codebooks, --anchor and --keep-encoder fine-tune an existing codec: "
+                         "pass --init CKPT (e.g. --init coursekit/checkpoints/codec.pt)")
     start = load_codec(init) if init else None
     cfg = start.cfg if start is not None else config_for_profile(p)
     digest_before = latent_digest(start) if start is not None else None
@@ -1176,9 +1227,15 @@ def cli_train(args) -> int:
                                  ckpt_path=state_path, resume=args.resume, seed=args.seed,
                                  device=args.device, adversarial=s.adversarial,
                                  ckpt_every=s.ckpt_every, desc="codec", init=start,
-                                 decoder_only=decoder_only, stft_eps=stft_eps, frame_weight=frame_weight)
+                                 decoder_only=decoder_only, stft_eps=stft_eps, frame_weight=frame_weight,
+                                 freeze_codebooks=freeze, anchor_weight=anchor_weight)
     model = model.cpu()
-    if decoder_only and latent_digest(model) != digest_before:
+    if keep_encoder:
+        # the encoder learnt beside the decoder; write the starting encoder (and codebooks) back
+        kept = load_codec(init)
+        model.encoder.load_state_dict(kept.encoder.state_dict())
+        model.quantizer.load_state_dict(kept.quantizer.state_dict())
+    if (decoder_only or keep_encoder) and latent_digest(model) != digest_before:
         raise RuntimeError("the encoder or codebooks changed in a decoder-only fine-tune (a bug); "
                            f"{out} was not written")
     step = history[-1]["step"] if history else 0
@@ -1188,9 +1245,11 @@ def cli_train(args) -> int:
         f"--{k.replace('_', '-')} {v}" for k, v in
         [("profile", p.name), ("out", args.out), ("seed", args.seed), ("data", args.data),
          ("init", init), ("synthetic-notes", n_synth or None),
-         ("stft-floor", None if stft_eps == STFT_EPS else stft_eps), ("frame-loss", frame_weight or None)]
+         ("stft-floor", None if stft_eps == STFT_EPS else stft_eps), ("frame-loss", frame_weight or None),
+         ("anchor", anchor_weight or None)]
         if v is not None) \
-        + (" --decoder-only" if decoder_only else ""))
+        + (" --decoder-only" if decoder_only else "") + (" --freeze-codebooks" if freeze else "")
+        + (" --keep-encoder" if keep_encoder else ""))
     write_card(out.with_suffix(".json"), model="codec", command=command, profile=p.name,
                config=asdict(cfg), parameters=model.num_params(), steps=step,
                training_time_s=round(history[-1]["time"], 1) if history else 0.0,
@@ -1198,12 +1257,13 @@ def cli_train(args) -> int:
                data={k: f"{len(v)} files, {sum(map(len, groups[k])) / cfg.sample_rate:.0f} s used"
                      for k, v in files.items()}
                | ({"synthetic": f"{n_synth} notes (synthetic_notes, seed {args.seed})"} if n_synth else {}),
-               stft_floor=stft_eps, frame_loss=frame_weight,
+               stft_floor=stft_eps, frame_loss=frame_weight, anchor=anchor_weight,
                sample_rate=cfg.sample_rate, frame_rate=model.frame_rate,
                bitrates_bps={n: model.bitrate(n) for n in range(1, cfg.n_q + 1)},
                final_losses=last, size_bytes=out.stat().st_size,
                latent_digest=latent_digest(model),
-               **({"initialized_from": str(init), "decoder_only": decoder_only} if init else {}),
+               **({"initialized_from": str(init), "decoder_only": decoder_only,
+                   "freeze_codebooks": freeze, "keep_encoder": keep_encoder} if init else {}),
                metrics="see results/codec_*.json (benchmarks/codec_eval.py)")
     print(f"codec written to {out} ({out.stat().st_size / 1e6:.2f} MB) and its card to {out.with_suffix('.json')}")
     return 0
