@@ -437,6 +437,9 @@ def test_cli_encoder_fine_tune_with_frozen_codebooks_and_an_anchor(tmp_path, cap
     # --keep-encoder: the decoder is the newly trained one, the encoder and codebooks --init's
     kept = tmp_path / "kept.pt"
     argv_kept = [a if a != str(out) else str(kept) for a in argv] + ["--keep-encoder"]
+    loose = [a for a in argv_kept if a != "--freeze-codebooks"]
+    assert main(loose) != 0
+    assert "add --freeze-codebooks" in capsys.readouterr().err
     monkeypatch.setattr("sys.argv", ["/somewhere/coursekit/__main__.py", *argv_kept])
     assert main(argv_kept) == 0
     card = json.loads(kept.with_suffix(".json").read_text())

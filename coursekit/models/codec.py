@@ -1197,6 +1197,9 @@ def cli_train(args) -> int:
     if (freeze or anchor_weight or keep_encoder) and not init:
         raise ValueError("--freeze-codebooks, --anchor and --keep-encoder fine-tune an existing codec: "
                          "pass --init CKPT (e.g. --init coursekit/checkpoints/codec.pt)")
+    if keep_encoder and not (freeze or decoder_only):
+        raise ValueError("--keep-encoder writes --init's codebooks back, so the decoder must learn on them: "
+                         "add --freeze-codebooks")
     start = load_codec(init) if init else None
     cfg = start.cfg if start is not None else config_for_profile(p)
     digest_before = latent_digest(start) if start is not None else None
