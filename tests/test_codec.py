@@ -386,17 +386,24 @@ def test_synthetic_notes_are_seeded_bounded_and_pitched():
     assert abs(k - round(k)) < 0.05 and round(k) >= 1
 
 
-def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, capsys, monkeypatch):
-    from coursekit.cli import main
-
+def _fine_tune_argv(tmp_path, *flags):
+    """A saved tiny codec, two tone clips and the `train codec` arguments that fine-tune it:
+    ``(start, out, argv)``."""
     start = C.save_codec(tiny_model(), tmp_path / "start.pt")
     data = tmp_path / "clips"
     for i, f in enumerate((220.0, 330.0)):
         save(data / f"c{i}.wav", tone(f, n=8000), 16000)
     out = tmp_path / "ft.pt"
     argv = ["train", "codec", "--profile", "smoke", "--out", str(out), "--data", str(data),
-            "--init", str(start), "--decoder-only", "--synthetic-notes", "8", "--stft-floor", "0.01",
-            "--frame-loss", "1", "--time-budget", "600"]
+            "--init", str(start), *flags, "--time-budget", "600"]
+    return start, out, argv
+
+
+def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, capsys, monkeypatch):
+    from coursekit.cli import main
+
+    start, out, argv = _fine_tune_argv(tmp_path, "--decoder-only", "--synthetic-notes", "8",
+                                       "--stft-floor", "0.01", "--frame-loss", "1")
     monkeypatch.setattr("sys.argv", ["/somewhere/coursekit/__main__.py", *argv])   # as `python -m coursekit`
     assert main(argv) == 0
     card = json.loads(out.with_suffix(".json").read_text())
@@ -414,13 +421,7 @@ def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, 
 def test_cli_encoder_fine_tune_with_frozen_codebooks_and_an_anchor(tmp_path, capsys, monkeypatch):
     from coursekit.cli import main
 
-    start = C.save_codec(tiny_model(), tmp_path / "start.pt")
-    data = tmp_path / "clips"
-    for i, f in enumerate((220.0, 330.0)):
-        save(data / f"c{i}.wav", tone(f, n=8000), 16000)
-    out = tmp_path / "ft.pt"
-    argv = ["train", "codec", "--profile", "smoke", "--out", str(out), "--data", str(data),
-            "--init", str(start), "--freeze-codebooks", "--anchor", "10", "--time-budget", "600"]
+    start, out, argv = _fine_tune_argv(tmp_path, "--freeze-codebooks", "--anchor", "10")
     monkeypatch.setattr("sys.argv", ["/somewhere/coursekit/__main__.py", *argv])
     assert main(argv) == 0
     card = json.loads(out.with_suffix(".json").read_text())
