@@ -488,10 +488,11 @@ class NeuralCodec(nn.Module):
         return F.pad(x, (0, (-n) % self.hop))                                # N -> T * hop
 
     def forward(self, x: torch.Tensor, n_q=None):
-        """Training pass: audio [B, 1, N] (N a multiple of hop) -> (audio_hat, codes, commit loss)."""
+        """Training pass: audio [B, 1, N] (N a multiple of hop) ->
+        (audio_hat, codes, commit loss, latents z before quantization)."""
         z = self.encoder(x)                                                  # [B, D, T]
         z_q, codes, commit = self.quantizer(z, n_q)
-        return self.decoder(z_q), codes, commit                              # [B, 1, N]
+        return self.decoder(z_q), codes, commit, z                           # [B, 1, N], ..., [B, D, T]
 
     def _check_n_q(self, n_q):
         n_q = self.cfg.n_q if n_q is None else int(n_q)
@@ -730,9 +731,7 @@ def codec_loss(model: NeuralCodec, x: torch.Tensor, n_q=None, stft_eps: float = 
     quiet frames but should keep the latents of loud ones where they were, so that models
     trained on the earlier latents still fit.
     """
-    z = model.encoder(x)                                                      # [B, D, T]
-    z_q, codes, commit = model.quantizer(z, n_q)
-    x_hat = model.decoder(z_q)                                                # [B, 1, N]
+    x_hat, codes, commit, z = model(x, n_q)                                   # [B, 1, N], z [B, D, T]
     parts = {
         "l1": F.l1_loss(x_hat, x),
         "stft": multires_stft_loss(x_hat, x, eps=stft_eps),
@@ -1239,8 +1238,8 @@ def cli_train(args) -> int:
         model.encoder.load_state_dict(kept.encoder.state_dict())
         model.quantizer.load_state_dict(kept.quantizer.state_dict())
     if (decoder_only or keep_encoder) and latent_digest(model) != digest_before:
-        raise RuntimeError("the encoder or codebooks changed in a decoder-only fine-tune (a bug); "
-                           f"{out} was not written")
+        raise RuntimeError("the encoder or codebooks changed in a decoder-only or --keep-encoder "
+                           f"fine-tune (a bug); {out} was not written")
     step = history[-1]["step"] if history else 0
     save_codec(model, out, step=step)
     last = {k: round(v, 4) for k, v in history[-1].items()} if history else {}
