@@ -11,6 +11,10 @@ notes     64 notes (families and pitches drawn from the mini-NSynth test split) 
           reference checkpoint at several guidance scales, each judged by ``coursekit eval``
           against the test split (CREPE pitch accuracy, classifier family accuracy, FAD crepe and
           classifier); the RNN and GAN baselines from results/baselines_eval.json when it exists.
+          With ``--pitch-seeds K`` (default 6) each scale is also sampled with K sampling seeds in
+          all (seed 0 included) and judged for pitch alone: a 64-note figure moves by about ±2
+          notes from one draw to the next, so the mean over seeds is what to compare, and the
+          conditions missed by every seed show what the model cannot do.
 sampling  top-k / top-p chosen on validation conditions (3 x 64 notes of the valid split, never the
           test ones), guidance 3: the CREPE pitch accuracy of each setting and the one chosen;
           rerun ``notes`` with ``--top-p`` / ``--top-k`` to measure it on the test conditions.
@@ -99,12 +103,42 @@ def part_notes(args, res):
         r = evaluate_folder(folder, test_dir, embeddings=("crepe", "classifier"), n_boot=100,
                             with_fad_inf=False, progress=False)
         out["by_cfg_scale"][f"{scale:g}"] = _summary(r) | {"generation_s": round(gen_s, 1)}
+        if args.pitch_seeds > 1:
+            out["by_cfg_scale"][f"{scale:g}"]["over_seeds"] = _pitch_over_seeds(
+                model, tok, notes, fams, pitches, vels, scale, args)
         print(f"cfg {scale:g}: {json.dumps(out['by_cfg_scale'][f'{scale:g}'])}", flush=True)
     base = REPO / "results" / "baselines_eval.json"
     out["baselines"] = json.loads(base.read_text()) if base.exists() else \
         "results/baselines_eval.json not written yet (RNN/GAN baselines)"
     res["notes"] = {**res.get("notes", {}), **out,
                     "by_cfg_scale": {**res.get("notes", {}).get("by_cfg_scale", {}), **out["by_cfg_scale"]}}
+
+
+def _pitch_over_seeds(model, tok, seed0_notes, fams, pitches, vels, scale, args) -> dict:
+    """CREPE pitch hits of the same conditions under sampling seeds 0, 1000, 2000, ...
+
+    Seed 0's notes are those already judged in full. Every seed's notes are judged here, from the
+    audio in memory, by :func:`judge_pitch`, the rule ``coursekit eval`` applies to the WAV files."""
+    from coursekit.eval.embeddings import get_embedding
+    from coursekit.eval.evaluate import judge_pitch
+
+    crepe = get_embedding("crepe")
+    hits = []                                         # [seed][condition]: at pitch or not (None: not judged)
+    for k in range(args.pitch_seeds):
+        notes = seed0_notes if k == 0 else T.generate_notes(
+            model, pitches, fams, vels, tokenizer=tok, cfg_scale=scale, temperature=args.temperature,
+            top_k=args.top_k, top_p=args.top_p, seed=1000 * k, batch_size=32, progress=False)
+        verdicts = [judge_pitch(crepe.embed(m["audio"], 16000), m["pitch"])[0] for m in notes]
+        hits.append([None if v == "out_of_range" else v == "ok" for v in verdicts])
+    judged = [i for i, h in enumerate(hits[0]) if h is not None]
+    per_seed = [sum(h[i] for i in judged) / len(judged) for h in hits]
+    never = [i for i in judged if not any(h[i] for h in hits)]
+    return {"seeds": [1000 * k for k in range(args.pitch_seeds)], "n": len(judged),
+            "crepe_pitch_acc": [round(a, 4) for a in per_seed],
+            "mean": round(float(np.mean(per_seed)), 4), "sd": round(float(np.std(per_seed, ddof=1)), 4),
+            "missed_by_every_seed": [{"family": T.FAMILIES[fams[i]], "pitch": int(pitches[i]),
+                                     "velocity": int(vels[i])} for i in never],
+            "hits_per_condition": [sum(h[i] for h in hits) for i in judged]}
 
 
 SAMPLING_GRID = ({}, {"top_p": 0.9}, {"top_p": 0.8}, {"top_p": 0.7}, {"top_k": 32})
@@ -345,6 +379,8 @@ def main():
     ap.add_argument("--tokenizer", default=None, help="codec for the patterns part (default: the model's)")
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--cfg-scales", default="1,3,5")
+    ap.add_argument("--pitch-seeds", type=int, default=6, help="notes: sampling seeds judged for pitch "
+                    "at each scale (1: seed 0 only)")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--top-k", type=int, default=0, help="notes: keep the k likeliest codes (0: all)")
     ap.add_argument("--top-p", type=float, default=None, help="notes: nucleus sampling, 0 for off "
@@ -360,6 +396,8 @@ def main():
     ap.add_argument("--continue-s", type=float, default=3.0)
     args = ap.parse_args()
     args.cfg_scales = [float(s) for s in args.cfg_scales.split(",")]
+    if args.pitch_seeds < 1:
+        ap.error("--pitch-seeds must be at least 1 (seed 0)")
     if args.top_p is None:
         from coursekit.profiles import get_profile
 
@@ -393,6 +431,8 @@ def main():
         _update_card(None, "notes", {
             f"cfg_{k}": {"crepe_pitch_acc": v["crepe_pitch_acc"], "family_acc": v["family_acc"],
                          "fad_crepe": v["fad"]["crepe"]["fad"], "fad_classifier": v["fad"]["classifier"]["fad"]}
+            | ({"crepe_pitch_acc_over_seeds": {m: v["over_seeds"][m] for m in ("seeds", "mean", "sd")}}
+               if "over_seeds" in v else {})
             for k, v in res["notes"]["by_cfg_scale"].items()}
             | {"sampling": {"temperature": res["notes"].get("temperature"), "top_k": res["notes"].get("top_k", 0),
                             "top_p": res["notes"].get("top_p", 0.0)}})
