@@ -18,7 +18,8 @@ notes     64 notes (families and pitches drawn from the mini-NSynth test split) 
 sampling  top-k / top-p chosen on validation conditions (3 x 64 notes of the valid split, never the
           test ones), guidance 3: the CREPE pitch accuracy of each setting and the one chosen;
           rerun ``notes`` with ``--top-p`` / ``--top-k`` to measure it on the test conditions.
-recon     the codec's own reconstruction of the same 64 test notes: the ceiling of the notes.
+recon     the codec's own reconstruction of the same 64 test notes: the ceiling of the notes, and
+          the notes it misses.
 cache     generating 4 s (200 frames) with and without the KV cache: speed-up, audio seconds per
           second, for one note and for a batch.
 patterns  flatten vs delay, each trained with the same time budget on the same tokens: sequence
@@ -198,7 +199,19 @@ def part_recon(args, res):
     folder = write_nsynth_folder(WORK / "codec_reconstruction", recon)
     r = evaluate_folder(folder, test_dir, embeddings=("crepe", "classifier"), n_boot=100,
                         with_fad_inf=False, progress=False)
-    res["recon"] = {"tokenizer": tok_name, "sha": sha, "n_q": n_q} | _summary(r)
+    from coursekit.eval.embeddings import get_embedding
+    from coursekit.eval.evaluate import judge_pitch
+
+    crepe = get_embedding("crepe")
+    missed = []                                    # the notes the codec itself loses: no model can do better
+    for m in recon:
+        verdict, heard, voiced = judge_pitch(crepe.embed(m["audio"], 16000), m["pitch"])
+        if verdict not in ("ok", "out_of_range"):
+            missed.append({"family": m["instrument_family_str"], "pitch": int(m["pitch"]),
+                           "velocity": int(m["velocity"]), "verdict": verdict,
+                           "heard_midi": None if np.isnan(heard) else round(float(heard), 2),
+                           "voiced_fraction": round(float(voiced), 2)})
+    res["recon"] = {"tokenizer": tok_name, "sha": sha, "n_q": n_q} | _summary(r) | {"missed": missed}
     print(f"codec reconstruction: {json.dumps(res['recon'])}", flush=True)
 
 
