@@ -56,6 +56,7 @@ __all__ = ["Embedding", "EmbeddingUnavailable", "get_embedding", "available_embe
 OFFLINE = ("crepe", "mel", "classifier")
 PRETRAINED = ("vggish", "clap", "encodec")
 CREPE_FMIN, CREPE_FMAX = 32.7, 1975.5  # C1 .. B6: where CREPE's pitch estimates are trusted
+CREPE_BIN0_CENTS = 1997.3794084376191  # the pitch of CREPE's first bin, in cents above 10 Hz
 SILENCE_RMS = 1e-3  # -60 dBFS
 
 
@@ -237,10 +238,14 @@ def pitch_from_crepe(frames: np.ndarray, held_s: tuple = (0.1, 3.0), min_confide
     hi = int(torchcrepe.convert.frequency_to_bins(torch.tensor(CREPE_FMAX), torch.ceil))
     probs[:, :lo] = 0.0
     probs[:, hi:] = 0.0
-    # weighted average of the cents of the 9 bins around the most likely one (as CREPE does)
+    # weighted average of the cents of the 9 bins around the most likely one (as CREPE does).
+    # Each bin's cents are computed here, not with torchcrepe.convert.bins_to_cents, which adds
+    # a random +-20-cent dither: with it the same frames were heard a few cents apart from one
+    # run to the next, and a note near the 50-cent line changed verdict.
     idx = (probs.argmax(dim=1, keepdim=True) + torch.arange(-4, 5)).clamp(0, probs.shape[1] - 1)
-    w = probs.gather(1, idx)
-    cents = (torchcrepe.convert.bins_to_cents(idx) * w).sum(1) / w.sum(1).clamp_min(1e-8)
+    w = probs.gather(1, idx).double()
+    bin_cents = torchcrepe.CENTS_PER_BIN * idx.double() + CREPE_BIN0_CENTS
+    cents = (bin_cents * w).sum(1) / w.sum(1).clamp_min(1e-8)
     hz = torchcrepe.convert.cents_to_frequency(cents).numpy()
     conf = probs.max(dim=1).values.numpy()
     ok = conf >= min_confidence
