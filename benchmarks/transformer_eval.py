@@ -115,21 +115,28 @@ def part_notes(args, res):
                     "by_cfg_scale": {**res.get("notes", {}).get("by_cfg_scale", {}), **out["by_cfg_scale"]}}
 
 
-def _pitch_over_seeds(model, tok, seed0_notes, fams, pitches, vels, scale, args) -> dict:
-    """CREPE pitch hits of the same conditions under sampling seeds 0, 1000, 2000, ...
-
-    Seed 0's notes are those already judged in full. Every seed's notes are judged here, from the
-    audio in memory, by :func:`judge_pitch`, the rule ``coursekit eval`` applies to the WAV files."""
+def _judge(notes) -> list[tuple[str, float, float]]:
+    """Each note (a dict with 16 kHz ``audio`` and the asked ``pitch``) judged from the audio in
+    memory by :func:`judge_pitch`, the rule ``coursekit eval`` applies to WAV files:
+    ``(verdict, heard_midi, voiced_fraction)`` per note."""
     from coursekit.eval.embeddings import get_embedding
     from coursekit.eval.evaluate import judge_pitch
 
     crepe = get_embedding("crepe")
+    return [judge_pitch(crepe.embed(m["audio"], 16000), m["pitch"]) for m in notes]
+
+
+def _pitch_over_seeds(model, tok, seed0_notes, fams, pitches, vels, scale, args) -> dict:
+    """CREPE pitch hits of the same conditions under sampling seeds 0, 1000, 2000, ...
+
+    Seed 0's notes are those already judged in full; every seed's notes are judged here by
+    :func:`_judge`."""
     hits = []                                         # [seed][condition]: at pitch or not (None: not judged)
     for k in range(args.pitch_seeds):
         notes = seed0_notes if k == 0 else T.generate_notes(
             model, pitches, fams, vels, tokenizer=tok, cfg_scale=scale, temperature=args.temperature,
             top_k=args.top_k, top_p=args.top_p, seed=1000 * k, batch_size=32, progress=False)
-        verdicts = [judge_pitch(crepe.embed(m["audio"], 16000), m["pitch"])[0] for m in notes]
+        verdicts = [v for v, _, _ in _judge(notes)]
         hits.append([None if v == "out_of_range" else v == "ok" for v in verdicts])
     judged = [i for i, h in enumerate(hits[0]) if h is not None]
     per_seed = [sum(h[i] for i in judged) / len(judged) for h in hits]
@@ -148,13 +155,9 @@ SAMPLING_GRID = ({}, {"top_p": 0.9}, {"top_p": 0.8}, {"top_p": 0.7}, {"top_k": 3
 def part_sampling(args, res):
     """Choose the sampling filter on validation conditions, so the test notes judge it fairly.
 
-    Each note is judged by ``coursekit eval``'s own rule (:func:`judge_pitch`)."""
-    from coursekit.eval.embeddings import get_embedding
-    from coursekit.eval.evaluate import judge_pitch
-
+    Each note is judged by ``coursekit eval``'s own rule (:func:`_judge`)."""
     model = T.load_model(args.checkpoint)
     tok = T.tokenizer_for(model)
-    crepe = get_embedding("crepe")
     valid_dir = dataset_dir("nsynth", "valid", size=args.nsynth_size)
     seeds = (1, 2, 3)
     conditions = [pick_conditions(valid_dir, args.n, seed=cseed)[:3] for cseed in seeds]
@@ -165,7 +168,7 @@ def part_sampling(args, res):
             notes = T.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=3.0,
                                      temperature=args.temperature, seed=0, batch_size=32,
                                      progress=False, **kw)
-            verdicts += [judge_pitch(crepe.embed(m["audio"], 16000), m["pitch"])[0] for m in notes]
+            verdicts += [v for v, _, _ in _judge(notes)]
         judged = [v for v in verdicts if v != "out_of_range"]
         hits = judged.count("ok")
         rows.append({"top_k": kw.get("top_k", 0), "top_p": kw.get("top_p", 0.0), "n": len(judged),
@@ -199,13 +202,8 @@ def part_recon(args, res):
     folder = write_nsynth_folder(WORK / "codec_reconstruction", recon)
     r = evaluate_folder(folder, test_dir, embeddings=("crepe", "classifier"), n_boot=100,
                         with_fad_inf=False, progress=False)
-    from coursekit.eval.embeddings import get_embedding
-    from coursekit.eval.evaluate import judge_pitch
-
-    crepe = get_embedding("crepe")
     missed = []                                    # the notes the codec itself loses: no model can do better
-    for m in recon:
-        verdict, heard, voiced = judge_pitch(crepe.embed(m["audio"], 16000), m["pitch"])
+    for m, (verdict, heard, voiced) in zip(recon, _judge(recon)):
         if verdict not in ("ok", "out_of_range"):
             missed.append({"family": m["instrument_family_str"], "pitch": int(m["pitch"]),
                            "velocity": int(m["velocity"]), "verdict": verdict,
