@@ -30,9 +30,21 @@ def test_profile_attribute_error_lists_keys():
         p.data.nonexistent
 
 
-def test_register_section_validates():
-    with pytest.raises(ValueError, match="smoke, default, full"):
-        profiles.register_section("x", {"a": 1})
+def test_every_setting_is_a_triple():
+    for section, settings in profiles._TABLE.items():
+        for key, value in settings.items():
+            assert isinstance(value, tuple) and len(value) == 3, f"{section}.{key}"
+
+
+def test_every_section_in_a_fresh_interpreter():
+    # no section is added by importing a model: the table is whole on its own
+    import subprocess
+    import sys
+
+    code = "from coursekit import get_profile; p = get_profile('full'); print(p.ch05.d_model, p.ch08.n_items)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["128", "12"]
 
 
 def test_smoke_is_smallest():

@@ -45,7 +45,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..paths import CHECKPOINT_DIR
-from ..profiles import register_section
 
 __all__ = ["NoteClassifier", "LogMel", "load_classifier", "predict", "predict_batch",
            "predict_files", "inception_score", "classification_metrics", "evaluate_split",
@@ -57,12 +56,6 @@ FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "
             "synth_lead", "vocal")  # = coursekit.data.nsynth.FAMILIES (id order)
 INPUT_SECONDS = 2.0  # training and prediction look at the first 2 s of a note (attack + hold)
 
-register_section("classifier", {
-    "max_steps": (8, 2000, 8000),
-    "batch_size": (8, 32, 64),
-    "lr": (2e-3, 2e-3, 1e-3),
-    "eval_every": (4, 250, 500),
-})
 
 
 class LogMel(nn.Module):

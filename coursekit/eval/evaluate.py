@@ -70,7 +70,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import audio as A
-from ..profiles import register_section
 
 __all__ = ["list_audio", "check_readable", "embed_folder", "fad_with_ci", "fad_inf_clips",
            "evaluate_folder",
@@ -82,16 +81,6 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 MIN_CLIPS = 10  # fewer clips than this: the FAD mostly measures which clips happened to be drawn
 
 # Sizes of chapter 07 (notebooks/07_fad_evaluation.ipynb): (smoke, default, full)
-register_section("ch07", {
-    "n_notes": (12, 40, 200),            # notes in each set compared
-    "seconds": (1.0, 4.0, 4.0),          # clip length (NSynth notes are 4 s)
-    "sweep_embeddings": (("mel", "classifier"), ("crepe", "mel", "classifier"),
-                         ("crepe", "mel", "classifier")),
-    "n_levels": (2, 4, 6),               # degradation levels per sweep
-    "n_boot": (20, 200, 1000),           # bootstrap rounds of a confidence interval
-    "n_sizes": (4, 6, 8),                # subset sizes of the FAD-inf fit
-    "max_models": (4, 8, 16),            # model folders on the leaderboard
-})
 
 
 # ---------------------------------------------------------------------------------------------

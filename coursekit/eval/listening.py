@@ -69,7 +69,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..profiles import register_section
 from . import listening_stats as ls
 
 try:  # advisory file locks, so several kernels (Voila: one per participant) share one file
@@ -90,15 +89,6 @@ __all__ = [
 ]
 
 # Sizes of chapter 08 (smoke, default, full).
-register_section("ch08", {
-    "n_items": (2, 5, 12),          # items (notes) a system contributes to the test
-    "seconds": (1.0, 2.5, 4.0),     # length of each stimulus
-    "n_sim_raters": (6, 20, 40),    # simulated participants
-    "n_boot": (200, 2000, 10000),   # bootstrap resamples for intervals
-    "n_power_sims": (20, 200, 1000),  # simulated tests a power estimate averages over
-    "n_standin_notes": (10, 24, 64),  # real notes per stand-in system (FAD wants >= 10 clips)
-    "max_models": (2, 5, 5),        # model sample folders (samples_root) added to the test
-})
 
 PROTOCOLS = ("mos", "mushra")
 MOS_LABELS = ("Bad", "Poor", "Fair", "Good", "Excellent")  # ACR scores 1..5 (ITU-T P.800)

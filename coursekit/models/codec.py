@@ -55,37 +55,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..audio import AudioError, midi_to_hz
-from ..profiles import get_profile, register_section
+from ..profiles import get_profile
 
 # Sizes, one triple (smoke, default, full) each. `codec` is what `coursekit train codec` uses;
 # `ch04` is what the chapter-04 notebook uses.
-register_section("codec", {
-    "channels": (4, 8, 16),            # width C of the first conv; doubles at each block (capped)
-    "max_channels": (32, 64, 128),
-    "latent_dim": (16, 64, 64),        # D
-    "n_q": (2, 8, 8),                  # quantizers
-    "codebook_size": (32, 256, 256),   # K codes per quantizer (8 bits)
-    "segment_seconds": (0.25, 0.4, 0.4),
-    "batch_size": (2, 8, 12),
-    "steps": (4, 600, 20000),        # the time budget usually stops training first
-    "lr": (1e-3, 1e-3, 1e-3),
-    "time_budget_s": (30, 600, 2700),  # wall-clock cap of one training run
-    "ckpt_every": (2, 100, 200),
-    "log_every": (1, 25, 50),
-    "adversarial": (False, False, False),  # switch on for a GAN-trained codec (slower, sharper)
-    "train_seconds": (8, 600, 2400),   # at most this much audio is kept in memory per dataset
-    # which mini datasets the codec trains and is tested on (the default-size ones hold hours
-    # of notes, enough for a codec of this size; making the full-size ones costs CPU time)
-    "data_size": ("smoke", "default", "default"),
-})
-register_section("ch04", {
-    "student_steps": (3, 400, 3000),
-    "student_time_budget_s": (10, 150, 1200),
-    "student_channels": (4, 8, 16),
-    "student_train_seconds": (8, 180, 900),  # audio per dataset kept in memory for your codec
-    "n_eval_notes": (3, 24, 64),
-    "vq_steps": (3, 200, 600),        # the plain VQ vs RVQ toy experiment
-})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,32 +61,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..profiles import get_profile, register_section
+from ..profiles import get_profile
 
 # Sizes, one triple (smoke, default, full) each: `coursekit train diffusion` and chapter 06.
-register_section("ch06", {
-    # the denoiser
-    "channels": ((16, 32), (32, 64, 96), (64, 96, 128)),  # UNet widths, one per resolution
-    "emb_dim": (32, 128, 128),          # timestep + condition embedding
-    "p_uncond": (0.1, 0.1, 0.1),        # condition dropout (classifier-free guidance)
-    # training
-    "batch_size": (4, 16, 16),
-    "lr": (1e-3, 5e-4, 5e-4),
-    "max_steps": (6, 100000, 100000),   # the time budget usually stops training first
-    "time_budget_s": (15, 150, 2100),   # wall clock of one training run
-    "ema_decay": (0.9, 0.995, 0.998),
-    "nsynth_size": ("smoke", "default", "default"),
-    "max_notes": (24, 400, 1200),       # training notes encoded (a seeded subset)
-    "gtzan_size": ("smoke", "default", "full"),  # full: 300 clips; the 100 of default are too few (README)
-    "clip_seconds": (1.0, 4.0, 4.0),    # genre clips: training crops and default length
-    # sampling
-    "steps": (3, 25, 25),
-    "sampler": ("dpm", "dpm", "dpm"),
-    "cfg_scale": (2.0, 2.0, 2.0),
-    "n_generate": (2, 8, 16),
-    "steps_sweep": ("2,3", "5,10,25", "5,10,25,50,100"),
-    "cfg_sweep": ("0,2", "0,1,2,4", "0,1,2,4"),
-})
 
 __all__ = ["DiffusionConfig", "LatentUNet", "LatentDiffusion", "noise_schedule", "add_noise",
            "velocity", "predict_x0", "ddim_step", "cfg_combine", "latent_stats", "make_sampler",

@@ -65,22 +65,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..profiles import register_section
 
-register_section("ch03", {
-    "channels": (32, 128, 192),
-    "batch_size": (4, 16, 32),
-    "max_steps": (3, 100000, 100000),   # the time budget usually stops training first
-    "time_budget_s": (10, 150, 2400),   # per recipe: the chapter trains two
-    "max_notes": (32, 600, 3000),
-    "n_generate": (4, 16, 64),
-    "eval_every": (2, 100, 500),
-    "pitch_min": (48, 48, 48),
-    "pitch_max": (72, 72, 72),
-    # the same sustained, harmonic families as chapter 02 (see the chapter for why)
-    "families": ("all", "brass,flute,organ,reed", "brass,flute,organ,reed"),
-    "nsynth_size": ("smoke", "default", "default"),  # mini-NSynth size trained on
-})
 
 SR = 16000
 N_FFT = 1024

@@ -59,41 +59,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import audio
-from ..profiles import register_section
 
 # Sizes for the three budgets (smoke, default, full). The notebook trains a student model of
 # the "default" size within `train.time_budget_s`; the reference checkpoint is the "full" one.
-register_section("ch02", {
-    "sr": (8000, 8000, 8000),
-    "frame_size": (16, 16, 16),
-    "hidden": (32, 192, 256),              # GRU state of the frame tier
-    "mlp_hidden": (32, 128, 192),          # width of the sample tier
-    "emb_dim": (8, 16, 16),                # embedding of each mu-law code
-    # teacher-forcing segment length: the full model learns on 2 s from the onset, so the
-    # state it reaches late in a note is one it was trained on (0.5 s segments drift after 0.5 s)
-    "segment_seconds": (0.064, 0.5, 2.0),
-    "batch_size": (4, 16, 16),
-    "lr": (3e-3, 2e-3, 2e-3),
-    "max_steps": (4, 100000, 100000),      # the time budget usually stops training first
-    "time_budget_s": (10, 240, 2700),
-    "max_notes": (32, 400, 2000),          # training notes kept in memory
-    "gen_seconds": (0.2, 3.0, 4.0),        # length of generated notes
-    "n_generate": (2, 8, 64),
-    "drift_window_s": (0.1, 0.25, 0.25),   # windows of the pitch / loudness tracks
-    "naive_samples": (32, 400, 800),       # samples generated without the cache (O(n^2))
-    "temperature": (1.0, 1.0, 1.0),
-    "time_buckets": (32, 32, 32),          # the clock: 32 eighths of a second (0 = none)
-    # the oscillator: 4 harmonics of the asked pitch fed to the sample tier (0 = none). The
-    # student models of the notebook stay plain SampleRNNs, so chapter 02 can show the drift
-    "osc_harmonics": (0, 0, 4),
-    "pitch_min": (48, 48, 48),
-    "pitch_max": (72, 72, 72),
-    # sustained, harmonic families only: the model learns them within a CPU budget
-    "families": ("all", "brass,flute,organ,reed", "brass,flute,organ,reed"),
-    "nsynth_size": ("smoke", "default", "default"),  # mini-NSynth size trained on
-    "keep": (0.5, 0.25, 0.0625),           # fraction of frames the sample tier predicts a step
-    "eval_every": (2, 50, 200),
-})
 
 N_CLASSES = 256                      # 8-bit mu-law
 SILENCE = int(audio.mu_law_encode(np.zeros(1))[0])  # the code of 0.0 (128)

@@ -50,42 +50,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..profiles import get_profile, register_section
+from ..profiles import get_profile
 from . import patterns as P
 
-register_section("ch05", {
-    # the model
-    "d_model": (32, 128, 128),
-    "n_layer": (1, 4, 4),
-    "n_head": (2, 4, 4),
-    "n_q": (2, 4, 4),                      # codebooks used of the codec (50 Hz frames)
-    "cond_dropout": (0.2, 0.2, 0.2),       # probability of training a batch item unconditioned
-    "dropout": (0.0, 0.0, 0.1),            # residual/attention dropout: the full run overfits without
-    # training
-    "batch_size": (4, 16, 32),
-    "lr": (3e-3, 2e-3, 2e-3),
-    "max_steps": (6, 100000, 100000),      # the time budget usually stops training first
-    "time_budget_s": (15, 150, 1200),
-    "note_seconds": (1.0, 4.0, 4.0),       # notes are cut to this (NSynth: 4 s)
-    "max_notes": (24, 600, 10000),         # training notes tokenized (a seeded subset; full: all)
-    "nsynth_size": ("smoke", "default", "default"),
-    "eval_every": (3, 100, 250),
-    # sampling
-    "cfg_scale": (3.0, 3.0, 3.0),
-    "temperature": (1.0, 1.0, 1.0),
-    "top_k": (0, 0, 0),
-    # nucleus sampling for notes: 0.8 was the best of no filter, top-p 0.9 / 0.8 / 0.7 and top-k 32
-    # for the reference model's pitch accuracy on validation conditions (transformer_eval "sampling")
-    "top_p": (0.8, 0.8, 0.8),
-    "n_generate": (2, 8, 64),
-    "cfg_sweep": ("1,3", "1,3,5", "1,2,3,5"),
-    # piano continuation
-    "piano_window_s": (1.0, 6.0, 6.0),     # training window of the piano model
-    "piano_prompt_s": (0.5, 3.0, 3.0),
-    "piano_continue_s": (0.5, 3.0, 3.0),
-    "piano_time_budget_s": (15, 120, 900),
-    "maestro_size": ("smoke", "default", "default"),
-})
 
 FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
             "synth_lead", "vocal")
