@@ -1,7 +1,7 @@
 """The command line: ``python -m coursekit ...``.
 
 Each subcommand is a thin wrapper: it parses arguments and calls one function in the module
-that owns the concept (``coursekit.data``, ``coursekit.eval``, a model file, ...). Run
+that owns the concept (``coursekit.data``, ``coursekit.eval``, a model's recipe, ...). Run
 ``python -m coursekit --help`` or ``python -m coursekit COMMAND --help``.
 """
 
@@ -11,15 +11,24 @@ import argparse
 import importlib
 import sys
 
-MODELS = ("classifier", "rnn", "gan", "codec", "transformer", "diffusion")
-# which module trains / samples each model
-MODEL_MODULES = {
+# the module that owns each model's commands: its flags (add_train_arguments,
+# add_sample_arguments) and what they do (train_command, sample_command)
+RECIPES = {
     "classifier": "coursekit.eval.classifier",
-    "rnn": "coursekit.models.rnn",
-    "gan": "coursekit.models.gan",
-    "codec": "coursekit.models.codec",
-    "transformer": "coursekit.models.transformer",
-    "diffusion": "coursekit.models.diffusion",
+    "rnn": "coursekit.recipes.rnn",
+    "gan": "coursekit.recipes.gan",
+    "codec": "coursekit.recipes.codec",
+    "transformer": "coursekit.recipes.transformer",
+    "diffusion": "coursekit.recipes.diffusion",
+}
+MODELS = tuple(RECIPES)
+MODEL_HELP = {
+    "classifier": "the note classifier behind the pitch and family metrics",
+    "rnn": "SampleRNN-lite over mu-law samples (chapter 02)",
+    "gan": "GANSynth-lite over spectrogram features (chapter 03)",
+    "codec": "the neural audio codec (chapter 04)",
+    "transformer": "the Transformer over codec tokens (chapter 05)",
+    "diffusion": "latent diffusion over codec latents (chapter 06)",
 }
 
 
@@ -40,7 +49,10 @@ def _call(module: str, func: str, args) -> int | None:
     return fn(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The parser of ``python -m coursekit``; the flags of a model's ``train`` and ``sample`` are
+    its recipe's, added for the models named in ``argv`` (all of them when ``argv`` is None)."""
+    wanted = set(MODELS) if argv is None else set(argv) & set(MODELS)
     p = argparse.ArgumentParser(prog="python -m coursekit", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -69,58 +81,38 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("dir")
     ch.set_defaults(_target=("coursekit.data", "cli_check"))
 
-    # train / sample -------------------------------------------------------------------------
+    # train / sample: one subcommand a model, each with its own flags ------------------------
     tr = sub.add_parser("train", help="train one of the course's models")
-    tr.add_argument("model", choices=MODELS)
-    tr.add_argument("--profile", default=None, choices=["smoke", "default", "full"])
-    tr.add_argument("--out", required=True, help="checkpoint file to write")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--data", default=None, help="dataset folder (default: from the profile)")
-    tr.add_argument("--resume", action="store_true", help="continue from --out if it exists")
-    tr.add_argument("--task", default=None, help="model-specific task (e.g. notes, piano, genres)")
-    tr.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
-    tr.add_argument("--time-budget", type=float, default=None, help="seconds (default: profile)")
-    tr.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning; "
-                    "transformer, codec, diffusion)")
-    tr.add_argument("--decoder-only", action="store_true", help="codec: with --init, train the decoder "
-                    "alone; codes and latents stay the same, so models trained on them stay valid")
-    tr.add_argument("--synthetic-notes", type=int, default=0, help="codec: add this many synthetic "
-                    "harmonic notes (MIDI 55-106) to the training mix; the mini datasets have few high notes")
-    tr.add_argument("--stft-floor", type=float, default=None, help="codec: floor of the log-STFT loss "
-                    "(default 0.1; 0.01 makes quiet decaying tails count)")
-    tr.add_argument("--frame-loss", type=float, default=None, help="codec: weight of a frame-by-frame "
-                    "spectral convergence term in which quiet frames count as much as loud ones (e.g. 1; "
-                    "default 0)")
-    tr.add_argument("--freeze-codebooks", action="store_true", help="codec: with --init, keep the "
-                    "codebooks still while the encoder and decoder learn (a code keeps its latent)")
-    tr.add_argument("--anchor", type=float, default=None, help="codec: with --init, weight of a term "
-                    "keeping the latents of loud frames where --init's encoder put them (e.g. 1; default 0)")
-    tr.add_argument("--keep-encoder", action="store_true", help="codec: with --init, write --init's encoder "
-                    "and codebooks back beside the newly trained decoder, so codes and latents stay exactly "
-                    "what they were (models trained on them stay valid)")
-    tr.add_argument("--codec", default=None, help="codec checkpoint whose latents are modelled "
-                    "(diffusion; default: the reference codec)")
-    tr.set_defaults(_target=None, _func="cli_train")
-
-    sa = sub.add_parser("sample", help="generate notes into an NSynth-format folder")
-    sa.add_argument("model", choices=MODELS[1:])
-    sa.add_argument("--n", type=int, default=16)
-    sa.add_argument("--out", required=True)
-    sa.add_argument("--checkpoint", default=None)
-    sa.add_argument("--seed", type=int, default=0)
-    sa.add_argument("--pitch", type=int, default=None)
-    sa.add_argument("--family", default=None)
-    sa.add_argument("--prompt", default=None)
-    sa.add_argument("--genre", default=None)
-    sa.add_argument("--seconds", type=float, default=None)
-    sa.add_argument("--cfg", type=float, default=None)
-    sa.add_argument("--steps", type=int, default=None)
-    sa.add_argument("--temperature", type=float, default=None)
-    sa.add_argument("--top-k", type=int, default=None, help="transformer: keep the k likeliest codes")
-    sa.add_argument("--top-p", type=float, default=None, help="transformer: nucleus sampling "
-                    "(notes default: the profile's, 0.8)")
-    sa.add_argument("--device", default=None)
-    sa.set_defaults(_target=None, _func="cli_sample")
+    trsub = tr.add_subparsers(dest="model", metavar="MODEL")
+    trsub.required = True
+    sa = sub.add_parser("sample", help="generate notes or clips into an NSynth-format folder")
+    sasub = sa.add_subparsers(dest="model", metavar="MODEL")
+    sasub.required = True
+    for model in MODELS:
+        t = trsub.add_parser(model, help=MODEL_HELP[model])
+        t.add_argument("--profile", default=None, choices=["smoke", "default", "full"])
+        t.add_argument("--out", required=True, help="checkpoint file to write")
+        t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--data", default=None, help="dataset folder (default: from the profile)")
+        t.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+        t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+        t.add_argument("--time-budget", type=float, default=None, help="seconds (default: profile)")
+        t.set_defaults(_target=(RECIPES[model], "train_command"))
+        if model == "classifier":
+            continue
+        s = sasub.add_parser(model, help=MODEL_HELP[model])
+        s.add_argument("--n", type=int, default=16, help="how many notes or clips")
+        s.add_argument("--out", required=True, help="folder to write (NSynth format)")
+        s.add_argument("--checkpoint", default=None, help="default: the reference checkpoint")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--device", default=None, help="cuda, mps or cpu (default: cpu)")
+        s.set_defaults(_target=(RECIPES[model], "sample_command"))
+        if model in wanted:  # the model's own flags (importing its recipe imports torch)
+            recipe = importlib.import_module(RECIPES[model])
+            recipe.add_train_arguments(t)
+            recipe.add_sample_arguments(s)
+    if "classifier" in wanted:
+        importlib.import_module(RECIPES["classifier"]).add_train_arguments(trsub.choices["classifier"])
 
     # codec ----------------------------------------------------------------------------------
     co = sub.add_parser("codec", help="neural codec utilities")
@@ -131,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("out_dir")
     rc.add_argument("--n-q", type=int, default=None)
     rc.add_argument("--checkpoint", default=None)
-    rc.set_defaults(_target=("coursekit.models.codec", "cli_reconstruct"))
+    rc.set_defaults(_target=("coursekit.recipes.codec", "reconstruct_command"))
 
     # evaluation -----------------------------------------------------------------------------
     fa = sub.add_parser("fad", help="Frechet Audio Distance between two folders")
@@ -187,10 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    target = args._target or (MODEL_MODULES[args.model], args._func)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        rc = _call(*target, args)
+        args = build_parser(argv).parse_args(argv)
+        rc = _call(*args._target, args)
     except CommandError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,10 +1,13 @@
 """The one training loop every model of the course uses.
 
-A model chapter writes a *step function*: it takes a batch and the step number, does whatever
-one training step means for that model (one optimizer for a classifier, two for a GAN) and
-returns its losses as plain floats. :func:`train` does the rest, the same way for every model:
-seeds, an endless stream of batches, a progress bar, a time budget, an evaluation hook,
-checkpoints written atomically, and resuming after an interruption.
+A model's recipe says what its loss is: a *loss function* of a batch, made into a step by
+:func:`make_step` (backward, clipping, optimizer step), or, where one step means more than one
+update (a GAN's two players), a *step function* of its own. :func:`train` owns the plumbing, the
+same way for every model: the device (models, every batch), seeds, an endless stream of batches,
+the learning-rate schedule (:func:`warmup_cosine`), mixed precision, a progress bar, a time
+budget, an evaluation hook, checkpoints (:mod:`coursekit.checkpoint`) written atomically, and
+resuming after an interruption. Random tensors a step draws take the device of its batch
+(``torch.randn_like``, ``device=x.device``).
 
 Example
 -------
@@ -29,21 +32,21 @@ too, and only rank 0 draws the progress bar and writes checkpoints.
 
 from __future__ import annotations
 
-import json
+import contextlib
+import math
 import os
-import platform
 import random
-import subprocess
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "pick_device", "InfiniteLoader", "History", "make_step", "train",
-           "save_checkpoint", "load_checkpoint", "write_card", "read_card"]
+from . import checkpoint
+
+__all__ = ["seed_everything", "pick_device", "to_device", "warmup_cosine", "InfiniteLoader", "History",
+           "make_step", "train"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,102 +191,48 @@ def _set_rng_state(state: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Checkpoints and cards
+# Devices, schedules and resuming
 # ---------------------------------------------------------------------------------------------
 
-def save_checkpoint(path, state: dict, step: int = 0, config: dict | None = None,
-                    **extra) -> Path:
-    """Write ``state`` (models, optimizers, schedulers: anything with ``state_dict()``), the
-    step, the random states, a JSON-able ``config`` and ``extra`` entries to ``path``, atomically.
+def to_device(obj, device):
+    """``obj`` with every tensor in it (in tuples, lists and dicts too) moved to ``device``."""
+    if torch.is_tensor(obj):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        moved = [to_device(v, device) for v in obj]
+        return type(obj)(*moved) if hasattr(obj, "_fields") else type(obj)(moved)
+    return obj
 
-    The file is first written next to ``path`` and then renamed over it, so an interruption
-    never leaves a half-written checkpoint behind. Only tensors, numbers, strings, lists and
-    dicts are stored, so :func:`load_checkpoint` can use ``torch.load(weights_only=True)``.
+
+def warmup_cosine(warmup: int = 100, floor: float = 0.1) -> Callable[[int, float], float]:
+    """The course's learning-rate schedule, as a factor of each optimizer's learning rate.
+
+    A linear warm-up over ``warmup`` steps, then a cosine from 1 down to ``floor`` over the run.
+    ``progress`` runs from 0 to 1: the fraction of ``max_steps`` or of the time budget spent,
+    whichever is larger (a time-budgeted run anneals on the clock).
+
+    >>> f = warmup_cosine(warmup=10, floor=0.1)
+    >>> round(f(0, 0.0), 2), round(f(9, 0.0), 2), round(f(500, 0.5), 2), round(f(1000, 1.0), 2)
+    (0.1, 1.0, 0.55, 0.1)
     """
-    from .distributed import unwrap
-
-    if config is not None:
-        json.dumps(config)  # fails early, with the offending value, if config is not plain data
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"state": {k: unwrap(v).state_dict() for k, v in state.items()}, "step": int(step),
-               "config": config or {}, "rng": _rng_state(), **extra}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    def factor(step: int, progress: float) -> float:
+        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
+        return min(1.0, (step + 1) / max(1, warmup)) * (floor + (1 - floor) * cosine)
+    return factor
 
 
-def load_checkpoint(path, state: dict | None = None, map_location="cpu",
-                    restore_rng: bool = False) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
-
-    Loads the saved weights into each object of ``state`` (same keys as when saved) and returns
-    the whole checkpoint dict (``step``, ``config``, ``history``, ...).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    for key, obj in (state or {}).items():
+def _restore(path, state: dict, restore_rng: bool = True) -> dict:
+    """Load a training checkpoint's entries into the objects of ``state``; return the checkpoint."""
+    ckpt = checkpoint.load(path)
+    for key, obj in state.items():
         if key not in ckpt["state"]:
             raise ValueError(f"{path} has no entry {key!r}; it holds {', '.join(ckpt['state'])}")
         getattr(obj, "module", obj).load_state_dict(ckpt["state"][key])  # (inside DDP)
-    if restore_rng:
+    if restore_rng and "rng" in ckpt:
         _set_rng_state(ckpt["rng"])
     return ckpt
-
-
-def _git_commit() -> str | None:
-    try:
-        root = Path(__file__).resolve().parent.parent
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def hardware() -> str:
-    """A one-line description of the machine (CPU threads, GPU) for cards and benchmarks."""
-    desc = f"{platform.machine()} CPU, {os.cpu_count()} logical cores, torch {torch.__version__}"
-    if torch.cuda.is_available():
-        desc += f", GPU {torch.cuda.get_device_name(0)}"
-    return desc + f", {torch.get_num_threads()} torch threads"
-
-
-def command_line(fallback: str) -> str:
-    """The command that is running, as a card records it: ``python -m coursekit`` and every
-    argument as typed (``--time-budget``, ``--resume`` and ``--init`` included), or ``fallback``
-    when training was called from Python rather than from the command line."""
-    import shlex
-    import sys
-
-    if sys.argv and sys.argv[0].endswith("__main__.py"):
-        return "python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return fallback
-
-
-def write_card(path, **info) -> Path:
-    """Write a reference checkpoint's card: a JSON file with ``info`` (command, data, profile,
-    wall time, metrics, ...) plus the git commit, hardware, versions and date, filled in when
-    not given. Written atomically, like checkpoints (by rank 0 only under torchrun)."""
-    if not _is_main_process():
-        return Path(path)
-    card = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git_commit": _git_commit(), "hardware": hardware(),
-            "python": platform.python_version(), "torch": torch.__version__}
-    card.update(info)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(card, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def read_card(path) -> dict:
-    """The card written by :func:`write_card`."""
-    return json.loads(Path(path).read_text())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,13 +281,16 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
           ckpt_path=None, ckpt_every: int | None = None, resume: bool = False,
           eval_fn: Callable[[int], dict] | None = None, eval_every: int | None = None,
           config: dict | None = None, seed: int = 0, desc: str = "train",
-          progress: bool = True) -> History:
+          progress: bool = True, kind: str = "run", device=None,
+          schedule: Callable[[int, float], float] | None = None, amp: bool = False) -> History:
     """Run ``step_fn(batch, step)`` until ``max_steps`` or the time budget is reached.
 
     Parameters
     ----------
     step_fn : callable
         One training step; returns a dict of floats (``{"loss": 0.3}``, ``{"d_loss": .., "g_loss": ..}``).
+        It receives the batch already on the models' device (:func:`make_step` builds one from a
+        loss function).
     data : DataLoader or iterable
         Cycled endlessly through :class:`InfiniteLoader`.
     state : dict
@@ -349,8 +301,8 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
         Stop after this many seconds of training (in total over resumes); default: the
         profile's ``train.time_budget_s``. Pass ``float('inf')`` for no limit.
     ckpt_path, ckpt_every :
-        Write a checkpoint every ``ckpt_every`` steps (default: profile's ``train.ckpt_every``)
-        and at the end.
+        Write a checkpoint (:mod:`coursekit.checkpoint`, of ``kind``) every ``ckpt_every`` steps
+        (default: profile's ``train.ckpt_every``) and at the end.
     resume : bool
         Continue from ``ckpt_path`` when it exists: weights, optimizer states, step, random
         states, data position and history, so the run ends exactly as an uninterrupted one.
@@ -359,6 +311,14 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
         It runs with its own random state, so evaluating never changes the training.
     config : dict
         Plain JSON-able settings stored in the checkpoint.
+    device : str or torch.device, optional
+        Where to train (:func:`pick_device`): every module of ``state`` is moved there, and every
+        batch. Default: where the first module of ``state`` already is.
+    schedule : callable, optional
+        ``schedule(step, progress) -> factor`` of each optimizer's learning rate before each step
+        (:func:`warmup_cosine`); ``progress`` is the fraction of the steps or time budget spent.
+    amp : bool
+        Mixed precision (bfloat16 autocast) on a CUDA device; ignored elsewhere.
 
     Returns
     -------
@@ -377,23 +337,38 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
     if max_steps is None and time_budget_s == float("inf"):
         raise ValueError("give max_steps or a finite time_budget_s, or the loop never ends")
     modules = [m for m in state.values() if isinstance(m, torch.nn.Module)]
+    if device is not None or distributed.world_size() > 1:
+        device = pick_device(device)
+        for m in modules:
+            m.to(device)
+    else:
+        device = next((p.device for m in modules for p in m.parameters()), torch.device("cpu"))
+    optimizers = [o for o in state.values() if isinstance(o, torch.optim.Optimizer)]
+    for opt in optimizers:
+        for g in opt.param_groups:
+            g.setdefault("initial_lr", g["lr"])
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp and device.type == "cuda" \
+        else contextlib.nullcontext
     grad_sync = distributed.sync_modules(modules)  # torchrun: same weights, averaged gradients
     loader = InfiniteLoader(data, seed=seed)
     history, step, elapsed0 = History(), 0, 0.0
 
     if resume and ckpt_path is not None and Path(ckpt_path).exists():
-        ckpt = load_checkpoint(ckpt_path, state, restore_rng=True)
+        ckpt = _restore(ckpt_path, state)
         step, elapsed0 = ckpt["step"], ckpt.get("elapsed_s", 0.0)
         history.extend(ckpt.get("history", []))
         loader.load_state_dict(ckpt["data"])
         if _is_main_process():
             print(f"resumed from {ckpt_path} at step {step}")
 
-    def checkpoint():
-        if ckpt_path is not None and _is_main_process():
-            save_checkpoint(ckpt_path, state, step, config, history=list(history),
-                            data=loader.state_dict(), elapsed_s=elapsed0 + time.perf_counter() - t0)
+    def elapsed() -> float:
+        return elapsed0 + time.perf_counter() - t0
+
+    def checkpoint_now():
         if ckpt_path is not None:
+            checkpoint.save(ckpt_path, kind=kind, config=config or {}, state=state, step=step,
+                            history=list(history), data=loader.state_dict(), elapsed_s=elapsed(),
+                            rng=_rng_state())
             distributed.barrier()  # no rank reads a checkpoint before it is written
 
     t0 = time.perf_counter()
@@ -402,19 +377,29 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
     try:
         while max_steps is None or step < max_steps:
             # (under torchrun every rank stops at the same step: if any rank's budget is spent)
-            if distributed.any_rank(elapsed0 + time.perf_counter() - t0 >= time_budget_s):
+            if distributed.any_rank(elapsed() >= time_budget_s):
                 stop_reason = "time budget"
                 break
             clean = False
             for m in modules:
                 m.train()
-            batch = next(loader)
-            logs = {k: float(v) for k, v in step_fn(batch, step).items()}
+            if schedule is not None:
+                done = max(step / max_steps if max_steps else 0.0,
+                           elapsed() / time_budget_s if math.isfinite(time_budget_s) else 0.0)
+                factor = schedule(step, done)
+                for opt in optimizers:
+                    for g in opt.param_groups:
+                        g["lr"] = g["initial_lr"] * factor
+            batch = to_device(next(loader), device)
+            with autocast():
+                logs = {k: float(v) for k, v in step_fn(batch, step).items()}
+            if schedule is not None and optimizers:
+                logs["lr"] = optimizers[0].param_groups[0]["lr"]
             if distributed.is_distributed():  # torchrun: average the logs, share rank 0's buffers
                 logs = distributed.all_reduce_mean(logs)
                 distributed.broadcast_buffers(modules)
             step += 1
-            entry = {"step": step, "time": round(elapsed0 + time.perf_counter() - t0, 3), **logs}
+            entry = {"step": step, "time": round(elapsed(), 3), **logs}
             if eval_fn is not None and eval_every and step % eval_every == 0:
                 rng = _rng_state()
                 for m in modules:
@@ -427,7 +412,7 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
             if step % ckpt_every == 0:
-                checkpoint()
+                checkpoint_now()
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     finally:
@@ -435,12 +420,11 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
         if grad_sync is not None:
             grad_sync.remove()
     if clean:
-        checkpoint()
+        checkpoint_now()
     elif ckpt_path is not None:
         print(f"interrupted in the middle of step {step + 1}: the checkpoint of the last "
               f"completed save in {ckpt_path} is kept")
     if progress and _is_main_process():
-        print(f"{desc}: stopped after {step} steps ({stop_reason}), "
-              f"{elapsed0 + time.perf_counter() - t0:.1f} s"
+        print(f"{desc}: stopped after {step} steps ({stop_reason}), {elapsed():.1f} s"
               + ("; run again with resume=True to continue" if stop_reason == "interrupted" else ""))
     return history

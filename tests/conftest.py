@@ -21,6 +21,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TQDM_MININTERVAL", "5")
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models on one thread: extra threads only add synchronisation (very slow on a busy
+    machine). A test file takes it for every test with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def realdata() -> Path:
     """``../shared/realdata`` (real files in the real formats); skips when it is not there."""

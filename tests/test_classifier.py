@@ -13,13 +13,7 @@ from coursekit.eval import classifier as C
 from coursekit.eval.embeddings import get_embedding
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models: extra threads only add synchronisation (very slow on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_forward_and_feature_shapes():

@@ -13,13 +13,7 @@ from coursekit.models import diffusion as D
 from coursekit.models.codec import Codec, NeuralCodec, save_codec
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny models on a shared CPU: one thread is many times faster than two fighting for cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny_cfg(**kw):

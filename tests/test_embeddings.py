@@ -10,13 +10,7 @@ from coursekit import audio as A
 from coursekit.eval import embeddings as E
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models: extra threads only add synchronisation (very slow on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def harmonic(f0, seconds=2.0, sr=16000, n=5):

@@ -13,13 +13,7 @@ from coursekit.eval import evaluate as EV
 from coursekit.eval.fad import gaussian_stats
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models: extra threads only add synchronisation (very slow on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def note(f0, seconds=1.0, sr=16000, seed=0, noise=0.0):

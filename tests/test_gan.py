@@ -12,13 +12,7 @@ from coursekit.models.gan import (N_BINS, N_FRAMES, SEGMENT, Discriminator, GANC
                                   from_features, to_features)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: extra threads only add synchronisation (very slow on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _f0(y, sr=16000):

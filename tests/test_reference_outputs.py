@@ -75,7 +75,7 @@ def test_reference_model_output_is_unchanged(name, inputs):
 
 
 def test_codec_latent_digest_is_pinned():
-    from coursekit.models.codec import latent_digest, load_codec
+    from coursekit.recipes.codec import latent_digest, load_codec
 
     assert latent_digest(load_codec()) == CODEC_DIGEST
 

@@ -12,13 +12,7 @@ from coursekit.models import rnn
 from coursekit.models.rnn import RNNConfig, SampleRNN, generate, nll_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: extra threads only add synchronisation (very slow on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**kw):

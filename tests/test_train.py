@@ -11,13 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from coursekit import train as T
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models: extra threads only add synchronisation (very slow on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Boom(RuntimeError):
@@ -96,38 +90,6 @@ def test_time_budget_stops_and_history_records_time(tmp_path):
     assert len(hist) == 4 and all(h["time"] >= 0 for h in hist)
 
 
-def test_checkpoint_is_atomic(tmp_path, monkeypatch):
-    model = torch.nn.Linear(3, 2)
-    path = tmp_path / "m.pt"
-    T.save_checkpoint(path, {"model": model}, step=1, config={"lr": 0.1})
-    before = path.read_bytes()
-
-    def broken_save(obj, f, *a, **k):
-        with open(f, "wb") as fh:
-            fh.write(b"half a file")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
-        T.save_checkpoint(path, {"model": model}, step=2)
-    assert path.read_bytes() == before  # the good checkpoint survives a failed write
-    monkeypatch.undo()
-    other = torch.nn.Linear(3, 2)
-    ckpt = T.load_checkpoint(path, {"model": other})
-    assert ckpt["step"] == 1 and ckpt["config"] == {"lr": 0.1}
-    assert torch.equal(other.weight, model.weight)
-
-
-def test_checkpoint_rejects_non_json_config(tmp_path):
-    with pytest.raises(TypeError):
-        T.save_checkpoint(tmp_path / "x.pt", {"m": torch.nn.Linear(1, 1)}, config={"f": object()})
-    with pytest.raises(FileNotFoundError):
-        T.load_checkpoint(tmp_path / "missing.pt")
-    T.save_checkpoint(tmp_path / "y.pt", {"m": torch.nn.Linear(1, 1)})
-    with pytest.raises(ValueError, match="has no entry 'opt'"):
-        T.load_checkpoint(tmp_path / "y.pt", {"opt": torch.nn.Linear(1, 1)})
-
-
 def test_pick_device(monkeypatch):
     monkeypatch.delenv("COURSEKIT_DEVICE", raising=False)
     assert T.pick_device("cpu").type == "cpu"
@@ -157,18 +119,38 @@ def test_infinite_loader_plain_iterable_and_empty():
         next(T.InfiniteLoader([]))
 
 
-def test_command_line_is_what_ran_or_the_fallback(monkeypatch):
-    monkeypatch.setattr("sys.argv", ["/x/coursekit/__main__.py", "train", "codec", "--out", "a b.pt",
-                                     "--time-budget", "30", "--resume"])
-    assert T.command_line("fallback") == ("python -m coursekit train codec --out 'a b.pt' "
-                                          "--time-budget 30 --resume")
-    monkeypatch.setattr("sys.argv", ["/usr/bin/pytest", "tests"])
-    assert T.command_line("python -m coursekit train codec --out x.pt") == "python -m coursekit train codec --out x.pt"
+def test_to_device_moves_every_tensor():
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", "x y")
+    batch = {"a": torch.zeros(1), "b": [torch.ones(1), 3], "c": Pair(torch.zeros(2), "s")}
+    moved = T.to_device(batch, torch.device("cpu"))
+    assert isinstance(moved["c"], Pair) and moved["b"][1] == 3 and moved["c"].y == "s"
+    assert torch.equal(moved["b"][0], torch.ones(1))
 
 
-def test_write_card(tmp_path):
-    path = T.write_card(tmp_path / "card.json", command="python -m coursekit train x",
-                        metrics={"acc": 0.9})
-    card = json.loads(path.read_text())
-    assert card["metrics"] == {"acc": 0.9} and "hardware" in card and "git_commit" in card
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+def test_warmup_cosine_schedule_sets_the_learning_rate():
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    step = T.make_step(model, opt, lambda b: model(b[0]).pow(2).mean())
+    data = [(torch.randn(4, 2),)]
+    hist = T.train(step, data, {"model": model, "opt": opt}, max_steps=10, time_budget_s=60,
+                   schedule=T.warmup_cosine(warmup=5, floor=0.1), progress=False)
+    lrs = [h["lr"] for h in hist]
+    assert lrs[0] == pytest.approx(0.2) and max(lrs) <= 1.0
+    assert lrs[-1] == pytest.approx(T.warmup_cosine(5, 0.1)(9, 0.9))
+    assert lrs[4] > lrs[-1] > 0.1
+
+
+def test_train_moves_the_model_to_the_asked_device():
+    model = torch.nn.Linear(2, 1).double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+
+    def loss_fn(batch):
+        seen.append(batch[0].device)
+        return model(batch[0].double()).pow(2).mean()
+
+    T.train(T.make_step(model, opt, loss_fn), [(torch.randn(4, 2),)], {"model": model, "opt": opt},
+            max_steps=2, time_budget_s=60, device="cpu", progress=False)
+    assert seen == [torch.device("cpu")] * 2

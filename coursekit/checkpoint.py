@@ -1,0 +1,217 @@
+"""One checkpoint layout and one card schema for every model of the course.
+
+A checkpoint is a ``torch.save`` of a plain dict, read back with ``weights_only=True``::
+
+    {"format": "coursekit-checkpoint", "version": 1,
+     "kind": "rnn" | "gan" | "codec" | "transformer" | "diffusion" | "classifier",
+     "config": {...},                   # JSON-able: what the model's constructor needs
+     "state": {"model": state_dict, ...},   # a training run adds "opt", "ema", "D", ...
+     "step": 1200,
+     ...}                               # more plain entries: "history", "rng", "codec", ...
+
+Reference checkpoints (``coursekit/checkpoints/*.pt``) and the checkpoints a training run
+writes have this one layout; a run adds its optimizer states, random states and data position
+so that it can resume. Each reference checkpoint has a *card* beside it (``NAME.json``) with the
+keys of :data:`CARD_KEYS` and whatever else its recipe measured.
+
+Example
+-------
+>>> import torch, tempfile, pathlib
+>>> from coursekit import checkpoint
+>>> net = torch.nn.Linear(2, 1)
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "lin.pt"
+>>> _ = checkpoint.save(path, kind="linear", config={"in": 2}, state={"model": net})
+>>> ckpt = checkpoint.load(path, kind="linear")
+>>> ckpt["config"], sorted(ckpt["state"]["model"])
+({'in': 2}, ['bias', 'weight'])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from .paths import CHECKPOINT_DIR  # noqa: F401 (coursekit.checkpoint.CHECKPOINT_DIR)
+
+__all__ = ["FORMAT", "CARD_KEYS", "save", "load", "state_dict", "reference", "write_card",
+           "read_card", "hardware", "command_line", "git_commit"]
+
+FORMAT = "coursekit-checkpoint"
+VERSION = 1
+# every card has these (``write_card`` fills the first five itself)
+CARD_KEYS = ("created", "git_commit", "hardware", "python", "torch",
+             "model", "command", "profile", "data", "config", "steps", "training_time_s",
+             "size_bytes", "metrics")
+
+
+def _is_main_process() -> bool:
+    # under torchrun only rank 0 writes files
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """``write(tmp)`` beside ``path``, then rename over it: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def state_dict(obj, half: bool = False) -> dict:
+    """``obj.state_dict()`` (a module inside DDP or ``torch.compile`` unwrapped), on the CPU;
+    ``half=True`` stores floating-point tensors as float16 (half the size)."""
+    if isinstance(obj, dict):
+        sd = obj
+    else:
+        obj = getattr(obj, "_orig_mod", obj)       # torch.compile
+        obj = getattr(obj, "module", obj)          # DistributedDataParallel
+        sd = obj.state_dict()
+    if not half:
+        return sd
+    return {k: (v.detach().cpu().half() if torch.is_tensor(v) and v.is_floating_point() else v)
+            for k, v in sd.items()}
+
+
+def save(path, *, kind: str, config: dict, state: dict, step: int = 0, half: bool = False,
+         **extra) -> Path:
+    """Write one checkpoint atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    kind : str
+        The model family (``"rnn"``, ``"codec"``, ...); :func:`load` checks it.
+    config : dict
+        Plain JSON-able settings that rebuild the model (``dataclasses.asdict(model.cfg)``).
+    state : dict
+        Name to module, optimizer, scheduler (anything with ``state_dict()``) or a ready state
+        dict. The model itself is ``"model"``.
+    step : int
+    half : bool
+        Store the floating-point weights of ``"model"`` (and ``"ema"``) as float16.
+    **extra
+        More plain entries (``history``, ``rng``, ``codec``, ...).
+    """
+    json.dumps(config, default=list)  # fails early, naming the value, if config is not plain data
+    payload = {"format": FORMAT, "version": VERSION, "kind": kind, "config": config,
+               "state": {k: state_dict(v, half=half and k in ("model", "ema")) for k, v in state.items()},
+               "step": int(step), **extra}
+    if not _is_main_process():
+        return Path(path)
+    return _atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def _upgrade(ckpt: dict) -> dict:
+    """The layouts written before :data:`FORMAT`, read as this one."""
+    if ckpt.get("format") == FORMAT:
+        return ckpt
+    out = {k: v for k, v in ckpt.items() if k not in ("model", "G", "state")}
+    if "state" in ckpt:                          # train-loop checkpoints, codec, diffusion
+        out["state"] = ckpt["state"]
+    elif "G" in ckpt:                            # the GAN's generator
+        out["state"] = {"model": ckpt["G"]}
+    elif "model" in ckpt:                        # rnn, transformer
+        out["state"] = {"model": ckpt["model"]}
+    else:
+        raise ValueError("not a coursekit checkpoint")
+    out.setdefault("config", {})
+    out.setdefault("step", 0)
+    out.setdefault("kind", ckpt.get("kind"))
+    out["format"], out["version"] = FORMAT, VERSION
+    return out
+
+
+def load(path, kind: str | None = None, map_location="cpu") -> dict:
+    """Read a checkpoint (``weights_only=True``) as the dict :func:`save` wrote.
+
+    Raises ``FileNotFoundError`` when ``path`` is missing and ``ValueError`` (one line naming the
+    file) when it is not a coursekit checkpoint or holds another kind of model than ``kind``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        ckpt = _upgrade(torch.load(path, map_location=map_location, weights_only=True))
+    except Exception as err:  # a truncated file, a pickle of something else, not a dict
+        raise ValueError(f"{path}: not a coursekit checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    if kind is not None and ckpt.get("kind") not in (None, kind):
+        raise ValueError(f"{path} holds a {ckpt['kind']} model, not a {kind} model")
+    return ckpt
+
+
+def float_weights(sd: dict) -> dict:
+    """A state dict with float16 weights (as reference checkpoints store them) back in float32."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
+
+
+def reference(name: str) -> Path:
+    """The path of a reference checkpoint shipped with coursekit, e.g. ``reference("codec.pt")``."""
+    return CHECKPOINT_DIR / name
+
+
+# ---------------------------------------------------------------------------------------------
+# Cards
+# ---------------------------------------------------------------------------------------------
+
+def git_commit() -> str | None:
+    """The commit of the coursekit checkout, or None outside a git checkout."""
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def hardware() -> str:
+    """A one-line description of the machine (CPU threads, GPU) for cards and benchmarks."""
+    desc = f"{platform.machine()} CPU, {os.cpu_count()} logical cores, torch {torch.__version__}"
+    if torch.cuda.is_available():
+        desc += f", GPU {torch.cuda.get_device_name(0)}"
+    return desc + f", {torch.get_num_threads()} torch threads"
+
+
+def command_line(fallback: str) -> str:
+    """The command that is running, as a card records it (``python -m coursekit`` and every
+    argument as typed), or ``fallback`` when called from Python rather than the command line."""
+    if sys.argv and sys.argv[0].endswith("__main__.py"):
+        return "python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return fallback
+
+
+def write_card(path, **info) -> Path:
+    """Write a card: ``info`` plus the date, commit, hardware and versions (unless given).
+
+    ``info`` should hold the rest of :data:`CARD_KEYS` (``model``, ``command``, ``profile``,
+    ``data``, ``config``, ``steps``, ``training_time_s``, ``size_bytes``, ``metrics``); a missing
+    one is written as ``None`` so that every card has every key.
+    """
+    card = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(), "hardware": hardware(),
+            "python": platform.python_version(), "torch": torch.__version__}
+    card.update({k: None for k in CARD_KEYS if k not in card})
+    card.update(info)
+    if not _is_main_process():
+        return Path(path)
+    text = json.dumps(card, indent=2, default=str) + "\n"
+    return _atomic_write(Path(path), lambda tmp: tmp.write_text(text))
+
+
+def read_card(path) -> dict:
+    """The card written by :func:`write_card`."""
+    return json.loads(Path(path).read_text())
