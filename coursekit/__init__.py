@@ -8,8 +8,10 @@ concept and is meant to be read:
 - :mod:`coursekit.audio`     load/save, resampling, mu-law, STFT, mel, Griffin-Lim
 - :mod:`coursekit.display`   players and plots for Jupyter and Colab
 - :mod:`coursekit.data`      the real dataset formats and their offline mini versions
-- :mod:`coursekit.models`    one file a model family
+- :mod:`coursekit.models`    one page a model: modules, loss, sampling (plain torch)
+- :mod:`coursekit.recipes`   one recipe a model: data, training, generation, its commands
 - :mod:`coursekit.train`     the one training loop
+- :mod:`coursekit.checkpoint` the one checkpoint layout and card schema
 - :mod:`coursekit.eval`      FAD, embeddings, the note classifier, the listening test
 - :mod:`coursekit.exercises` exercise markers and checks
 """
