@@ -6,7 +6,7 @@ reads no profile. Data, training, checkpoints and commands are in :mod:`courseki
 
 - :mod:`~coursekit.models.rnn`          SampleRNN-lite over mu-law samples (chapter 02)
 - :mod:`~coursekit.models.gan`          GANSynth-lite over log-magnitude and frequency (chapter 03)
-- :mod:`~coursekit.models.codec`        a SEANet-style codec (chapter 04), quantized by
+- :mod:`~coursekit.models.codec`        a convolutional audio codec (chapter 04), quantized by
 - :mod:`~coursekit.models.rvq`          residual vector quantization
 - :mod:`~coursekit.models.patterns`     token layouts: flatten, parallel, delay (chapter 05)
 - :mod:`~coursekit.models.transformer`  a decoder-only Transformer over codec tokens (chapter 05)
