@@ -37,7 +37,7 @@ from coursekit.cli import main as cli  # noqa: E402
 from coursekit.data import dataset_dir  # noqa: E402
 from coursekit.data.nsynth import NSynth, load_folder  # noqa: E402
 from coursekit.models import gan, rnn  # noqa: E402
-from coursekit.train import hardware  # noqa: E402
+from coursekit.checkpoint import hardware  # noqa: E402
 
 
 def _eval(folder: Path, ref: Path, embeddings: str) -> dict:

@@ -311,7 +311,7 @@ def main(argv=None) -> int:
     only = set(args.only.split(","))
     meta = {"checkpoint": str(ckpt.relative_to(REPO)) if ckpt.is_relative_to(REPO) else str(ckpt),
             "command": "python benchmarks/codec_eval.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "hardware": __import__("coursekit.train", fromlist=["hardware"]).hardware()}
+            "hardware": __import__("coursekit.checkpoint", fromlist=["hardware"]).hardware()}
     results = {}
     if "nsynth" in only:
         results["nsynth"] = {**meta, **bench_nsynth(codec, args, tmp)}

@@ -45,7 +45,7 @@ from coursekit.data.nsynth import FAMILIES, read_examples, write_nsynth_folder  
 from coursekit.eval.evaluate import evaluate_folder  # noqa: E402
 from coursekit.models import diffusion as D  # noqa: E402
 from coursekit.paths import CHECKPOINT_DIR, cache_root, samples_root  # noqa: E402
-from coursekit.train import hardware  # noqa: E402
+from coursekit.checkpoint import hardware  # noqa: E402
 
 
 def _ref(name: str) -> str:

@@ -39,7 +39,7 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
     from coursekit.eval.embeddings import OFFLINE, crepe_pitch, get_embedding
-    from coursekit.train import hardware
+    from coursekit.checkpoint import hardware
 
     sr, seconds = 16000, 4.0
     t = np.arange(int(sr * seconds)) / sr

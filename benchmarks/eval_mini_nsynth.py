@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
     from coursekit.eval.classifier import DEFAULT_PATH, evaluate_split
     from coursekit.eval.evaluate import embed_folder, evaluate_folder, fad_with_ci, list_audio
     from coursekit.paths import cache_root
-    from coursekit.train import hardware, read_card
+    from coursekit.checkpoint import hardware, read_card
 
     t_start = time.perf_counter()
     split = {s: dataset_dir("nsynth", s, size=args.size) for s in ("train", "valid", "test")}

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from baselines_eval import _eval  # noqa: E402
 from coursekit.cli import main as cli  # noqa: E402
 from coursekit.data import dataset_dir  # noqa: E402
-from coursekit.train import hardware  # noqa: E402
+from coursekit.checkpoint import hardware  # noqa: E402
 
 
 def main(argv=None) -> int:

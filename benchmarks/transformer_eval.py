@@ -51,7 +51,7 @@ from coursekit.eval.evaluate import evaluate_folder  # noqa: E402
 from coursekit.models import patterns as P  # noqa: E402
 from coursekit.models import transformer as T  # noqa: E402
 from coursekit.paths import runs_root  # noqa: E402
-from coursekit.train import hardware  # noqa: E402
+from coursekit.checkpoint import hardware  # noqa: E402
 
 OUT = REPO / "results" / "transformer_eval.json"
 WORK = runs_root() / "ch05" / "eval"

@@ -298,7 +298,7 @@ def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, 
     from .data.nsynth import write_nsynth_folder
     from .eval.classifier import DEFAULT_PATH as CLASSIFIER_PATH
     from .paths import CHECKPOINT_DIR, samples_root
-    from .train import hardware
+    from .checkpoint import hardware
 
     t_start, cpu_start = time.perf_counter(), time.process_time()
     load0 = os.getloadavg()[0]
