@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from coursekit import audio
-from coursekit.models import gan
+from coursekit import audio, checkpoint
+from coursekit.data.nsynth import FAMILIES
 from coursekit.models.gan import (N_BINS, N_FRAMES, SEGMENT, Discriminator, GANConfig, Generator,
-                                  from_features, to_features)
+                                  d_loss, from_features, to_features)
+from coursekit.recipes import gan
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -39,7 +40,7 @@ def test_features_round_trip_keeps_the_pitch(midi):
 
 
 def test_generator_and_discriminator_shapes_and_conditions():
-    cfg = GANConfig(channels=16)
+    cfg = GANConfig(channels=16, families=list(FAMILIES))
     G, D = Generator(cfg), Discriminator(cfg)
     x = G(torch.randn(3, cfg.z_dim), pitch=[48, 60, 72], family=[0, -1, 10])
     assert x.shape == (3, 2, N_BINS, N_FRAMES) and float(x.abs().max()) <= 1
@@ -58,13 +59,13 @@ def test_one_step_of_each_recipe_trains_both_networks(recipe):
     pitch, family = torch.tensor([50, 60, 70, 55]), torch.tensor([2, 2, 6, 6])
     real = to_features(y)
     fake0 = G(torch.randn(4, 64), pitch, family).detach()
-    before_d = gan.d_loss(D(real, pitch, family), D(fake0, pitch, family), r["loss"]).item()
+    before_d = d_loss(D(real, pitch, family), D(fake0, pitch, family), r["loss"]).item()
     g_before = [p.detach().clone() for p in G.parameters()]
     step = gan.gan_step_fn(G, D, opt_g, opt_d, r["loss"])
     logs = step((y, pitch, family), 0)
     assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake", "ac_real", "ac_fake"}
     assert all(np.isfinite(v) for v in logs.values())
-    after_d = gan.d_loss(D(real, pitch, family), D(fake0, pitch, family), r["loss"]).item()
+    after_d = d_loss(D(real, pitch, family), D(fake0, pitch, family), r["loss"]).item()
     assert after_d < before_d                       # D got better at telling these apart
     assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters()))  # G moved
 
@@ -95,6 +96,14 @@ def test_train_save_load_and_sample_cli_write_a_valid_nsynth_folder(tmp_path):
     card = json.loads(ckpt.with_suffix(".json").read_text())
     assert card["model"] == "gan" and card["recipe"] == "stable" and card["steps"] > 0
     assert card["data"]["families"] == ["flute", "organ"]
+    assert set(checkpoint.CARD_KEYS) <= set(card) and card["training_time_s"] >= 0
+    saved = checkpoint.load(ckpt, kind="gan")
+    assert saved["step"] == card["steps"] and set(saved["state"]) == {"model"}
+    assert saved["config"]["families"] == list(FAMILIES)
+    # --resume continues from the training checkpoint beside --out (here: already done)
+    assert main(["train", "gan", "--profile", "smoke", "--out", str(ckpt), "--data", str(folder),
+                 "--resume"]) == 0
+    assert json.loads(ckpt.with_suffix(".json").read_text())["steps"] == card["steps"]
     out = tmp_path / "samples"
     assert main(["sample", "gan", "--n", "4", "--out", str(out), "--checkpoint", str(ckpt),
                  "--pitch", "60", "--family", "organ", "--seed", "2"]) == 0
@@ -106,3 +115,46 @@ def test_train_save_load_and_sample_cli_write_a_valid_nsynth_folder(tmp_path):
     # pitches outside the trained range are refused with one clear line
     assert main(["sample", "gan", "--n", "1", "--out", str(out), "--checkpoint", str(ckpt),
                  "--pitch", "90"]) == 2
+
+
+def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path):
+    y = torch.from_numpy(np.stack([audio.tone(audio.midi_to_hz(p), 1.1, 16000, 0.5)[:SEGMENT]
+                                   for p in (50, 60, 70, 55)]))
+    notes = {"audio": y.half(), "pitch": torch.tensor([50, 60, 70, 55]),
+             "family": torch.tensor([2, 2, 6, 6])}
+    kw = dict(channels=16, batch_size=2, time_budget_s=float("inf"), progress=False, device="cpu")
+    G_full, _, hist_full, _ = gan.train_gan(notes, max_steps=4, **kw)
+    ckpt = tmp_path / "run.pt"
+    gan.train_gan(notes, max_steps=2, ckpt_path=ckpt, **kw)
+    G, _, hist, _ = gan.train_gan(notes, max_steps=4, ckpt_path=ckpt, resume=True, **kw)
+    assert [h["d_loss"] for h in hist] == [h["d_loss"] for h in hist_full]
+    for a, b in zip(G.state_dict().values(), G_full.state_dict().values()):
+        assert torch.equal(a, b)
+    # the training checkpoint holds both players; load_generator takes its generator
+    assert checkpoint.load(ckpt, kind="gan")["step"] == 4
+    G_loaded = gan.load_generator(ckpt)
+    assert G_loaded.cfg.train_families == ["flute", "organ"]
+    assert all(torch.equal(a, b) for a, b in zip(G_loaded.state_dict().values(),
+                                                  G.state_dict().values()))
+
+
+def test_reference_generator_loads_and_plays_its_conditions():
+    G = gan.load_generator()
+    assert G.cfg.families == list(FAMILIES) and G.cfg.train_families
+    notes = gan.generate_notes(G, [60, 64], families="flute", seed=0)
+    assert [n["pitch"] for n in notes] == [60, 64]
+    assert {n["instrument_family_str"] for n in notes} == {"flute"}
+    assert notes[0]["audio"].shape == (64000,) and np.abs(notes[0]["audio"]).max() <= 0.95 + 1e-6
+    with pytest.raises(FileNotFoundError, match="train gan"):
+        gan.load_generator("/nonexistent/gan.pt")
+
+
+def test_train_gan_takes_only_its_own_flags(capsys):
+    from coursekit.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "gan", "--anchor", "5", "--out", "x.pt"])
+    assert exit_.value.code == 2 and "--anchor" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "gan", "--task", "wobbly", "--out", "x.pt"])
+    assert exit_.value.code == 2 and "stable" in capsys.readouterr().err
