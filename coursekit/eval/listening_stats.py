@@ -54,7 +54,7 @@ def t_interval(x, level: float = 0.95) -> tuple[float, float, float]:
 
     ``mean +- t_{(1+level)/2, n-1} * s / sqrt(n)``, ``s`` the sample standard deviation. It
     assumes independent ratings; ratings by the same rater are not (see ``unit='participant'``
-    in :func:`coursekit.eval.listening.mos_table`).
+    in :func:`coursekit.eval.listening_analysis.mos_table`).
 
     Returns
     -------
