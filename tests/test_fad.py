@@ -1,4 +1,4 @@
-"""Tests of the Frechet distance core (coursekit/eval/fad.py).
+"""Tests of the FAD tools: coursekit.eval.fad and its fad_core, fad_stats, embedding_cache.
 
 The reference for the distance is written here independently, the way most FID/FAD code
 writes it (``np.cov`` + ``scipy.linalg.sqrtm(s1 @ s2)``), and only trusted where the
@@ -13,7 +13,7 @@ import pytest
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-from coursekit.eval import fad
+from coursekit.eval import embedding_cache, fad, fad_core, fad_stats
 from coursekit.eval.fad import (
     EmbeddingCache,
     FADInfResult,
@@ -520,6 +520,8 @@ def test_embedding_cache_default_folder(monkeypatch, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_docstring_examples():
-    result = doctest.testmod(fad, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 20 and result.failed == 0
+@pytest.mark.parametrize("module", [fad, fad_core, fad_stats, embedding_cache],
+                         ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0
