@@ -4,8 +4,9 @@ In the order they build on each other: mean and covariance (:func:`gaussian_stat
 :class:`RunningStats` batch by batch), the trace of the matrix square root
 (:func:`trace_sqrt_product`), and the distance (:func:`frechet_distance_from_stats`,
 :func:`frechet_distance`). Also :class:`RankDeficientWarning` and the checks of the input
-(``_as_embeddings``) that :mod:`coursekit.eval.fad_stats` shares. :mod:`coursekit.eval.fad`
-writes out the formula and gathers these with the rest of chapter 07's FAD tools.
+(``_as_embeddings``, ``_as_two_sets``) that :mod:`coursekit.eval.fad_stats` shares.
+:mod:`coursekit.eval.fad` writes out the formula and gathers these with the rest of chapter
+07's FAD tools.
 """
 
 from __future__ import annotations
@@ -36,8 +37,13 @@ class RankDeficientWarning(UserWarning):
 # --------------------------------------------------------------------------------------------
 
 
-def _as_embeddings(x, name: str = "x", min_samples: int = 2, warn_rank: bool = True) -> np.ndarray:
-    """``x`` as a float64 array of shape (n_samples, dim), or a ValueError saying what is wrong."""
+def _as_embeddings(
+    x, name: str = "x", min_samples: int = 2, warn_rank: bool = True, stacklevel: int = 3
+) -> np.ndarray:
+    """``x`` as a float64 array of shape (n_samples, dim), or a ValueError saying what is wrong.
+
+    The rank warning points ``stacklevel`` frames up (3: the caller of this function's caller).
+    """
     if hasattr(x, "detach"):  # a torch tensor
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
@@ -77,9 +83,24 @@ def _as_embeddings(x, name: str = "x", min_samples: int = 2, warn_rank: bool = T
             "(several times the dimension) or a smaller embedding (e.g. PCA to well below n "
             "dimensions).",
             RankDeficientWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return x
+
+
+def _as_two_sets(
+    x, y, names: tuple[str, str] = ("x", "y"), min_samples_y: int = 2, warn_rank: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two sets of embeddings checked by :func:`_as_embeddings`, or a ValueError when their
+    dimensions differ. Rank warnings are attributed to the caller of the calling function."""
+    x = _as_embeddings(x, names[0], warn_rank=warn_rank, stacklevel=4)
+    y = _as_embeddings(y, names[1], min_samples=min_samples_y, warn_rank=warn_rank, stacklevel=4)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} have different embedding dimensions ({x.shape[1]} vs "
+            f"{y.shape[1]}); compare embeddings made by the same model"
+        )
+    return x, y
 
 
 def _check_stats(mu, sigma, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -483,13 +504,7 @@ def frechet_distance(x, y, method: str = "eigh") -> float:
     >>> frechet_distance(x, 2 * x) > 0
     True
     """
-    x = _as_embeddings(x, "x")
-    y = _as_embeddings(y, "y")
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"x and y have different embedding dimensions ({x.shape[1]} vs {y.shape[1]}); "
-            "compare embeddings made by the same model"
-        )
+    x, y = _as_two_sets(x, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficientWarning)  # already warned above
         mu1, s1 = gaussian_stats(x)

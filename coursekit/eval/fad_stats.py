@@ -17,7 +17,7 @@ import numpy as np
 
 from .fad_core import (
     RankDeficientWarning,
-    _as_embeddings,
+    _as_two_sets,
     _psd_sqrt,
     frechet_distance,
     frechet_distance_from_stats,
@@ -198,15 +198,9 @@ def fad_inf(
     >>> float(res) == res.value
     True
     """
-    x = _as_embeddings(x, "x", warn_rank=False)
-    y = _as_embeddings(y, "y", warn_rank=False)
+    x, y = _as_two_sets(x, y, warn_rank=False)
     n_x, d = x.shape
     n_y = y.shape[0]
-    if y.shape[1] != d:
-        raise ValueError(
-            f"x and y have different embedding dimensions ({d} vs {y.shape[1]}); compare "
-            "embeddings made by the same model"
-        )
     if n_sizes < 2 or n_repeats < 1:
         raise ValueError(f"need n_sizes >= 2 and n_repeats >= 1; got {n_sizes}, {n_repeats}")
     if n_min is None:
@@ -335,12 +329,7 @@ def bootstrap_ci(
     >>> bool(low <= frechet_distance(x, y) <= high)
     True
     """
-    x = _as_embeddings(x, "x")
-    y = _as_embeddings(y, "y")
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"x and y have different embedding dimensions ({x.shape[1]} vs {y.shape[1]})"
-        )
+    x, y = _as_two_sets(x, y)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1 (0.05 for 95 %); got {alpha}")
     if n_boot < 2:
@@ -425,13 +414,7 @@ def per_sample_scores(x_ref, y, n_quad: float = 0.2) -> np.ndarray:
     >>> int(np.argmax(per_sample_scores(x, y)))
     17
     """
-    x_ref = _as_embeddings(x_ref, "x_ref")
-    y = _as_embeddings(y, "y", min_samples=3)
-    if x_ref.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"x_ref and y have different embedding dimensions ({x_ref.shape[1]} vs "
-            f"{y.shape[1]})"
-        )
+    x_ref, y = _as_two_sets(x_ref, y, names=("x_ref", "y"), min_samples_y=3)
     if not 0 < n_quad <= 1:
         raise ValueError(f"n_quad (the quadrature step) must be in (0, 1]; got {n_quad}")
     n = y.shape[0]
