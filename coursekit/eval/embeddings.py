@@ -79,7 +79,8 @@ class Embedding:
 
     @property
     def cache_name(self) -> str:
-        """The name under which :class:`~coursekit.eval.fad.EmbeddingCache` files its vectors."""
+        """The name under which :class:`~coursekit.eval.embedding_cache.EmbeddingCache` files its
+        vectors."""
         return f"{self.name}-v{self.version}"
 
     def embed(self, audio: np.ndarray, sr: int) -> np.ndarray:
@@ -108,15 +109,16 @@ class Embedding:
     def embed_files(self, paths, cache: bool = True, progress: bool = True) -> list[np.ndarray]:
         """Frame embeddings of each file, a list of ``(frames_i, dim)`` arrays.
 
-        With ``cache=True`` they are kept on disk (:class:`coursekit.eval.fad.EmbeddingCache`,
-        keyed by the file's bytes and :attr:`cache_name`), so a second run is instant.
+        With ``cache=True`` they are kept on disk
+        (:class:`coursekit.eval.embedding_cache.EmbeddingCache`, keyed by the file's bytes and
+        :attr:`cache_name`), so a second run is instant.
         """
         from tqdm.auto import tqdm
 
         paths = [Path(p) for p in paths]
         store = None
         if cache:
-            from .fad import EmbeddingCache
+            from .embedding_cache import EmbeddingCache
 
             store = EmbeddingCache()
         out = []
