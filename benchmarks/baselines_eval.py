@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO))
 from coursekit.cli import main as cli  # noqa: E402
 from coursekit.data import dataset_dir  # noqa: E402
 from coursekit.data.nsynth import NSynth, load_folder  # noqa: E402
-from coursekit.models import gan, rnn  # noqa: E402
+from coursekit.models import rnn  # noqa: E402
+from coursekit.recipes import gan  # noqa: E402
 from coursekit.checkpoint import hardware  # noqa: E402
 
 
