@@ -86,19 +86,6 @@ def load_notes(split_dir, pitch_range=(48, 72), families=None, max_notes: int | 
     return {"audio": y, "pitch": pitch, "family": family}
 
 
-class _Notes(torch.utils.data.Dataset):
-    """The notes of :func:`load_notes` as ``(audio (SEGMENT,), pitch, family)`` items."""
-
-    def __init__(self, notes: dict):
-        self.notes = notes
-
-    def __len__(self):
-        return len(self.notes["audio"])
-
-    def __getitem__(self, i):
-        return self.notes["audio"][i].float(), self.notes["pitch"][i], self.notes["family"][i]
-
-
 # ---------------------------------------------------------------------------------------------
 # Training: one step = one discriminator update + one generator update
 # ---------------------------------------------------------------------------------------------
@@ -131,7 +118,7 @@ def gan_step_fn(G, D, opt_g, opt_d, loss: str = "hinge", ac_weight: float = 1.0)
     def step(batch, step_no):
         y, pitch, family = batch                                  # (B, SEGMENT), (B,), (B,)
         target = torch.as_tensor(pitch) - G.cfg.pitch_min
-        real = to_features(y)                                     # (B, 2, 512, 64)
+        real = to_features(y)                                     # (B, 2, 512, 64), float32
         z = torch.randn(len(y), G.cfg.z_dim, device=y.device)
         fake = G(z, pitch, family)
         # 1. discriminator: real up, fake down (fake detached: G is not updated here),
@@ -178,7 +165,8 @@ def train_gan(notes: dict, recipe: str = "stable", channels: int = 192, batch_si
     pitch_range = (int(notes["pitch"].min()), int(notes["pitch"].max()))
     fams = sorted({FAMILIES[i] for i in notes["family"].tolist()})
     G, D, opt_g, opt_d, r = make_gan(recipe, channels, pitch_range, fams)
-    data = torch.utils.data.DataLoader(_Notes(notes), batch_size=batch_size, shuffle=True,
+    notes_ds = torch.utils.data.TensorDataset(notes["audio"], notes["pitch"], notes["family"])
+    data = torch.utils.data.DataLoader(notes_ds, batch_size=batch_size, shuffle=True,
                                        drop_last=len(notes["audio"]) > batch_size)
     step = gan_step_fn(G, D, opt_g, opt_d, r["loss"])
     gen = torch.Generator().manual_seed(1234)
