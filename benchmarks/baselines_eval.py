@@ -36,7 +36,9 @@ sys.path.insert(0, str(REPO))
 from coursekit.cli import main as cli  # noqa: E402
 from coursekit.data import dataset_dir  # noqa: E402
 from coursekit.data.nsynth import NSynth, load_folder  # noqa: E402
+from coursekit.eval.drift import drift_report  # noqa: E402
 from coursekit.models import rnn  # noqa: E402
+from coursekit.recipes import rnn as rnn_recipe  # noqa: E402
 from coursekit.recipes import gan  # noqa: E402
 from coursekit.checkpoint import hardware  # noqa: E402
 
@@ -104,19 +106,19 @@ def main(argv=None) -> int:
                  "sample_wall_s": round(wall, 2),
                  "audio_seconds_per_second": round(args.n * seconds / wall, 2),
                  "generated_seconds_per_note": round(seconds, 3),
-                 "checkpoint_card": {k: card.get(k) for k in ("command", "steps", "train_wall_time_s",
+                 "checkpoint_card": {k: card.get(k) for k in ("command", "steps", "training_time_s",
                                                               "hardware", "data", "git_commit")}}
         print(f"{model}: {args.n} notes in {wall:.1f} s ({entry['audio_seconds_per_second']} s of audio/s)")
         entry["eval"] = _eval(folder, ref, args.embeddings)
         result["models"][model] = entry
 
     # the RNN's drift over its 4 s notes, against real notes of its families and pitches
-    m = rnn.load_model()
+    m = rnn_recipe.load_model()
     ys, metas = load_folder(out / "rnn")
     gen = [{"audio": y, "pitch": mm["pitch"]} for y, mm in zip(ys, metas)]
     real = _real_notes(ref, m.cfg.train_families, (m.cfg.pitch_min, m.cfg.pitch_max), args.n, 4.0)
-    result["models"]["rnn"]["drift"] = {"generated": _drift_summary(rnn.drift_report(gen, window_s=0.25)),
-                                        "real": _drift_summary(rnn.drift_report(real, window_s=0.25))}
+    result["models"]["rnn"]["drift"] = {"generated": _drift_summary(drift_report(gen, window_s=0.25)),
+                                        "real": _drift_summary(drift_report(real, window_s=0.25))}
 
     # the GAN's collapse
     G = gan.load_generator()

@@ -1,4 +1,5 @@
-"""Chapter 02's SampleRNN: shapes, the mu-law pipeline, the generation cache, training, the CLI."""
+"""Chapter 02's SampleRNN (coursekit.models.rnn) and its recipe (coursekit.recipes.rnn): shapes,
+the mu-law pipeline, the generation cache, training, checkpoints, the CLI, drift."""
 
 import json
 import math
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from coursekit import audio
-from coursekit.models import rnn
-from coursekit.models.rnn import RNNConfig, SampleRNN, generate, nll_loss
+from coursekit import audio, checkpoint
+from coursekit.data.nsynth import FAMILIES
+from coursekit.models.rnn import SILENCE, RNNConfig, SampleRNN, _codes_to_float, generate, nll_loss
+from coursekit.recipes import rnn
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -17,7 +19,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def tiny(**kw):
     torch.manual_seed(0)
-    return SampleRNN(RNNConfig(hidden=24, mlp_hidden=24, emb_dim=8, cond_dim=8, **kw))
+    return SampleRNN(RNNConfig(hidden=24, mlp_hidden=24, emb_dim=8, cond_dim=8,
+                               families=list(FAMILIES), **kw))
+
+
+def test_the_model_reads_mu_law_as_coursekit_audio_writes_it():
+    assert SILENCE == int(audio.mu_law_encode(np.zeros(1))[0])
+    codes = torch.arange(256)
+    assert np.allclose(_codes_to_float(codes).numpy(), audio.mu_law_decode(codes.numpy()), atol=1e-6)
 
 
 def test_forward_shapes_and_bad_input():
@@ -101,6 +110,11 @@ def test_save_load_and_sample_cli_write_a_valid_nsynth_folder(tmp_path):
     assert main(["train", "rnn", "--profile", "smoke", "--out", str(ckpt), "--data", str(folder)]) == 0
     card = json.loads(ckpt.with_suffix(".json").read_text())
     assert card["model"] == "rnn" and card["steps"] > 0 and card["data"]["notes"] == 3
+    assert set(checkpoint.CARD_KEYS) <= set(card) and card["training_time_s"] > 0
+    saved = checkpoint.load(ckpt, kind="rnn")
+    assert saved["format"] == checkpoint.FORMAT and saved["step"] == card["steps"]
+    assert saved["state"]["model"]["gru.weight_ih_l0"].dtype == torch.float16    # compact
+    assert saved["config"] == card["config"] and saved["config"]["families"] == list(FAMILIES)
     out = tmp_path / "samples"
     assert main(["sample", "rnn", "--n", "3", "--out", str(out), "--checkpoint", str(ckpt),
                  "--pitch", "60", "--family", "flute", "--seconds", "0.05", "--seed", "1"]) == 0
@@ -115,6 +129,48 @@ def test_save_load_and_sample_cli_write_a_valid_nsynth_folder(tmp_path):
                  "--family", "kazoo", "--seconds", "0.05"]) == 2
 
 
+def test_train_cli_resumes_and_fine_tunes_into_a_clock(tmp_path, capsys):
+    from coursekit.cli import main
+
+    folder = _tone_folder(tmp_path / "nsynth-train")
+    ckpt = tmp_path / "rnn.pt"
+    base = ["train", "rnn", "--profile", "smoke", "--data", str(folder)]
+    assert main(base + ["--out", str(ckpt)]) == 0
+    steps = json.loads(ckpt.with_suffix(".json").read_text())["steps"]
+    capsys.readouterr()
+    assert main(base + ["--out", str(ckpt), "--resume"]) == 0
+    assert f"resumed from {tmp_path / 'rnn.train.pt'} at step {steps}" in capsys.readouterr().out
+    assert json.loads(ckpt.with_suffix(".json").read_text())["steps"] == steps
+    # --init: a model without a clock fine-tunes into the smoke profile's, which has one
+    cfg = rnn.config_from_profile("smoke")
+    assert cfg.time_buckets > 0
+    cfg.time_buckets = 0
+    plain = rnn.save_model(SampleRNN(cfg), tmp_path / "plain.pt")
+    assert main(base + ["--out", str(tmp_path / "tuned.pt"), "--init", str(plain)]) == 0
+    assert "the clock starting at zero" in capsys.readouterr().out
+    assert json.loads((tmp_path / "tuned.json").read_text())["init"] == str(plain)
+    # a model of another size does not fit: one clear error
+    cfg.hidden *= 2
+    other = rnn.save_model(SampleRNN(cfg), tmp_path / "other.pt")
+    assert main(base + ["--out", str(tmp_path / "bad.pt"), "--init", str(other)]) == 2
+
+
+def test_a_resumed_training_ends_as_an_uninterrupted_one(tmp_path):
+    folder = _tone_folder(tmp_path / "nsynth-train")
+    notes = rnn.load_notes(folder, sr=8000, progress=False)
+    kw = dict(batch_size=2, segment_seconds=0.04, lr=1e-2, keep=0.5, time_budget_s=60,
+              progress=False, eval_every=2)
+    whole = tiny(time_buckets=4)
+    rnn.train_rnn(whole, notes, max_steps=6, **kw)
+    parts = tiny(time_buckets=4)
+    rnn.train_rnn(parts, notes, max_steps=3, ckpt_path=tmp_path / "run.pt", **kw)
+    again = tiny(time_buckets=4)
+    hist = rnn.train_rnn(again, notes, max_steps=6, ckpt_path=tmp_path / "run.pt", resume=True, **kw)
+    assert [h["step"] for h in hist] == list(range(1, 7)) and "val_nll" in hist[-1]
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k
+
+
 def test_load_model_missing_file_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="coursekit train rnn"):
         rnn.load_model(tmp_path / "nope.pt")
@@ -127,7 +183,7 @@ def test_mid_note_segments_bring_the_frame_before_them(tmp_path):
     onset = rnn.NoteSegments(notes, seg_len=64, frame_size=16, p_onset=1.0)
     seg, pitch, family, prev, start = onset[0]
     assert torch.equal(seg, notes["codes"][0, :64].long()) and start == 0
-    assert torch.all(prev == rnn.SILENCE)                       # a note starts after silence
+    assert torch.all(prev == SILENCE)                       # a note starts after silence
     mid = rnn.NoteSegments(notes, seg_len=64, frame_size=16, p_onset=0.0)
     full = notes["codes"][1].long()
     for _ in range(5):
@@ -205,3 +261,22 @@ def test_the_reference_checkpoint_is_small_matches_its_card_and_plays():
     assert card["metrics"]["val_data"] and "crepe_pitch_acc_50_cents" in card["metrics"]
     out = generate(model, [60, 67], [1, 6], n_samples=160, seed=0)
     assert out.shape == (2, 160) and out.dtype == torch.long and 0 <= out.min() and out.max() < 256
+
+
+def test_drift_report_measures_loudness_and_pitch_per_window(monkeypatch):
+    from coursekit.eval import drift
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    loud_then_quiet = np.sin(2 * np.pi * 220 * t) * np.where(t < 0.5, 0.5, 0.05)
+    times, rms_db = drift.track_rms(loud_then_quiet, sr, window_s=0.25)
+    assert times.tolist() == [0.125, 0.375, 0.625, 0.875]
+    assert np.allclose(rms_db, [-9.03, -9.03, -29.03, -29.03], atol=0.01)
+    # pitch: MIDI 57 (220 Hz) heard at 57, 57.3, 58 and not at all -> 0, 30, 100 cents, NaN
+    monkeypatch.setattr(drift, "track_pitch", lambda y, sr, w: (
+        times, np.array([57.0, 57.3, 58.0, np.nan]), np.array([1.0, 1.0, 1.0, 0.0])))
+    rep = drift.drift_report([{"audio": loud_then_quiet, "pitch": 57}] * 2, sr=sr, progress=False)
+    assert np.allclose(rep["cents"][0, :3], [0, 30, 100]) and np.isnan(rep["cents"][0, 3])
+    assert rep["within_50_cents"].tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert rep["voiced"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert np.allclose(rep["median_abs_cents"][:3], [0, 30, 100]) and np.isnan(rep["median_abs_cents"][3])

@@ -19,11 +19,11 @@ It has two tiers, as in SampleRNN (Mehri et al., 2017):
   (Wang et al., 2019) and DDSP. The pitch then no longer has to survive in the GRU's state for
   thousands of steps: the model only has to shape the oscillator it is given.
 
-Training is **teacher forcing**: the true previous samples are fed in, and every position of
-a segment is predicted in parallel (a GRU over frames and a convolution over samples).
-Generation is **free running**: one sample at a time, each sampled from the softmax and fed
-back. :func:`generate` keeps the GRU state and the last frame (never re-running the sequence)
-and runs a batch of notes at once.
+Training is **teacher forcing** (:func:`nll_loss`): the true previous samples are fed in, and
+every position of a segment is predicted in parallel (a GRU over frames and a convolution over
+samples). Generation is **free running** (:func:`generate`): one sample at a time, each sampled
+from the softmax and fed back, keeping the GRU state and the last frame (never re-running the
+sequence), a batch of notes at once.
 
 Why 8 kHz and 16-sample frames: every second of audio is 8000 sequential steps at generation
 time and 8000 predictions per second of training data, so halving the rate from NSynth's
@@ -31,6 +31,8 @@ time and 8000 predictions per second of training data, so halving the rate from 
 harmonics of the notes we train on (MIDI 48-72, 131-523 Hz). A 16-sample frame (2 ms) means the
 GRU runs 500 steps per second of audio instead of 8000, which is what lets it reach back over a
 whole note on a CPU.
+
+Data, training, checkpoints and the command line are in :mod:`coursekit.recipes.rnn`.
 
 Example
 -------
@@ -47,26 +49,17 @@ torch.Size([2, 32])
 
 from __future__ import annotations
 
-import json
 import math
-import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import audio
+__all__ = ["N_CLASSES", "SILENCE", "RNNConfig", "SampleRNN", "nll_loss", "generate"]
 
-# Sizes for the three budgets (smoke, default, full). The notebook trains a student model of
-# the "default" size within `train.time_budget_s`; the reference checkpoint is the "full" one.
-
-N_CLASSES = 256                      # 8-bit mu-law
-SILENCE = int(audio.mu_law_encode(np.zeros(1))[0])  # the code of 0.0 (128)
-OUT_SR = 16000                       # generated notes are written at NSynth's rate
-NOTE_SECONDS = 4.0                   # NSynth notes are 4 s long
+N_CLASSES = 256                      # 8-bit mu-law: codes 0..255
+SILENCE = N_CLASSES // 2             # the code of 0.0: round((0 + 1) / 2 * 255) = 128
 
 
 @dataclass
@@ -80,23 +73,19 @@ class RNNConfig:
     emb_dim: int = 16
     cond_dim: int = 32
     n_pitches: int = 128
-    families: list = field(default_factory=lambda: list(FAMILIES))
+    # family names in id order (the recipe fills NSynth's); one more embedding stands for "any"
+    families: list = field(default_factory=list)
     # what the model was trained on (recorded for sampling and for honest cards)
     pitch_min: int = 48
     pitch_max: int = 72
     train_families: list = field(default_factory=list)
     # time since the onset, as a learned embedding per bucket added to the frame tier's input
-    # (0 = no clock, as in the first reference models; the last bucket covers the rest)
+    # (0 = no clock; the last bucket covers the rest of the note)
     time_buckets: int = 0
     time_bucket_s: float = 0.125
     # the oscillator: sin and cos of this many harmonics of the asked pitch, fed to the sample
     # tier at every sample (0 = none: the pitch lives in the GRU's state alone)
     osc_harmonics: int = 0
-
-
-# NSynth family names in id order (same as coursekit.data.nsynth.FAMILIES)
-FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
-            "synth_lead", "vocal")
 
 
 def _codes_to_float(codes: torch.Tensor) -> torch.Tensor:
@@ -357,422 +346,3 @@ def _generate(model, pitch, family, n_samples, temperature, seed, progress, retu
         return out, probs_out[:, :n_samples]
     return out
 
-
-# ---------------------------------------------------------------------------------------------
-# Data: NSynth notes as mu-law codes at the model's rate, in memory
-# ---------------------------------------------------------------------------------------------
-
-def load_notes(split_dir, sr: int = 8000, pitch_range=(48, 72), families=None,
-               max_notes: int | None = None, seed: int = 0, progress: bool = True) -> dict:
-    """Read NSynth notes, resample to ``sr`` and mu-law encode them, all in memory.
-
-    Parameters
-    ----------
-    split_dir : str or Path
-        An NSynth split folder (``.../nsynth-train``: real, mini or generated).
-    sr : int
-        The model's sample rate.
-    pitch_range : (int, int)
-        Keep notes with pitches in this range (MIDI, inclusive).
-    families : list of str, optional
-        Keep only these families.
-    max_notes : int, optional
-        Keep at most this many notes (a random subset, drawn with ``seed``).
-
-    Returns
-    -------
-    dict
-        ``codes`` uint8 tensor ``(N, 4 * sr)``, ``pitch`` and ``family`` int64 tensors ``(N,)``.
-    """
-    from tqdm.auto import tqdm
-
-    from ..data.nsynth import NSynth
-
-    ds = NSynth(split_dir, pitch_range=pitch_range, families=families, sample_rate=sr)
-    idx = np.arange(len(ds))
-    if max_notes is not None and len(ds) > max_notes:
-        idx = np.sort(np.random.default_rng(seed).choice(len(ds), max_notes, replace=False))
-    n = int(NOTE_SECONDS * sr)
-    codes = torch.empty(len(idx), n, dtype=torch.uint8)
-    pitch = torch.empty(len(idx), dtype=torch.long)
-    family = torch.empty(len(idx), dtype=torch.long)
-    for j, i in enumerate(tqdm(idx, desc="loading notes", disable=not progress)):
-        item = ds[int(i)]
-        y = audio.fix_length(item["audio"].numpy(), n)
-        codes[j] = torch.from_numpy(audio.mu_law_encode(y).astype(np.uint8))
-        pitch[j], family[j] = item["pitch"], item["family"]
-    return {"codes": codes, "pitch": pitch, "family": family}
-
-
-def heldout_notes(train_dir, sr: int = 8000, pitch_range=(48, 72), families=None, n: int = 8,
-                  seed: int = 0) -> dict | None:
-    """Up to ``n`` notes of the valid split beside ``train_dir`` (``nsynth-train`` ->
-    ``nsynth-valid``: instruments the model never trains on), as :func:`load_notes` returns
-    them plus ``folder``; None when there is no such split or no note passes the filters.
-    """
-    train_dir = Path(train_dir)
-    valid_dir = train_dir.parent / train_dir.name.replace("train", "valid")
-    if valid_dir == train_dir or not (valid_dir / "examples.json").exists():
-        return None
-    try:
-        notes = load_notes(valid_dir, sr=sr, pitch_range=pitch_range, families=families,
-                           max_notes=n, seed=seed, progress=False)
-    except ValueError:                                   # no note left after the filters
-        return None
-    return {**notes, "folder": str(valid_dir)}
-
-
-class NoteSegments(torch.utils.data.Dataset):
-    """Teacher-forcing examples: segments of ``seg_len`` codes cut from the notes.
-
-    Half of the segments start at the onset (generation starts there too), the others at a
-    random frame inside the note, so the model also learns the sustain and the release. Items
-    are ``(codes, pitch, family, prev, start)`` with ``prev`` the frame before the segment
-    (silence at the onset): a mid-note segment must not look as if it followed silence, or the
-    model learns that silence may go on for ever and free-running notes die out; ``start`` is
-    the segment's first frame in the note (for the model's clock).
-    Offsets are drawn with torch's random generator (seeded and restored by the training loop).
-    """
-
-    def __init__(self, notes: dict, seg_len: int, frame_size: int = 16, p_onset: float = 0.5):
-        if seg_len % frame_size:
-            raise ValueError(f"seg_len {seg_len} must be a multiple of frame_size {frame_size}")
-        if seg_len > notes["codes"].shape[1]:
-            raise ValueError(f"seg_len {seg_len} is longer than the notes ({notes['codes'].shape[1]})")
-        self.notes, self.seg_len, self.fs, self.p_onset = notes, seg_len, frame_size, p_onset
-
-    def __len__(self) -> int:
-        return len(self.notes["codes"])
-
-    def __getitem__(self, i: int):
-        n_frames = (self.notes["codes"].shape[1] - self.seg_len) // self.fs
-        start = 0
-        if n_frames > 0 and torch.rand(1).item() >= self.p_onset:
-            start = int(torch.randint(0, n_frames + 1, (1,)).item()) * self.fs
-        seg = self.notes["codes"][i, start:start + self.seg_len].long()
-        prev = self.notes["codes"][i, start - self.fs:start].long() if start else \
-            torch.full((self.fs,), SILENCE, dtype=torch.long)
-        return seg, self.notes["pitch"][i], self.notes["family"][i], prev, start // self.fs
-
-
-# ---------------------------------------------------------------------------------------------
-# Training, saving, loading
-# ---------------------------------------------------------------------------------------------
-
-def config_from_profile(profile=None) -> RNNConfig:
-    """The model size of a profile's ``ch02`` section."""
-    from ..profiles import get_profile
-
-    p = get_profile(profile).ch02
-    return RNNConfig(sr=p.sr, frame_size=p.frame_size, hidden=p.hidden, mlp_hidden=p.mlp_hidden,
-                     emb_dim=p.emb_dim, time_buckets=p.time_buckets,
-                     osc_harmonics=p.osc_harmonics)
-
-
-def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_seconds: float = 1.0,
-              lr: float = 2e-3, keep: float = 0.25, max_steps: int | None = None,
-              time_budget_s: float | None = None, ckpt_path=None, resume: bool = False,
-              seed: int = 0, progress: bool = True, eval_every: int | None = None,
-              val_notes: dict | None = None):
-    """Teacher-forcing training with the course's loop (:func:`coursekit.train.train`).
-
-    Returns the loop's :class:`~coursekit.train.History` (``loss`` in nats per sample, and
-    every ``eval_every`` steps ``val_nll`` on a fixed batch of onset segments predicted in
-    full: from ``val_notes`` (held-out notes, as :func:`load_notes` returns them) when given,
-    else from the training notes, which says how well the model fits, not how it generalises).
-    """
-    from ..train import make_step, seed_everything, train
-
-    seed_everything(seed)
-    fs = model.cfg.frame_size
-    seg_len = int(round(segment_seconds * model.cfg.sr / fs)) * fs
-    data = torch.utils.data.DataLoader(NoteSegments(notes, seg_len, fs), batch_size=batch_size,
-                                       shuffle=True, drop_last=len(notes["codes"]) > batch_size)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-
-    def loss_fn(batch):
-        codes, pitch, family, prev, start = batch
-        return nll_loss(model, codes, pitch, family, keep=keep, prev=prev, start=start)
-
-    step = make_step(model, opt, loss_fn, clip_grad=1.0)
-    held = val_notes if val_notes is not None else notes
-    fixed = next(iter(torch.utils.data.DataLoader(
-        NoteSegments(held, seg_len, fs, p_onset=1.0), batch_size=min(8, len(held["codes"])))))
-
-    def eval_fn(step_no):
-        codes, pitch, family, prev, start = fixed
-        return {"val_nll": nll_loss(model, codes, pitch, family, prev=prev, start=start).item()}
-
-    return train(step, data, state={"model": model, "opt": opt}, max_steps=max_steps,
-                 time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
-                 eval_fn=eval_fn, eval_every=eval_every, config=asdict(model.cfg), seed=seed,
-                 desc="rnn", progress=progress)
-
-
-def save_model(model: SampleRNN, path, half: bool = True, **extra) -> Path:
-    """Write the weights (float16 by default: half the size) and the config to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    torch.save({"model": sd, "config": asdict(model.cfg), "kind": "rnn", **extra}, path)
-    return path
-
-
-def reference_checkpoint() -> Path:
-    """The reference checkpoint shipped with coursekit (``coursekit/checkpoints/rnn.pt``)."""
-    from ..paths import CHECKPOINT_DIR
-
-    return CHECKPOINT_DIR / "rnn.pt"
-
-
-def load_model(path=None, device="cpu") -> SampleRNN:
-    """Load a model saved by :func:`save_model` or a training checkpoint of :func:`train_rnn`.
-
-    Without ``path``, the reference checkpoint. Raises FileNotFoundError saying how to make one.
-    """
-    path = Path(path) if path is not None else reference_checkpoint()
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint; train one with "
-                                "`python -m coursekit train rnn --profile full --out rnn.pt`")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    sd = ckpt["model"] if "model" in ckpt and "config" in ckpt and "state" not in ckpt \
-        else ckpt["state"]["model"]
-    model = SampleRNN(RNNConfig(**ckpt["config"]))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
-    return model.to(device).eval()
-
-
-# ---------------------------------------------------------------------------------------------
-# Notes in, notes out
-# ---------------------------------------------------------------------------------------------
-
-def generate_notes(model: SampleRNN, pitches, families=None, seconds: float = NOTE_SECONDS,
-                   temperature: float = 1.0, seed: int = 0, batch_size: int = 64,
-                   progress: bool = True, out_sr: int = OUT_SR) -> list[dict]:
-    """Generate one note per pitch and return NSynth-style note dicts at ``out_sr`` (16 kHz).
-
-    Parameters
-    ----------
-    model : SampleRNN
-    pitches : sequence of int
-        The asked MIDI pitch of each note.
-    families : str, int or sequence, optional
-        The asked family of each note (names or ids). ``None``: drawn at random (with
-        ``seed``) from the families the model was trained on, so every note records a family.
-    seconds, temperature, seed :
-        Length of each note, sampling temperature, random seed.
-    batch_size : int
-        Notes generated together (one batch = one pass of the sample loop).
-
-    Returns
-    -------
-    list of dict
-        ``audio`` (float32 at ``out_sr``), ``pitch``, ``velocity`` (100),
-        ``instrument_family_str`` (the asked family), and the extra fields ``generated_by``,
-        ``seed`` and ``temperature``; ready for ``write_nsynth_folder``.
-    """
-    pitches = [int(p) for p in np.atleast_1d(pitches)]
-    if families is None:
-        choices = model.cfg.train_families or list(model.cfg.families)
-        rng = np.random.default_rng(seed)
-        families = [choices[i] for i in rng.integers(0, len(choices), len(pitches))]
-    fams = _family_ids(families, len(pitches), model.cfg.families)
-    n = int(round(seconds * model.cfg.sr))
-    notes = []
-    for b in range(0, len(pitches), batch_size):
-        codes = generate(model, pitches[b:b + batch_size], fams[b:b + batch_size], n_samples=n,
-                         temperature=temperature, seed=seed + b, progress=progress)
-        for j, c in enumerate(codes.cpu().numpy()):
-            y = np.clip(audio.resample(audio.mu_law_decode(c), model.cfg.sr, out_sr), -1.0, 1.0)
-            notes.append({"audio": y, "pitch": pitches[b + j], "velocity": 100,
-                          "instrument_family_str": model.cfg.families[fams[b + j]],
-                          "generated_by": "rnn", "seed": seed, "temperature": temperature})
-    return notes
-
-
-def _family_ids(families, n: int, names) -> list[int]:
-    if families is None:
-        return [-1] * n
-    fams = [families] * n if isinstance(families, (str, int)) else list(families)
-    if len(fams) != n:
-        raise ValueError(f"give one family per note ({n}), got {len(fams)}")
-    out = []
-    for f in fams:
-        if isinstance(f, str):
-            if f not in names:
-                raise ValueError(f"unknown family {f!r}; choose one of {', '.join(names)}")
-            f = list(names).index(f)
-        out.append(int(f))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line: python -m coursekit train rnn / sample rnn
-# ---------------------------------------------------------------------------------------------
-
-def _families_setting(value):
-    return None if value in (None, "all") else [f.strip() for f in value.split(",")]
-
-
-def cli_train(args) -> int:
-    """``python -m coursekit train rnn --profile P --out CKPT [--resume] [--time-budget S]``.
-
-    Trains with the profile's ``ch02`` sizes, keeps a resumable training checkpoint beside
-    ``--out`` (``<out>.train.pt``), and at the end writes the compact model to ``--out`` and its
-    card to ``<out without .pt>.json``.
-    """
-    from ..data import dataset_dir
-    from ..profiles import get_profile
-    from ..train import command_line, pick_device, write_card
-
-    prof = get_profile(args.profile)
-    p = prof.ch02
-    out = Path(args.out)
-    split = Path(args.data) if args.data else dataset_dir("nsynth", "train", size=p.nsynth_size)
-    families = _families_setting(p.families)
-    device = pick_device(args.device)
-    t0 = time.perf_counter()
-    notes = load_notes(split, sr=p.sr, pitch_range=(p.pitch_min, p.pitch_max), families=families,
-                       max_notes=p.max_notes, seed=args.seed)
-    cfg = config_from_profile(prof.name)
-    cfg.pitch_min, cfg.pitch_max = p.pitch_min, p.pitch_max
-    cfg.train_families = sorted({cfg.families[i] for i in notes["family"].tolist()})
-    model = SampleRNN(cfg).to(device)
-    init = getattr(args, "init", None)
-    if init and not args.resume:
-        # a model without a clock or an oscillator fine-tunes into one with them: they start at zero
-        missing, unexpected = model.load_state_dict(load_model(init).state_dict(), strict=False)
-        if unexpected or any(not k.startswith(("time_emb.", "osc_in.")) for k in missing):
-            raise ValueError(f"{init} does not fit the {prof.name} profile's RNN: missing "
-                             f"{missing}, unexpected {unexpected}")
-        new = [name for name, prefix in (("the clock", "time_emb."), ("the oscillator", "osc_in."))
-               if any(k.startswith(prefix) for k in missing)]
-        print(f"starting from the weights of {init} (fine-tuning"
-              + (f", {' and '.join(new)} starting at zero)" if new else ")"))
-    # the validation loss is measured on notes of instruments the model never trains on
-    val_notes = heldout_notes(split, sr=p.sr, pitch_range=(p.pitch_min, p.pitch_max),
-                              families=families, seed=args.seed)
-    val_desc = "8 onset segments of training notes (no held-out notes found)" if val_notes is None else \
-        f"{len(val_notes['codes'])} onset segments of {val_notes['folder']} (instruments not trained on)"
-    train_ckpt = out.with_name(out.stem + ".train.pt")
-    budget = args.time_budget if args.time_budget is not None else p.time_budget_s
-    print(f"training SampleRNN ({sum(x.numel() for x in model.parameters()) / 1e6:.2f} M "
-          f"parameters) on {len(notes['codes'])} notes of {split}, profile {prof.name}, "
-          f"budget {budget:.0f} s, device {device}")
-    history = train_rnn(model, notes, batch_size=p.batch_size, segment_seconds=p.segment_seconds,
-                        lr=p.lr, keep=p.keep, max_steps=p.max_steps, time_budget_s=budget,
-                        ckpt_path=train_ckpt, resume=args.resume, seed=args.seed,
-                        eval_every=p.eval_every, val_notes=val_notes)
-    save_model(model.cpu(), out)
-    vals = [h["val_nll"] for h in history if "val_nll" in h]
-    card = out.with_suffix(".json")
-    write_card(card, model="rnn", command=command_line(f"python -m coursekit train rnn --profile {prof.name} --out {args.out}"),
-        profile=prof.name, init=str(init) if init else None,
-        data={"folder": str(split), "notes": len(notes["codes"]),
-                                 "pitch_range": [p.pitch_min, p.pitch_max],
-                                 "families": cfg.train_families, "sample_rate": p.sr},
-        config=asdict(cfg), steps=history[-1]["step"] if history else 0,
-        train_wall_time_s=history[-1]["time"] if history else 0.0,
-        total_wall_time_s=round(time.perf_counter() - t0, 1),
-        size_bytes=out.stat().st_size,
-        metrics={"train_nll_last100": float(np.mean([h["loss"] for h in history[-100:]])) if history else None,
-                 "val_nll": vals[-1] if vals else None, "val_data": val_desc})
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {card}")
-    return 0
-
-
-def cli_sample(args) -> int:
-    """``python -m coursekit sample rnn --n N --out DIR [--checkpoint] [--seed] [--pitch] [--family]``.
-
-    Without ``--pitch`` the pitches are drawn (seeded) from the range the model was trained on;
-    without ``--family`` the families too. Writes an NSynth-format folder recording them.
-    """
-    from ..data.nsynth import write_nsynth_folder
-
-    if args.n <= 0:
-        raise ValueError(f"--n must be a positive number of notes, got {args.n}")
-    model = load_model(args.checkpoint, device=args.device or "cpu")
-    cfg = model.cfg
-    rng = np.random.default_rng(args.seed)
-    if args.pitch is not None:
-        pitches = [args.pitch] * args.n
-    else:
-        pitches = rng.integers(cfg.pitch_min, cfg.pitch_max + 1, args.n).tolist()
-    seconds = args.seconds if args.seconds is not None else NOTE_SECONDS
-    temperature = args.temperature if args.temperature is not None else 1.0
-    t0 = time.perf_counter()
-    notes = generate_notes(model, pitches, args.family, seconds=seconds, temperature=temperature,
-                           seed=args.seed)
-    dt = time.perf_counter() - t0
-    out = write_nsynth_folder(args.out, notes)
-    print(f"wrote {len(notes)} notes to {out} ({len(notes) * seconds / dt:.1f} s of audio per "
-          f"second of generation)")
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# Measuring the failure: pitch and loudness over the course of a note
-# ---------------------------------------------------------------------------------------------
-
-def track_pitch(y: np.ndarray, sr: int, window_s: float = 0.25, min_confidence: float = 0.5):
-    """CREPE's pitch (fractional MIDI) in consecutive windows of ``window_s`` seconds.
-
-    CREPE runs once over the whole note; its frames are then grouped by window. Returns
-    ``(times, midi, voiced)``: window centres (s), the median confident pitch of each window
-    (NaN where CREPE hears no pitch) and the fraction of confident frames.
-    """
-    from ..eval.embeddings import get_embedding, pitch_from_crepe
-
-    frames = get_embedding("crepe").embed(np.asarray(y, dtype=np.float32), sr)
-    n_win = int(len(y) / sr / window_s)
-    times, midi, conf = [], [], []
-    for w in range(n_win):
-        m, c = pitch_from_crepe(frames, held_s=(w * window_s, (w + 1) * window_s),
-                                min_confidence=min_confidence)
-        times.append((w + 0.5) * window_s)
-        midi.append(m)
-        conf.append(c)
-    return np.array(times), np.array(midi), np.array(conf)
-
-
-def track_rms(y: np.ndarray, sr: int, window_s: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Loudness (RMS, in dBFS) in consecutive windows: ``(times, rms_db)``."""
-    n = int(window_s * sr)
-    n_win = len(y) // n
-    frames = np.asarray(y[:n_win * n], dtype=np.float64).reshape(n_win, n)
-    rms = np.sqrt((frames ** 2).mean(axis=1))
-    return (np.arange(n_win) + 0.5) * window_s, 20 * np.log10(np.maximum(rms, 1e-5))
-
-
-def drift_report(notes: list[dict], sr: int = OUT_SR, window_s: float = 0.25,
-                 progress: bool = True) -> dict:
-    """Pitch error (cents, against each note's asked ``pitch``) and loudness per window.
-
-    Parameters
-    ----------
-    notes : list of dict
-        Each with ``audio`` (at ``sr``) and ``pitch`` (the asked / true MIDI pitch): generated
-        notes, or real ones for the reference curve.
-
-    Returns
-    -------
-    dict
-        ``times`` (window centres, s), ``cents`` (notes x windows, signed error, NaN where
-        no pitch is heard), ``rms_db`` (notes x windows), and per window ``median_abs_cents``,
-        ``within_50_cents`` (fraction of all notes whose window is within 50 cents: an
-        unpitched window counts as a miss) and ``voiced`` (fraction with a pitch).
-    """
-    from tqdm.auto import tqdm
-
-    cents, rms = [], []
-    for note in tqdm(notes, desc="tracking pitch", disable=not progress):
-        t, m, _ = track_pitch(note["audio"], sr, window_s)
-        cents.append(100 * (m - note["pitch"]))
-        rms.append(track_rms(note["audio"], sr, window_s)[1])
-    cents, rms = np.array(cents), np.array(rms)
-    with np.errstate(invalid="ignore"):
-        within = np.nan_to_num(np.abs(cents) <= 50, nan=0.0).mean(axis=0)
-    voiced = np.isfinite(cents).mean(axis=0)
-    med = np.array([np.nanmedian(np.abs(c)) if np.isfinite(c).any() else np.nan for c in cents.T])
-    return {"times": t, "cents": cents, "rms_db": rms, "median_abs_cents": med,
-            "within_50_cents": within, "voiced": voiced}
