@@ -40,22 +40,28 @@ def test_inception_score_and_metrics():
 
 
 def test_cli_train_smoke_then_load(mini_nsynth_root, tmp_path, capsys):
+    from coursekit import checkpoint
+    from coursekit.cli import main
+
     out = tmp_path / "cls.pt"
-    args = types.SimpleNamespace(data=str(mini_nsynth_root), profile="smoke", out=str(out), seed=0,
-                                 device="cpu", time_budget=600, resume=False)
-    assert C.cli_train(args) == 0
+    assert main(["train", "classifier", "--data", str(mini_nsynth_root), "--profile", "smoke",
+                 "--out", str(out), "--device", "cpu", "--time-budget", "600"]) == 0
     ckpt = torch.load(out, weights_only=True)  # plain tensors and data only
     assert set(ckpt["state"]) == {"model"} and ckpt["step"] == 8
+    assert ckpt["format"] == checkpoint.FORMAT and ckpt["kind"] == "classifier"
     card = json.loads(out.with_suffix(".json").read_text())
     for key in ("command", "git_commit", "data", "profile", "wall_time_s", "hardware", "metrics"):
         assert key in card, key
+    assert set(checkpoint.CARD_KEYS) <= set(card) and card["training_time_s"] > 0
+    args = types.SimpleNamespace(data=str(mini_nsynth_root), profile="smoke", out=str(out), seed=0,
+                                 device="cpu", time_budget=600, resume=False)
     assert set(card["metrics"]) == {"valid", "test"}
     model = C.load_classifier(out)
     assert not model.training
     emb = get_embedding("classifier", path=out)
     assert emb.embed(np.zeros(32000, np.float32) + 0.01, 16000).shape[1] == 128
     with pytest.raises(ValueError, match="nothing to resume"):
-        C.cli_train(types.SimpleNamespace(**{**vars(args), "resume": True}))
+        C.train_command(types.SimpleNamespace(**{**vars(args), "resume": True}))
     with pytest.raises(FileNotFoundError, match="train one"):
         C.load_classifier(tmp_path / "none.pt")
 

@@ -44,16 +44,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..paths import CHECKPOINT_DIR
+from .. import checkpoint
+from ..data.nsynth import FAMILIES, SAMPLE_RATE
 
 __all__ = ["NoteClassifier", "LogMel", "load_classifier", "predict", "predict_batch",
            "predict_files", "inception_score", "classification_metrics", "evaluate_split",
-           "train_classifier", "cli_train", "DEFAULT_PATH", "FAMILIES", "SAMPLE_RATE"]
+           "train_classifier", "add_train_arguments", "train_command", "DEFAULT_PATH", "FAMILIES",
+           "SAMPLE_RATE"]
 
-DEFAULT_PATH = CHECKPOINT_DIR / "classifier.pt"
-SAMPLE_RATE = 16000
-FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
-            "synth_lead", "vocal")  # = coursekit.data.nsynth.FAMILIES (id order)
+DEFAULT_PATH = checkpoint.reference("classifier.pt")
 INPUT_SECONDS = 2.0  # training and prediction look at the first 2 s of a note (attack + hold)
 
 
@@ -130,10 +129,9 @@ _LOADED: dict = {}
 def load_classifier(path=None, device="cpu") -> NoteClassifier:
     """The classifier saved at ``path`` (default: the reference checkpoint), in eval mode.
 
-    Uses ``torch.load(weights_only=True)``: a checkpoint holds only tensors and plain data.
+    Read with :func:`coursekit.checkpoint.load` (``weights_only=True``): a checkpoint holds only
+    tensors and plain data.
     """
-    from ..train import load_checkpoint
-
     path = Path(path) if path is not None else DEFAULT_PATH
     key = (str(path.resolve()), path.stat().st_mtime if path.exists() else None, str(device))
     if key not in _LOADED:
@@ -142,7 +140,7 @@ def load_classifier(path=None, device="cpu") -> NoteClassifier:
                     "train one: python -m coursekit train classifier --out " + str(path)) \
                 if path == DEFAULT_PATH else "train one with: python -m coursekit train classifier --out PATH"
             raise FileNotFoundError(f"{path}: no classifier checkpoint; {hint}")
-        ckpt = load_checkpoint(path)
+        ckpt = checkpoint.load(path, kind="classifier")
         model = NoteClassifier(**ckpt["config"]["model"])
         model.load_state_dict(ckpt["state"]["model"])
         _LOADED[key] = model.to(device).eval()
@@ -310,12 +308,12 @@ def train_classifier(data=None, profile=None, out=None, seed=0, device=None, tim
     floor = math.log(1e-6)  # the log-mel of silence
 
     def loss_fn(batch):
-        x, pitch, family = (t.to(dev) for t in batch)
+        x, pitch, family = batch
         x = x.float()
         # augmentation: random gain (-12..0 dB, an offset in the log domain) and a random
         # delay of 0..3 frames (0..48 ms)
-        x = torch.maximum(x - torch.rand(len(x), 1, 1, device=dev) * math.log(10 ** 1.2),
-                          torch.tensor(floor, device=dev))
+        x = torch.maximum(x - torch.rand(len(x), 1, 1, device=x.device) * math.log(10 ** 1.2),
+                          torch.tensor(floor, device=x.device))
         shift = int(torch.randint(0, 4, (1,)))
         if shift:
             x = torch.cat([torch.full_like(x[..., :shift], floor), x[..., :-shift]], dim=-1)
@@ -340,7 +338,7 @@ def train_classifier(data=None, profile=None, out=None, seed=0, device=None, tim
                     {"model": model, "opt": opt, "sched": sched}, max_steps=max_steps,
                     time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
                     eval_fn=eval_fn, eval_every=c.eval_every, config=config, seed=seed,
-                    desc="classifier", progress=progress)
+                    desc="classifier", progress=progress, kind="classifier", device=str(dev))
     wall = time.perf_counter() - t0
     model.eval()
     metrics = {s: evaluate_split(dirs[s], model, progress=progress) for s in ("valid", "test") if s in dirs}
@@ -348,37 +346,37 @@ def train_classifier(data=None, profile=None, out=None, seed=0, device=None, tim
     data_info = {**config["data"], "mini_nsynth": json.loads(made.read_text()) if made.exists()
                  else None, "train_notes": len(train_set)}
     info = {"data": data_info, "steps": len(history) and history[-1]["step"],
-            "train_wall_s": round(wall, 1), "metrics": metrics, "config": config}
+            "training_time_s": round(wall, 1), "metrics": metrics, "config": config}
     return model, history, info
 
 
-def cli_train(args) -> int:
+def add_train_arguments(parser) -> None:
+    """``train classifier`` has only the common flags (``--profile --out --seed --data --resume
+    --device --time-budget``)."""
+
+
+def train_command(args) -> int:
     """``python -m coursekit train classifier --profile P --out CKPT``: train, then save a slim
     checkpoint (model weights + config, no optimizer) at CKPT and its card at CKPT.json."""
-    import shlex
-    import sys
-
-    from ..train import save_checkpoint, write_card, hardware
-
     out = Path(args.out)
     if args.resume and out.exists():
-        held = torch.load(out, map_location="cpu", weights_only=True)["state"]
+        held = checkpoint.load(out, kind="classifier")["state"]
         if "opt" not in held:
             raise ValueError(f"{out} is a finished classifier (exported without its optimizer); "
                              "there is nothing to resume: train to a new --out")
     t0 = time.perf_counter()
     model, history, info = train_classifier(args.data, args.profile, out, args.seed, args.device,
                                             args.time_budget, args.resume)
-    save_checkpoint(out, {"model": model.cpu()}, step=info["steps"],
-                    config=info["config"], metrics=info["metrics"])
-    card = out.with_suffix(".json")
-    write_card(card, model="classifier",
-               command="python -m coursekit " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-               data=info["data"], profile=info["config"]["profile"], seed=args.seed,
-               steps=info["steps"], wall_time_s=round(time.perf_counter() - t0, 1),
-               train_wall_s=info["train_wall_s"], hardware=hardware(),
-               size_bytes=out.stat().st_size, metrics=info["metrics"],
-               parameters=sum(p.numel() for p in model.parameters()))
+    checkpoint.save(out, kind="classifier", config=info["config"], state={"model": model.cpu()},
+                    step=info["steps"], metrics=info["metrics"])
+    card = checkpoint.write_card(
+        out.with_suffix(".json"), model="classifier",
+        command=checkpoint.command_line(f"python -m coursekit train classifier --out {args.out}"),
+        profile=info["config"]["profile"], data=info["data"], config=info["config"],
+        steps=info["steps"], training_time_s=info["training_time_s"],
+        size_bytes=out.stat().st_size, metrics=info["metrics"], seed=args.seed,
+        wall_time_s=round(time.perf_counter() - t0, 1),
+        parameters=sum(p.numel() for p in model.parameters()))
     for split, m in info["metrics"].items():
         print(f"{split}: pitch acc {m['pitch_acc']:.3f} (+-1: {m['pitch_acc_1']:.3f}), "
               f"family acc {m['family_acc']:.3f}, n={m['n']}")
