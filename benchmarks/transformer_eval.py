@@ -46,11 +46,12 @@ sys.path.insert(0, str(REPO))
 
 from coursekit import audio  # noqa: E402
 from coursekit.data import dataset_dir  # noqa: E402
-from coursekit.data.nsynth import read_examples, write_nsynth_folder  # noqa: E402
+from coursekit.data.nsynth import FAMILIES, read_examples, write_nsynth_folder  # noqa: E402
 from coursekit.eval.evaluate import evaluate_folder  # noqa: E402
 from coursekit.models import patterns as P  # noqa: E402
 from coursekit.models import transformer as T  # noqa: E402
 from coursekit.paths import runs_root  # noqa: E402
+from coursekit.recipes import transformer as R  # noqa: E402
 from coursekit.checkpoint import hardware  # noqa: E402
 
 OUT = REPO / "results" / "transformer_eval.json"
@@ -86,17 +87,17 @@ def pick_conditions(test_dir, n: int = 64, seed: int = 0):
 # ---------------------------------------------------------------------------------------------
 
 def part_notes(args, res):
-    model = T.load_model(args.checkpoint)
-    tok = T.tokenizer_for(model)
+    model = R.load_model(args.checkpoint)
+    tok = R.tokenizer_for(model)
     test_dir = dataset_dir("nsynth", "test", size=args.nsynth_size)
     fams, pitches, vels, chosen = pick_conditions(test_dir, args.n)
-    out = {"checkpoint": str(args.checkpoint or T.reference_checkpoint()), "ref": str(test_dir),
-           "n_notes": args.n, "families": sorted({T.FAMILIES[f] for f in fams}),
+    out = {"checkpoint": str(args.checkpoint or R.reference_checkpoint()), "ref": str(test_dir),
+           "n_notes": args.n, "families": sorted({FAMILIES[f] for f in fams}),
            "pitch_range": [min(pitches), max(pitches)], "temperature": args.temperature,
            "top_k": args.top_k, "top_p": args.top_p, "by_cfg_scale": {}}
     for scale in args.cfg_scales:
         t0 = time.perf_counter()
-        notes = T.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=scale,
+        notes = R.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=scale,
                                  temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                                  seed=0, batch_size=32, progress=False)
         gen_s = time.perf_counter() - t0
@@ -133,7 +134,7 @@ def _pitch_over_seeds(model, tok, seed0_notes, fams, pitches, vels, scale, args)
     :func:`_judge`."""
     hits = []                                         # [seed][condition]: at pitch or not (None: not judged)
     for k in range(args.pitch_seeds):
-        notes = seed0_notes if k == 0 else T.generate_notes(
+        notes = seed0_notes if k == 0 else R.generate_notes(
             model, pitches, fams, vels, tokenizer=tok, cfg_scale=scale, temperature=args.temperature,
             top_k=args.top_k, top_p=args.top_p, seed=1000 * k, batch_size=32, progress=False)
         verdicts = [v for v, _, _ in _judge(notes)]
@@ -144,7 +145,7 @@ def _pitch_over_seeds(model, tok, seed0_notes, fams, pitches, vels, scale, args)
     return {"seeds": [1000 * k for k in range(args.pitch_seeds)], "n": len(judged),
             "crepe_pitch_acc": [round(a, 4) for a in per_seed],
             "mean": round(float(np.mean(per_seed)), 4), "sd": round(float(np.std(per_seed, ddof=1)), 4),
-            "missed_by_every_seed": [{"family": T.FAMILIES[fams[i]], "pitch": int(pitches[i]),
+            "missed_by_every_seed": [{"family": FAMILIES[fams[i]], "pitch": int(pitches[i]),
                                      "velocity": int(vels[i])} for i in never],
             "hits_per_condition": [sum(h[i] for h in hits) for i in judged]}
 
@@ -156,8 +157,8 @@ def part_sampling(args, res):
     """Choose the sampling filter on validation conditions, so the test notes judge it fairly.
 
     Each note is judged by ``coursekit eval``'s own rule (:func:`_judge`)."""
-    model = T.load_model(args.checkpoint)
-    tok = T.tokenizer_for(model)
+    model = R.load_model(args.checkpoint)
+    tok = R.tokenizer_for(model)
     valid_dir = dataset_dir("nsynth", "valid", size=args.nsynth_size)
     seeds = (1, 2, 3)
     conditions = [pick_conditions(valid_dir, args.n, seed=cseed)[:3] for cseed in seeds]
@@ -165,7 +166,7 @@ def part_sampling(args, res):
     for kw in SAMPLING_GRID:
         verdicts = []
         for fams, pitches, vels in conditions:
-            notes = T.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=3.0,
+            notes = R.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=3.0,
                                      temperature=args.temperature, seed=0, batch_size=32,
                                      progress=False, **kw)
             verdicts += [v for v, _, _ in _judge(notes)]
@@ -175,7 +176,7 @@ def part_sampling(args, res):
                      "crepe_pitch_acc": round(hits / len(judged), 4)})
         print(f"sampling {kw or 'no filter'}: pitch {hits}/{len(judged)}", flush=True)
     best = max(rows, key=lambda r: r["crepe_pitch_acc"])          # a tie keeps the earlier row
-    res["sampling"] = {"checkpoint": str(args.checkpoint or T.reference_checkpoint()),
+    res["sampling"] = {"checkpoint": str(args.checkpoint or R.reference_checkpoint()),
                        "conditions": f"{len(seeds)} x {args.n} (family, pitch, velocity) of {valid_dir} "
                                      f"(pick_conditions seeds {list(seeds)})",
                        "cfg_scale": 3.0, "temperature": args.temperature, "settings": rows,
@@ -186,10 +187,10 @@ def part_recon(args, res):
     """The ceiling: the codec's own reconstruction (n_q codebooks) of the same 64 test notes."""
     from coursekit.profiles import get_profile
 
-    ckpt = Path(args.checkpoint) if args.checkpoint else T.reference_checkpoint()
-    tok_name = args.tokenizer or (T.load_model(ckpt).cfg.tokenizer if ckpt.exists() else T.default_tokenizer())
+    ckpt = Path(args.checkpoint) if args.checkpoint else R.reference_checkpoint()
+    tok_name = args.tokenizer or (R.load_model(ckpt).cfg.tokenizer if ckpt.exists() else R.default_tokenizer())
     n_q = get_profile("full").ch05.n_q
-    tok, sha = T.load_tokenizer(tok_name, n_q)
+    tok, digest = R.load_tokenizer(tok_name, n_q)
     test_dir = dataset_dir("nsynth", "test", size=args.nsynth_size)
     _, _, _, chosen = pick_conditions(test_dir, args.n)
     recon = []
@@ -197,7 +198,7 @@ def part_recon(args, res):
         y, _ = audio.load(test_dir / "audio" / f"{m['note_str']}.wav", sr=16000)
         codes = tok.encode(y[None] + 1e-4 * np.random.default_rng(0).standard_normal(len(y)).astype(np.float32),
                            n_q=n_q)
-        recon.append({"audio": T.decode_codes(tok, codes)[0], "pitch": m["pitch"], "velocity": m["velocity"],
+        recon.append({"audio": R.decode_codes(tok, codes)[0], "pitch": m["pitch"], "velocity": m["velocity"],
                       "instrument_family_str": m["instrument_family_str"]})
     folder = write_nsynth_folder(WORK / "codec_reconstruction", recon)
     r = evaluate_folder(folder, test_dir, embeddings=("crepe", "classifier"), n_boot=100,
@@ -209,7 +210,7 @@ def part_recon(args, res):
                            "velocity": int(m["velocity"]), "verdict": verdict,
                            "heard_midi": None if np.isnan(heard) else round(float(heard), 2),
                            "voiced_fraction": round(float(voiced), 2)})
-    res["recon"] = {"tokenizer": tok_name, "sha": sha, "n_q": n_q} | _summary(r) | {"missed": missed}
+    res["recon"] = {"tokenizer": tok_name, "latent_digest": digest, "n_q": n_q} | _summary(r) | {"missed": missed}
     print(f"codec reconstruction: {json.dumps(res['recon'])}", flush=True)
 
 
@@ -217,7 +218,7 @@ def _update_card(checkpoint, task, metrics):
     """Copy the measured figures into the reference checkpoint's card."""
     if checkpoint is not None:
         return
-    card = T.reference_checkpoint(task).with_suffix(".json")
+    card = R.reference_checkpoint(task).with_suffix(".json")
     if card.exists():
         info = json.loads(card.read_text())
         info.setdefault("metrics", {})["measured"] = metrics | {"by": "benchmarks/transformer_eval.py",
@@ -226,7 +227,7 @@ def _update_card(checkpoint, task, metrics):
 
 
 def part_cache(args, res):
-    model = T.load_model(args.checkpoint)
+    model = R.load_model(args.checkpoint)
     n_frames = int(round(4.0 * model.cfg.frame_rate))
     out = {"n_frames": n_frames, "steps": P.sequence_length(n_frames, model.cfg.n_q, model.cfg.pattern),
            "threads": torch.get_num_threads()}
@@ -249,14 +250,14 @@ def part_patterns(args, res):
     from coursekit.profiles import get_profile
 
     p = get_profile("default").ch05
-    ckpt = Path(args.checkpoint) if args.checkpoint else T.reference_checkpoint()
-    tok_name = args.tokenizer or (T.load_model(ckpt).cfg.tokenizer if ckpt.exists() else T.default_tokenizer())
-    tok, sha = T.load_tokenizer(tok_name, p.n_q)
+    ckpt = Path(args.checkpoint) if args.checkpoint else R.reference_checkpoint()
+    tok_name = args.tokenizer or (R.load_model(ckpt).cfg.tokenizer if ckpt.exists() else R.default_tokenizer())
+    tok, digest = R.load_tokenizer(tok_name, p.n_q)
     ref = T.CodecLM(T.LMConfig(n_q=p.n_q, card=tok.codebook_size, tokenizer=tok_name, frame_rate=tok.frame_rate))
     train_dir = dataset_dir("nsynth", "train", size=args.nsynth_size)
     test_dir = dataset_dir("nsynth", "test", size=args.nsynth_size)
-    tokens = T.tokenize_nsynth(train_dir, tok, sha, ref.cfg.n_q, 4.0, None)
-    val = T.tokenize_nsynth(dataset_dir("nsynth", "valid", size=args.nsynth_size), tok, sha, ref.cfg.n_q, 4.0, 64)
+    tokens = R.tokenize_nsynth(train_dir, tok, digest, ref.cfg.n_q, 4.0, None)
+    val = R.tokenize_nsynth(dataset_dir("nsynth", "valid", size=args.nsynth_size), tok, digest, ref.cfg.n_q, 4.0, 64)
     fams, pitches, vels, _ = pick_conditions(test_dir, args.n_patterns)
     out = {"time_budget_s": args.pattern_budget, "tokenizer": tok_name, "model": {"d_model": p.d_model, "n_layer": p.n_layer},
            "n_notes_judged": args.n_patterns}
@@ -265,20 +266,20 @@ def part_patterns(args, res):
         n_frames = tokens["codes"].shape[-1]
         cfg = T.LMConfig(n_q=ref.cfg.n_q, card=ref.cfg.card, pattern=name, d_model=p.d_model,
                          n_layer=p.n_layer, n_head=p.n_head, max_steps=P.sequence_length(n_frames, ref.cfg.n_q, name),
-                         tokenizer=ref.cfg.tokenizer, tokenizer_sha=sha, frame_rate=ref.cfg.frame_rate)
+                         tokenizer=ref.cfg.tokenizer, latent_digest=digest, frame_rate=ref.cfg.frame_rate)
         model = T.CodecLM(cfg)
-        hist = T.train_lm(model, T.NoteSteps(tokens, name, cfg.card), batch_size=16, lr=2e-3,
+        hist = R.train_lm(model, R.NoteSteps(tokens, name, cfg.card), batch_size=16, lr=2e-3,
                           time_budget_s=args.pattern_budget, progress=False,
                           # (resumable; named by codec and budget, so another codec starts afresh)
-                          ckpt_path=WORK / f"pattern_{name}_{sha}_{args.pattern_budget:g}s.train.pt",
+                          ckpt_path=WORK / f"pattern_{name}_{digest}_{args.pattern_budget:g}s.train.pt",
                           resume=True)
         model.eval()
-        vs = T.NoteSteps(val, name, cfg.card)
+        vs = R.NoteSteps(val, name, cfg.card)
         seq, fam, pit, vel = (torch.stack([vs[i][j] for i in range(len(vs))]) for j in range(4))
         with torch.no_grad():
             vloss = float(T.lm_loss(model, seq, model.condition_ids(fam, pit, vel)))
         t0 = time.perf_counter()
-        notes = T.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=3.0, seed=0,
+        notes = R.generate_notes(model, pitches, fams, vels, tokenizer=tok, cfg_scale=3.0, seed=0,
                                  progress=False)
         gen_s = time.perf_counter() - t0
         folder = write_nsynth_folder(WORK / f"pattern_{name}", notes)
@@ -304,9 +305,9 @@ def _window_loss(model, tok, folder, split: str, n_windows: int = 256) -> float:
     ``split`` performances, each as long as the model's training window."""
     n_frames = next(t for t in range(model.cfg.max_steps, 0, -1)
                     if P.sequence_length(t, model.cfg.n_q, model.cfg.pattern) <= model.cfg.max_steps)
-    codes = T.tokenize_maestro(folder, tok, model.cfg.tokenizer_sha, model.cfg.n_q, split)["codes"]
+    codes = R.tokenize_maestro(folder, tok, model.cfg.latent_digest, model.cfg.n_q, split)["codes"]
     torch.manual_seed(0)
-    ds = T.PerformanceWindows(codes, n_frames, model.cfg.pattern, model.cfg.card, n_items=n_windows)
+    ds = R.PerformanceWindows(codes, n_frames, model.cfg.pattern, model.cfg.card, n_items=n_windows)
     losses = []
     with torch.no_grad():
         for seq, fam, pit, vel in torch.utils.data.DataLoader(ds, batch_size=32):
@@ -315,10 +316,10 @@ def _window_loss(model, tok, folder, split: str, n_windows: int = 256) -> float:
 
 
 def part_piano(args, res):
-    model = T.load_model(args.piano_checkpoint, task="piano")
-    tok = T.tokenizer_for(model)
+    model = R.load_model(args.piano_checkpoint, task="piano")
+    tok = R.tokenizer_for(model)
     folder = dataset_dir("maestro", size=args.maestro_size)
-    files = T.maestro_audio_files(folder, "heldout")
+    files = R.maestro_audio_files(folder, "heldout")
     prompt_s, cont_s = args.prompt_s, args.continue_s
     clips = []                                   # (prompt, real continuation)
     for f in files:
@@ -342,7 +343,7 @@ def part_piano(args, res):
                        n_q=model.cfg.n_q)                                  # [N, K, T_prompt]
     n_new = int(round(cont_s * model.cfg.frame_rate))
     gen = T.generate(model, codes.shape[-1] + n_new, prompt=codes, seed=0)
-    outs = T.decode_codes(tok, gen)
+    outs = R.decode_codes(tok, gen)
     for i, (prompt, real) in enumerate(clips):
         cont = outs[i][len(prompt):len(prompt) + n_cont]
         naive = np.resize(prompt, n_cont)        # the prompt again (and again)
@@ -356,7 +357,7 @@ def part_piano(args, res):
            "fad_vs_real_continuations": {},
            # memorised or learnt? the same loss on performances it trained on and on held-out ones
            "loss_nats_per_code": {split: _window_loss(model, tok, folder, split) for split in ("train", "heldout")},
-           "checkpoint": str(args.piano_checkpoint or T.reference_checkpoint("piano"))}
+           "checkpoint": str(args.piano_checkpoint or R.reference_checkpoint("piano"))}
     out["loss_nats_per_code"]["uniform_guess"] = round(float(np.log(model.cfg.card)), 3)
     # a different performance's continuation: what unrelated piano music gives
     sims_other = [float(_chroma(clips[i][0]) @ _chroma(clips[(i + len(clips) // 2) % len(clips)][1]))

@@ -199,7 +199,7 @@ def _diffusion_spec() -> ModelSpec:
 MODEL_SPECS = {
     "rnn": _module_spec("rnn", "coursekit.recipes.rnn", "rnn.pt", "load_model"),
     "gan": _module_spec("gan", "coursekit.recipes.gan", "gan.pt", "load_generator"),
-    "transformer": _module_spec("transformer", "coursekit.models.transformer", "transformer.pt",
+    "transformer": _module_spec("transformer", "coursekit.recipes.transformer", "transformer.pt",
                                 "load_model", task="notes"),
     "diffusion": _diffusion_spec(),
 }

@@ -1,4 +1,4 @@
-"""The codec Transformer of chapter 05: cache, sampling filters, guidance, training, the CLI."""
+"""The codec Transformer of chapter 05: cache, sampling filters, guidance, training, checkpoints, the CLI."""
 
 import json
 from argparse import Namespace
@@ -7,13 +7,17 @@ import numpy as np
 import pytest
 import torch
 
+from coursekit import checkpoint
+from coursekit.data.nsynth import FAMILIES
 from coursekit.models import transformer as T
-from coursekit.profiles import get_profile
 from coursekit.models.transformer import CodecLM, KVCache, LMConfig
+from coursekit.profiles import get_profile
+from coursekit.recipes import transformer as R
 
 
 def tiny(pattern="delay", **kw):
     torch.manual_seed(0)
+    kw = {"families": list(FAMILIES), **kw}
     cfg = LMConfig(n_q=3, card=16, d_model=32, n_layer=2, n_head=2, max_steps=40, pattern=pattern, **kw)
     return CodecLM(cfg).eval()
 
@@ -127,8 +131,8 @@ def test_training_lowers_the_loss():
     codes = (2 * family)[:, None, None] + torch.tensor([0, 1])[None, :, None].expand(32, 2, 11)
     tokens = {"codes": codes, "family": family, "pitch": torch.full((32,), 60),
               "velocity": torch.full((32,), 100)}
-    ds = T.NoteSteps(tokens, "delay", 8)
-    hist = T.train_lm(model, ds, batch_size=8, lr=5e-3, max_steps=80, time_budget_s=float("inf"),
+    ds = R.NoteSteps(tokens, "delay", 8)
+    hist = R.train_lm(model, ds, batch_size=8, lr=5e-3, max_steps=80, time_budget_s=float("inf"),
                       progress=False)
     assert hist[-1]["loss"] < 0.5 * hist[0]["loss"]
     model.eval()
@@ -136,23 +140,64 @@ def test_training_lowers_the_loss():
     assert (out[0, 0] == 2).float().mean() > 0.9 and (out[1, 1] == 7).float().mean() > 0.9
 
 
+
+def test_training_follows_the_warmup_cosine_schedule():
+    model = CodecLM(LMConfig(n_q=2, card=8, d_model=32, n_layer=1, n_head=2, max_steps=12))
+    tokens = {"codes": torch.randint(0, 8, (8, 2, 11)), "family": torch.arange(8) % 4,
+              "pitch": torch.full((8,), 60), "velocity": torch.full((8,), 100)}
+    hist = R.train_lm(model, R.NoteSteps(tokens, "delay", 8), batch_size=4, lr=1e-3, max_steps=100,
+                      time_budget_s=float("inf"), progress=False)
+    lr = hist.series("lr")[1]
+    step = np.arange(100)       # 50 warm-up steps, and a cosine from lr down to lr / 10 over the run
+    want = 1e-3 * np.minimum(1, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * step / 100)))
+    np.testing.assert_allclose(lr, want, rtol=1e-6)
+
+
+def test_names_of_families_need_the_config_to_name_them():
+    model = tiny(families=[])
+    assert model.condition_ids(3, 60, 100)["family"].item() == 3
+    with pytest.raises(ValueError, match="unknown family 'guitar'"):
+        model.condition_ids("guitar", 60, 100)
+
+
 @pytest.fixture
 def tiny_checkpoints(tmp_path):
-    from coursekit.models.codec import Codec, NeuralCodec, save_codec
+    from coursekit.models.codec import Codec, NeuralCodec
+    from coursekit.recipes.codec import save_codec
 
     torch.manual_seed(0)
     codec_path = save_codec(NeuralCodec(Codec(channels=4, max_channels=8, latent_dim=8, n_q=2,
                                               codebook_size=16)).eval(), tmp_path / "codec.pt")
-    sha = T.load_tokenizer(str(codec_path))[1]
-    cfg = dict(n_q=2, card=16, d_model=32, n_layer=1, n_head=2, tokenizer=str(codec_path), tokenizer_sha=sha)
-    notes = T.save_model(CodecLM(LMConfig(max_steps=60, **cfg)), tmp_path / "notes.pt")
-    piano = T.save_model(CodecLM(LMConfig(max_steps=40, task="piano", **cfg)), tmp_path / "piano.pt")
+    digest = R.load_tokenizer(str(codec_path))[1]
+    cfg = dict(n_q=2, card=16, d_model=32, n_layer=1, n_head=2, tokenizer=str(codec_path),
+               latent_digest=digest, families=list(FAMILIES))
+    notes = R.save_model(CodecLM(LMConfig(max_steps=60, **cfg)), tmp_path / "notes.pt")
+    piano = R.save_model(CodecLM(LMConfig(max_steps=40, task="piano", **cfg)), tmp_path / "piano.pt")
     return notes, piano, tmp_path
 
 
-def _args(**kw):
-    base = dict(n=3, out=None, checkpoint=None, seed=0, pitch=None, family=None, prompt=None, genre=None,
-                seconds=None, cfg=None, steps=None, temperature=None, top_k=None, top_p=None, device=None)
+def test_save_and_load_give_the_same_model(tiny_checkpoints):
+    notes_ckpt, _, _ = tiny_checkpoints
+    ckpt = checkpoint.load(notes_ckpt, kind="transformer")
+    assert ckpt["format"] == checkpoint.FORMAT and len(ckpt["config"]["latent_digest"]) == 16
+    assert all(v.dtype == torch.float16 for v in ckpt["state"]["model"].values() if v.is_floating_point())
+    model = R.load_model(notes_ckpt)
+    assert model.cfg.latent_digest == ckpt["config"]["latent_digest"] and not model.training
+    for k, v in model.state_dict().items():
+        assert v.dtype == torch.float32 and torch.equal(v, ckpt["state"]["model"][k].float())
+
+
+@pytest.mark.parametrize("task", ["notes", "piano"])
+def test_the_reference_models_name_the_reference_codec(task):
+    model = R.load_model(task=task)
+    assert model.cfg.latent_digest == "a154e1a3873b3999" and model.cfg.task == task
+    assert model.cfg.families == list(FAMILIES)     # names of families work on a shipped model
+    assert R.tokenizer_for(model).codebook_size == model.cfg.card
+
+
+def _sample_args(**kw):
+    base = dict(n=3, out=None, checkpoint=None, seed=0, pitch=None, family=None, prompt=None,
+                seconds=None, cfg=None, temperature=None, top_k=None, top_p=None, device=None)
     return Namespace(**{**base, **kw})
 
 
@@ -161,8 +206,8 @@ def test_sample_cli_writes_a_valid_folder(tiny_checkpoints):
 
     notes_ckpt, _, tmp = tiny_checkpoints
     out = tmp / "gen"
-    assert T.cli_sample(_args(out=str(out), checkpoint=str(notes_ckpt), pitch=64, family="flute",
-                              cfg=2.0, seconds=1.0)) == 0
+    assert R.sample_command(_sample_args(out=str(out), checkpoint=str(notes_ckpt), pitch=64, family="flute",
+                                         cfg=2.0, seconds=1.0)) == 0
     counts, problems = check_nsynth(out)
     assert problems == []
     ex = read_examples(out)
@@ -170,11 +215,12 @@ def test_sample_cli_writes_a_valid_folder(tiny_checkpoints):
     for m in ex.values():
         assert m["pitch"] == 64 and m["instrument_family_str"] == "flute" and m["cfg_scale"] == 2.0
         assert m["top_p"] == get_profile().ch05.top_p == 0.8 and m["top_k"] == 0   # the profile's nucleus
-    assert T.cli_sample(_args(out=str(out), checkpoint=str(notes_ckpt), top_p=0.0, top_k=5, seconds=0.5)) == 0
+    assert R.sample_command(_sample_args(out=str(out), checkpoint=str(notes_ckpt), top_p=0.0, top_k=5,
+                                         seconds=0.5)) == 0
     assert all(m["top_p"] == 0.0 and m["top_k"] == 5 for m in read_examples(out).values())
     for bad in (dict(top_p=1.0), dict(top_p=-0.1), dict(top_k=-1)):
         with pytest.raises(ValueError, match="--top-"):
-            T.cli_sample(_args(out=str(out), checkpoint=str(notes_ckpt), **bad))
+            R.sample_command(_sample_args(out=str(out), checkpoint=str(notes_ckpt), **bad))
 
 
 def test_sample_cli_continues_a_prompt(tiny_checkpoints):
@@ -185,8 +231,8 @@ def test_sample_cli_continues_a_prompt(tiny_checkpoints):
     prompt = tmp / "prompt.wav"
     audio.save(prompt, 0.3 * audio.tone(262.0, 0.5, sr=22050), 22050)
     out = tmp / "cont"
-    assert T.cli_sample(_args(out=str(out), checkpoint=str(piano_ckpt), prompt=str(prompt), seconds=0.4,
-                              n=2)) == 0
+    assert R.sample_command(_sample_args(out=str(out), checkpoint=str(piano_ckpt), prompt=str(prompt),
+                                         seconds=0.4, n=2)) == 0
     ex = read_examples(out)
     assert len(ex) == 2 and all(m["prompt"] == str(prompt) for m in ex.values())
     y, sr = audio.load(out / "audio" / f"{next(iter(ex))}.wav")
@@ -195,12 +241,18 @@ def test_sample_cli_continues_a_prompt(tiny_checkpoints):
 
 def test_wrong_codec_is_refused(tiny_checkpoints):
     notes_ckpt, _, _ = tiny_checkpoints
-    model = T.load_model(notes_ckpt)
-    model.cfg.tokenizer_sha = "0" * 12
+    model = R.load_model(notes_ckpt)
+    model.cfg.latent_digest = "0" * 16
     with pytest.raises(ValueError, match="not the one this model"):
-        T.tokenizer_for(model)
+        R.tokenizer_for(model)
     with pytest.raises(FileNotFoundError, match="train transformer"):
-        T.load_model(notes_ckpt.parent / "missing.pt")
+        R.load_model(notes_ckpt.parent / "missing.pt")
+
+
+def _train_args(**kw):
+    base = dict(profile="smoke", out=None, seed=0, data=None, resume=False, task="notes", device="cpu",
+                time_budget=None, init=None, codec=None)
+    return Namespace(**{**base, **kw})
 
 
 @pytest.mark.parametrize("task", ["notes", "piano"])
@@ -216,9 +268,29 @@ def test_train_cli_measures_the_validation_loss_on_held_out_data(task, tiny_chec
     else:
         data = make_dataset("mini-maestro", tmp_path / "maestro", size="smoke", seed=0) / "maestro-v3.0.0"
     out = tmp_path / f"{task}.pt"
-    args = Namespace(profile="smoke", out=str(out), seed=0, data=str(data), resume=False, task=task,
-                     device="cpu", time_budget=2, init=None, codec=str(tmp / "codec.pt"))
-    assert T.cli_train(args) == 0
-    metrics = json.loads(out.with_suffix(".json").read_text())["metrics"]
+    assert R.train_command(_train_args(out=str(out), data=str(data), task=task, time_budget=float("inf"),
+                                       codec=str(tmp / "codec.pt"))) == 0          # the smoke profile's 6 steps
+    card = checkpoint.read_card(out.with_suffix(".json"))
+    assert set(checkpoint.CARD_KEYS) <= set(card) and card["model"] == "transformer"
+    assert card["tokenizer"]["latent_digest"] == R.load_model(out).cfg.latent_digest
+    metrics = card["metrics"]
     assert metrics["val_loss"] is not None and np.isfinite(metrics["val_loss"])
     assert ("nsynth-valid" if task == "notes" else "held-out performances") in metrics["val_data"]
+
+
+def test_train_cli_resumes_and_fine_tunes(tiny_checkpoints, mini_nsynth_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSEKIT_RUNS", str(tmp_path / "runs"))
+    _, _, tmp = tiny_checkpoints
+    kw = dict(data=str(mini_nsynth_root / "nsynth-train"), codec=str(tmp / "codec.pt"),
+              time_budget=float("inf"))
+    first, whole = tmp_path / "first.pt", tmp_path / "whole.pt"
+    assert R.train_command(_train_args(out=str(first), **kw)) == 0           # the smoke profile's 6 steps
+    train_ckpt = tmp_path / "runs" / "transformer" / "first.train.pt"
+    assert checkpoint.load(train_ckpt, kind="transformer")["step"] == 6
+    assert R.train_command(_train_args(out=str(first), resume=True, **kw)) == 0   # nothing left to do
+    assert checkpoint.read_card(first.with_suffix(".json"))["steps"] == 6
+    assert R.train_command(_train_args(out=str(whole), init=str(first), **kw)) == 0
+    assert checkpoint.read_card(whole.with_suffix(".json"))["initialized_from"] == str(first)
+    bad = R.save_model(CodecLM(LMConfig(n_q=3, card=16, d_model=32, n_layer=1, n_head=2)), tmp / "bad.pt")
+    with pytest.raises(ValueError, match="does not match"):
+        R.train_command(_train_args(out=str(tmp_path / "x.pt"), init=str(bad), **kw))   # another layout
