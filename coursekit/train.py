@@ -66,13 +66,13 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
     return seed
 
 
-def pick_device(pref: str | None = None) -> torch.device:
+def pick_device(pref: str | torch.device | None = None) -> torch.device:
     """The device to train on: ``pref`` if given (``'cuda'``, ``'cuda:1'``, ``'mps'``, ``'cpu'``),
     else ``$COURSEKIT_DEVICE``, else the best available: CUDA, then Apple MPS, then CPU.
 
     Raises ValueError when the asked device is not available, saying what is.
     """
-    pref = (pref or os.environ.get("COURSEKIT_DEVICE") or "auto").strip().lower()
+    pref = str(pref or os.environ.get("COURSEKIT_DEVICE") or "auto").strip().lower()
     if pref in ("auto", "cuda") and "LOCAL_RANK" in os.environ and torch.cuda.is_available():
         return torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # torchrun: one GPU a rank
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()

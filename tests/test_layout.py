@@ -56,7 +56,7 @@ def test_each_model_lists_only_its_own_flags():
     out = subprocess.run([sys.executable, "-m", "coursekit", "train", "rnn", "--help"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    for flag in ("--anchor", "--decoder-only", "--keep-encoder", "--codec", "--init"):
+    for flag in ("--anchor", "--decoder-only", "--keep-encoder", "--codec", "--genre", "--top-p"):
         assert flag not in out.stdout
     out = subprocess.run([sys.executable, "-m", "coursekit", "train", "codec", "--help"],
                          capture_output=True, text=True)

@@ -93,6 +93,7 @@ def test_time_budget_stops_and_history_records_time(tmp_path):
 def test_pick_device(monkeypatch):
     monkeypatch.delenv("COURSEKIT_DEVICE", raising=False)
     assert T.pick_device("cpu").type == "cpu"
+    assert T.pick_device(torch.device("cpu")) == torch.device("cpu")
     best = T.pick_device()
     assert best.type == ("cuda" if torch.cuda.is_available() else best.type)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
