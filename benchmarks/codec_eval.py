@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from coursekit import audio as A  # noqa: E402
-from coursekit.models import codec as C  # noqa: E402
+from coursekit import checkpoint  # noqa: E402
+from coursekit.recipes import codec as R  # noqa: E402
+from coursekit.recipes.codec_data import codec_data_files, load_clips  # noqa: E402
 
 
 def _notes_subset(folder: Path, n: int, seed: int = 0) -> list[dict]:
@@ -71,8 +73,8 @@ def _reconstruct_all(codec, clips: list[np.ndarray], n_q: int, batch: int = 16) 
 
 
 def _quality(refs, ests, sr) -> dict:
-    md = [C.mel_distance(r, e, sr) for r, e in zip(refs, ests)]
-    sd = [C.si_sdr(r, e) for r, e in zip(refs, ests)]
+    md = [R.mel_distance(r, e, sr) for r, e in zip(refs, ests)]
+    sd = [R.si_sdr(r, e) for r, e in zip(refs, ests)]
     return {"mel_distance": float(np.mean(md)), "si_sdr_db": float(np.mean(sd)),
             "si_sdr_db_median": float(np.median(sd))}
 
@@ -155,7 +157,7 @@ def bench_nsynth(codec, args, tmp: Path) -> dict:
 
 
 def _music_clips(files, sr, seconds, max_clips, seed=0) -> list[np.ndarray]:
-    clips = C.load_clips(files, sr=sr, max_seconds=seconds * max_clips * 4, max_clip_seconds=seconds * 4, seed=seed)
+    clips = load_clips(files, sr=sr, max_seconds=seconds * max_clips * 4, max_clip_seconds=seconds * 4, seed=seed)
     out = []
     for c in clips:
         n = int(seconds * sr)
@@ -180,7 +182,7 @@ def _band_levels(refs, ests, sr, n_bands: int = 16) -> dict:
 
 
 def bench_music(codec, args, tmp: Path) -> dict:
-    files = C.codec_data_files("test", _profile(args))
+    files = codec_data_files("test", _profile(args))
     result = {"n_q": codec.n_q, "bitrate_bps": codec.bitrate(), "clip_seconds": args.clip_seconds}
     for name in ("gtzan", "maestro"):
         clips = _music_clips(files[name], codec.sample_rate, args.clip_seconds, args.n_clips, args.seed)
@@ -227,12 +229,12 @@ def bench_speed_usage(codec, args) -> dict:
         print(f"  encode+decode, {threads} thread(s): {seconds / best:.0f}x real time")
     torch.set_num_threads(threads0)
     usage = {}
-    files = C.codec_data_files("test", _profile(args))
+    files = codec_data_files("test", _profile(args))
     sets = {"nsynth_test": [A.load(f, sr=16000)[0] for f in files["nsynth"][:args.n_usage]]}
     sets["all_test"] = sets["nsynth_test"] + _music_clips(files["gtzan"] + files["maestro"], 16000, 4.0, args.n_usage)
     for name, clips in sets.items():
         codes = torch.cat([codec.encode(A.fix_length(c, 64000)) for c in clips if np.abs(c).max() > 1e-4], dim=-1)
-        u = C.codebook_usage(codes, codec.codebook_size)
+        u = R.codebook_usage(codes, codec.codebook_size)
         usage[name] = {"frames": int(codes.shape[-1] * codes.shape[0]),
                        "perplexity": [round(p, 1) for p in u["perplexity"]],
                        "dead_fraction": [round(d, 4) for d in u["dead_fraction"]],
@@ -299,10 +301,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-card", action="store_true", help="do not add the summary to the card")
     args = p.parse_args(argv)
     args.size = args.size or _profile(args).codec.data_size
-    codec = C.load_codec(args.checkpoint)
-    from coursekit.paths import CHECKPOINT_DIR
-
-    ckpt = Path(args.checkpoint) if args.checkpoint else CHECKPOINT_DIR / C.REFERENCE
+    codec = R.load_codec(args.checkpoint)
+    ckpt = Path(args.checkpoint) if args.checkpoint else checkpoint.reference(R.REFERENCE)
     print(f"codec {ckpt}: {codec.num_params():,} parameters, {codec.frame_rate:.0f} frames/s, "
           f"{codec.n_q} x {codec.codebook_size} codes, {codec.bitrate(1):.0f}..{codec.bitrate():.0f} bit/s")
     tmp = REPO / "results" / "tmp" / f"codec_eval_{os.getpid()}"   # two runs at once must not share it
@@ -311,7 +311,7 @@ def main(argv=None) -> int:
     only = set(args.only.split(","))
     meta = {"checkpoint": str(ckpt.relative_to(REPO)) if ckpt.is_relative_to(REPO) else str(ckpt),
             "command": "python benchmarks/codec_eval.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "hardware": __import__("coursekit.checkpoint", fromlist=["hardware"]).hardware()}
+            "hardware": checkpoint.hardware()}
     results = {}
     if "nsynth" in only:
         results["nsynth"] = {**meta, **bench_nsynth(codec, args, tmp)}

@@ -1,4 +1,5 @@
-"""The course codec (coursekit.models.codec) and the EnCodec wrapper: fast tests on tiny models."""
+"""The course codec (coursekit.models.codec, .rvq), its recipe (coursekit.recipes.codec) and the
+EnCodec wrapper: fast tests on tiny models."""
 
 import json
 import warnings
@@ -7,10 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from coursekit.audio import AudioError, save
+from coursekit import checkpoint
+from coursekit.audio import AudioError, mel_filterbank, save
 from coursekit.models import codec as C
+from coursekit.models import rvq
+from coursekit.recipes import codec as R
+from coursekit.recipes.codec_data import SegmentDataset, synthetic_notes
 
 TINY = C.Codec(channels=4, max_channels=16, latent_dim=8, n_q=4, codebook_size=16)
+MEL_FB = torch.from_numpy(mel_filterbank(16000, n_fft=1024, n_mels=64))
 
 
 def tiny_model(seed=0, train_on=None):
@@ -65,13 +71,13 @@ def test_decoding_codes_equals_decoding_quantized_latents():
 
 def test_more_quantizers_leave_a_smaller_residual():
     torch.manual_seed(0)
-    rvq = C.ResidualVQ(C.Codec(latent_dim=8, n_q=4, codebook_size=32))
+    quantizer = rvq.ResidualVQ(dim=8, codebook_size=32, n_q=4)
     z = torch.randn(2, 8, 200)
-    rvq.train()
+    quantizer.train()
     for _ in range(20):
-        rvq(z)
-    rvq.eval()
-    errors = [float((rvq(z, n)[0] - z).pow(2).mean()) for n in range(1, 5)]
+        quantizer(z)
+    quantizer.eval()
+    errors = [float((quantizer(z, n)[0] - z).pow(2).mean()) for n in range(1, 5)]
     assert all(b < a for a, b in zip(errors, errors[1:])), errors
     assert errors[-1] < 0.5 * float(z.pow(2).mean())
 
@@ -104,7 +110,7 @@ def test_kmeans_init_and_ema_track_the_data():
     torch.manual_seed(0)
     centers = torch.tensor([[5.0, 0.0], [-5.0, 0.0], [0.0, 5.0], [0.0, -5.0]])
     x = centers[torch.randint(0, 4, (400,))] + 0.05 * torch.randn(400, 2)
-    vq = C.VectorQuantizer(2, 4, decay=0.9)
+    vq = rvq.VectorQuantizer(2, 4, decay=0.9)
     vq.update(x, vq.nearest(x))                                           # k-means initialisation
     assert bool(vq.initialized)
     nearest = torch.cdist(centers, vq.codebook).min(dim=1).values
@@ -118,7 +124,7 @@ def test_kmeans_init_and_ema_track_the_data():
 
 def test_dead_codes_are_restarted_on_data():
     torch.manual_seed(0)
-    vq = C.VectorQuantizer(2, 8, decay=0.5, dead_threshold=0.5)
+    vq = rvq.VectorQuantizer(2, 8, decay=0.5, dead_threshold=0.5)
     x = torch.randn(64, 2)
     vq.update(x, vq.nearest(x))
     vq.codebook[3] = torch.tensor([100.0, 100.0])                         # a code nobody picks
@@ -142,7 +148,7 @@ def test_training_pass_gives_gradients_to_encoder_and_commitment():
     model = tiny_model()
     model.train()
     x = 0.3 * torch.randn(2, 1, 3200)
-    loss, logs, x_hat = C.codec_loss(model, x, torch.tensor([2, 4]))
+    loss, logs, x_hat = C.codec_loss(model, x, torch.tensor([2, 4]), mel_fb=MEL_FB)
     loss.backward()
     assert x_hat.shape == x.shape and logs["commit"] > 0
     assert model.encoder.net[0].weight.grad is not None                   # straight-through
@@ -152,25 +158,43 @@ def test_training_pass_gives_gradients_to_encoder_and_commitment():
 def test_adversarial_losses_run():
     disc = C.STFTDiscriminator(scales=(256, 128), channels=4)
     x, x_hat = 0.3 * torch.randn(2, 1, 3200), (0.3 * torch.randn(2, 1, 3200)).requires_grad_()
-    g, d = C.adversarial_losses(disc, x_hat, x)
+    g, d = C.generator_loss(disc, x_hat, x), C.discriminator_loss(disc, x_hat, x)
     assert torch.isfinite(g) and torch.isfinite(d)
+    d.backward()
+    assert x_hat.grad is None                                   # the discriminator's loss sees x_hat detached
+    assert all(p.grad is not None for p in disc.parameters())
     g.backward()
     assert x_hat.grad is not None
 
 
+def test_adversarial_training_steps_both_players():
+    clips = [tone(f, n=8000) for f in (220, 330, 440)]
+    data = SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
+    model, history = R.train_codec(TINY, data, steps=2, batch_size=2, adversarial=True,
+                                   time_budget_s=float("inf"), progress=False)
+    assert len(history) == 2
+    assert all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_adv"]) for h in history)
+
+
 # --------------------------------------------------------------------------------- bad input
 
-def test_wrong_sample_rate_is_resampled_and_said_once(monkeypatch):
+def test_wrong_sample_rate_is_resampled_by_the_recipe_and_said_once(monkeypatch):
     monkeypatch.setattr(C, "_said", set())
     model = tiny_model()
     y = tone(n=22050, sr=22050)
+    with pytest.raises(ValueError, match="takes 16000 Hz; resample"):     # the model takes its own rate
+        model.encode(y, sr=22050)
     with pytest.warns(UserWarning, match="resampled from 22050 Hz"):
-        codes = model.encode(y, sr=22050)
-    assert codes.shape[-1] == 50                                           # 1 s at 16 kHz
+        x = R.prepare_audio(y, 22050, model.sample_rate)
+    assert x.shape == (1, 1, 16000)
+    assert model.encode(x, sr=16000).shape[-1] == 50                       # 1 s at 16 kHz
     with warnings.catch_warnings():
         warnings.simplefilter("error")                                     # said only once
-        model.encode(y, sr=22050)
-    assert model.reconstruct(y, sr=22050).shape == (22050,)
+        R.prepare_audio(y, 22050, model.sample_rate)
+        assert R.reconstruct(model, y, sr=22050).shape == (22050,)
+    assert R.reconstruct(model, np.stack([y, y]), sr=22050).shape == (2, 22050)
+    y16 = tone(n=12345)
+    assert np.array_equal(R.reconstruct(model, y16), model.reconstruct(y16))   # one computation at its rate
 
 
 def test_stereo_is_mixed_down_and_said_once(monkeypatch):
@@ -194,10 +218,14 @@ def test_stereo_is_mixed_down_and_said_once(monkeypatch):
 ])
 def test_unusable_audio_raises_a_clear_error(bad, match):
     model = tiny_model()
-    with pytest.raises(AudioError, match=match):
+    with pytest.raises(ValueError, match=match):
         model.encode(bad)
-    with pytest.raises(AudioError, match=match):
+    with pytest.raises(ValueError, match=match):
         model.encode_latent(bad)
+    with pytest.raises(AudioError, match=match):
+        R.prepare_audio(bad, None, 16000)
+    with pytest.raises(AudioError, match=match):
+        R.reconstruct(model, bad)
 
 
 def test_bad_codes_raise_a_clear_error():
@@ -221,14 +249,14 @@ def test_bad_codes_raise_a_clear_error():
 
 def test_metrics():
     y = tone()
-    assert C.mel_distance(y, y) == 0.0
-    assert C.si_sdr(y, y) > 60
-    assert C.si_sdr(y, 3 * y) > 60                                         # scale-invariant
+    assert R.mel_distance(y, y) == 0.0
+    assert R.si_sdr(y, y) > 60
+    assert R.si_sdr(y, 3 * y) > 60                                         # scale-invariant
     noisy = y + 0.05 * np.random.default_rng(0).standard_normal(len(y)).astype(np.float32)
-    assert 10 < C.si_sdr(y, noisy) < 30 and C.mel_distance(y, noisy) > 0.1
-    u = C.codebook_usage(torch.arange(16).repeat(2, 1)[None], 16)
+    assert 10 < R.si_sdr(y, noisy) < 30 and R.mel_distance(y, noisy) > 0.1
+    u = R.codebook_usage(torch.arange(16).repeat(2, 1)[None], 16)
     assert np.allclose(u["perplexity"], 16) and u["dead_fraction"] == [0.0, 0.0]
-    u = C.codebook_usage(torch.zeros(1, 1, 50, dtype=torch.long), 16)
+    u = R.codebook_usage(torch.zeros(1, 1, 50, dtype=torch.long), 16)
     assert np.isclose(u["perplexity"][0], 1.0) and np.isclose(u["dead_fraction"][0], 15 / 16)
 
 
@@ -236,27 +264,30 @@ def test_metrics():
 
 def test_save_and_load_round_trip(tmp_path):
     model = tiny_model()
-    path = C.save_codec(model, tmp_path / "c.pt", step=3)
+    path = R.save_codec(model, tmp_path / "c.pt", step=3)
     ckpt = torch.load(path, weights_only=True)                              # plain data only
     assert ckpt["step"] == 3 and ckpt["config"]["n_q"] == 4
-    again = C.load_codec(path)
+    assert ckpt["format"] == checkpoint.FORMAT and ckpt["kind"] == "codec"
+    again = R.load_codec(path)
     assert again.cfg == model.cfg
     assert torch.equal(again.encode(tone()), model.encode(tone()))
     with pytest.raises(FileNotFoundError, match="no such codec checkpoint"):
-        C.load_codec(tmp_path / "missing.pt")
+        R.load_codec(tmp_path / "missing.pt")
+    other = checkpoint.save(tmp_path / "other.pt", kind="rnn", config={"a": 1}, state={"model": {}})
+    with pytest.raises(ValueError, match="not a codec model"):
+        R.load_codec(other)
 
 
 def test_reference_codec_and_card():
-    from coursekit.paths import CHECKPOINT_DIR
-
-    path = CHECKPOINT_DIR / "codec.pt"
+    path = checkpoint.reference(R.REFERENCE)
     if not path.exists():
         pytest.skip("the reference codec has not been trained in this checkout")
     assert path.stat().st_size <= 5 * 1024 * 1024
-    card = json.loads(path.with_suffix(".json").read_text())
-    for key in ("command", "git_commit", "profile", "training_time_s", "hardware", "data"):
+    card = checkpoint.read_card(path.with_suffix(".json"))
+    for key in checkpoint.CARD_KEYS:
         assert key in card, key
-    model = C.load_codec()
+    assert card["latent_digest"] == R.latent_digest(R.load_codec())
+    model = R.load_codec()
     assert model.frame_rate == 50.0 and model.sample_rate == 16000
     y_hat = model.reconstruct(tone(440.0))
     assert y_hat.shape == (16000,) and np.isfinite(y_hat).all()
@@ -264,14 +295,16 @@ def test_reference_codec_and_card():
 
 def test_train_and_resume(tmp_path):
     clips = [tone(f, n=8000) for f in (220, 330, 440)]
-    data = C.SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
+    data = SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
     assert len(data) == 16 and data[0].shape == (1, 1280)
     ckpt = tmp_path / "state.pt"
-    _, h1 = C.train_codec(TINY, data, steps=2, batch_size=2, ckpt_path=ckpt, ckpt_every=1,
+    _, h1 = R.train_codec(TINY, data, steps=2, batch_size=2, ckpt_path=ckpt, ckpt_every=1,
                           time_budget_s=float("inf"), progress=False)
-    model, h2 = C.train_codec(TINY, data, steps=4, batch_size=2, ckpt_path=ckpt, resume=True,
+    assert checkpoint.load(ckpt, kind="codec")["step"] == 2
+    model, h2 = R.train_codec(TINY, data, steps=4, batch_size=2, ckpt_path=ckpt, resume=True,
                               ckpt_every=1, time_budget_s=float("inf"), progress=False)
     assert [h["step"] for h in h2] == [1, 2, 3, 4]
+    assert [h["loss"] for h in h2[:2]] == [h["loss"] for h in h1]
     assert all(np.isfinite(h["loss"]) for h in h2)
     assert bool(model.quantizer.layers[0].initialized)
 
@@ -295,43 +328,43 @@ def test_frame_convergence_counts_a_quiet_tail_that_the_segment_losses_hardly_se
 
 def test_decoder_only_fine_tune_keeps_codes_latents_and_digest():
     clips = [tone(f, n=8000) for f in (220, 330, 440)]
-    data = C.SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
+    data = SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
     start = tiny_model()
     before = {k: v.clone() for k, v in start.state_dict().items()}
     x = torch.from_numpy(tone(262.0, n=3200))[None, None]
-    codes, z, digest = start.encode(x), start.encode_latent(x), C.latent_digest(start)
-    model, history = C.train_codec(TINY, data, steps=3, batch_size=2, lr=1e-2, init=start,
-                                   decoder_only=True, time_budget_s=float("inf"), progress=False)
+    codes, z, digest = start.encode(x), start.encode_latent(x), R.latent_digest(start)
+    model, history = R.train_codec(TINY, data, steps=3, batch_size=2, lr=1e-2,
+                                   finetune=R.CodecFinetune(init=start, decoder_only=True),
+                                   time_budget_s=float("inf"), progress=False)
     assert len(history) == 3
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("decoder.") for k in changed)   # EMA buffers included
     assert torch.equal(model.encode(x), codes) and torch.equal(model.encode_latent(x), z)
-    assert C.latent_digest(model) == digest
+    assert R.latent_digest(model) == digest
+    assert all(p.requires_grad for p in model.parameters())             # a returned codec trains normally
 
 
 def test_latent_digest_follows_the_encoder_and_codebooks_only():
     a, b = tiny_model(seed=0), tiny_model(seed=0)
-    assert C.latent_digest(a) == C.latent_digest(b)
+    assert R.latent_digest(a) == R.latent_digest(b)
     with torch.no_grad():
         b.decoder.net[0].bias.add_(1.0)
-    assert C.latent_digest(a) == C.latent_digest(b)
+    assert R.latent_digest(a) == R.latent_digest(b)
     with torch.no_grad():
         b.quantizer.layers[1].codebook[0] += 1.0
-    assert C.latent_digest(a) != C.latent_digest(b)
-    assert C.latent_digest(tiny_model(seed=1)) != C.latent_digest(a)
+    assert R.latent_digest(a) != R.latent_digest(b)
+    assert R.latent_digest(tiny_model(seed=1)) != R.latent_digest(a)
 
 
-def test_decoder_only_needs_a_codec_to_start_from(tmp_path):
-    from argparse import Namespace
+def test_decoder_only_needs_a_codec_to_start_from(tmp_path, capsys):
+    from coursekit.cli import main
 
-    with pytest.raises(ValueError, match="init"):
-        C.train_codec(TINY, [], steps=1, decoder_only=True)
-    args = Namespace(profile="smoke", out=str(tmp_path / "c.pt"), init=None, decoder_only=True,
-                     data=None, seed=0, resume=False, device=None, time_budget=None)
     with pytest.raises(ValueError, match="--init CKPT"):
-        C.cli_train(args)
-
+        R.CodecFinetune(decoder_only=True)
+    assert main(["train", "codec", "--profile", "smoke", "--out", str(tmp_path / "c.pt"), "--decoder-only"]) == 2
+    assert "--init CKPT" in capsys.readouterr().err
+    assert not (tmp_path / "c.pt").exists()
 
 
 def test_loud_frames_and_anchor_loss():
@@ -353,15 +386,16 @@ def test_loud_frames_and_anchor_loss():
 
 def test_frozen_codebooks_fine_tune_keeps_the_codebooks_and_the_anchor_holds_loud_latents():
     clips = [tone(f, n=8000) for f in (220, 330, 440)]
-    data = C.SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
+    data = SegmentDataset({"tones": clips}, segment=1280, n_segments=16, seed=0)
     start = tiny_model()
     books = [layer.codebook.clone() for layer in start.quantizer.layers]
     x = torch.from_numpy(tone(262.0, n=3200))[None, None]
     z0 = start.encode_latent(x)
-    free, _ = C.train_codec(TINY, data, steps=6, batch_size=2, lr=3e-2, init=tiny_model(),
-                            freeze_codebooks=True, time_budget_s=float("inf"), progress=False)
-    held, _ = C.train_codec(TINY, data, steps=6, batch_size=2, lr=3e-2, init=start,
-                            freeze_codebooks=True, anchor_weight=100.0,
+    free, _ = R.train_codec(TINY, data, steps=6, batch_size=2, lr=3e-2,
+                            finetune=R.CodecFinetune(init=tiny_model(), freeze_codebooks=True),
+                            time_budget_s=float("inf"), progress=False)
+    held, _ = R.train_codec(TINY, data, steps=6, batch_size=2, lr=3e-2,
+                            finetune=R.CodecFinetune(init=start, freeze_codebooks=True, anchor=100.0),
                             time_budget_s=float("inf"), progress=False)
     for model in (free, held):
         assert all(torch.equal(a, layer.codebook) for a, layer in zip(books, model.quantizer.layers))
@@ -370,16 +404,16 @@ def test_frozen_codebooks_fine_tune_keeps_the_codebooks_and_the_anchor_holds_lou
     assert not torch.equal(free.encode_latent(x), z0) and not torch.equal(held.encode_latent(x), z0)
     assert (held.encode_latent(x) - z0).norm() < (free.encode_latent(x) - z0).norm()
     with pytest.raises(ValueError, match="init"):
-        C.train_codec(TINY, data, steps=1, freeze_codebooks=True)
+        R.CodecFinetune(freeze_codebooks=True)
 
 
 def test_synthetic_notes_are_seeded_bounded_and_pitched():
-    a, b = C.synthetic_notes(6, seconds=0.5, seed=3), C.synthetic_notes(6, seconds=0.5, seed=3)
+    a, b = synthetic_notes(6, seconds=0.5, seed=3), synthetic_notes(6, seconds=0.5, seed=3)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    assert not np.array_equal(a[0], C.synthetic_notes(1, seconds=0.5, seed=4)[0])
+    assert not np.array_equal(a[0], synthetic_notes(1, seconds=0.5, seed=4)[0])
     assert all(x.shape == (8000,) and x.dtype == np.float32 and 0.8 < np.abs(x).max() <= 0.9 + 1e-6 for x in a)
     # one pitch: the spectrum's strongest peak sits on a harmonic of a note inside the range
-    (y,) = C.synthetic_notes(1, seconds=1.0, midi_range=(81.0, 81.0), seed=0)
+    (y,) = synthetic_notes(1, seconds=1.0, midi_range=(81.0, 81.0), seed=0)
     spec = np.abs(np.fft.rfft(y[:4000] * np.hanning(4000)))
     f_peak = np.fft.rfftfreq(4000, 1 / 16000)[spec.argmax()]
     k = f_peak / 880.0
@@ -389,7 +423,7 @@ def test_synthetic_notes_are_seeded_bounded_and_pitched():
 def _fine_tune_argv(tmp_path, *flags):
     """A saved tiny codec, two tone clips and the `train codec` arguments that fine-tune it:
     ``(start, out, argv)``."""
-    start = C.save_codec(tiny_model(), tmp_path / "start.pt")
+    start = R.save_codec(tiny_model(), tmp_path / "start.pt")
     data = tmp_path / "clips"
     for i, f in enumerate((220.0, 330.0)):
         save(data / f"c{i}.wav", tone(f, n=8000), 16000)
@@ -411,7 +445,7 @@ def test_cli_decoder_fine_tune_with_synthetic_notes_and_a_lower_floor(tmp_path, 
     assert "--synthetic-notes 8" in card["command"] and "--stft-floor 0.01" in card["command"]
     assert card["frame_loss"] == 1.0 and "--frame-loss 1 " in card["command"]
     assert "--time-budget 600" in card["command"]          # the card's command is the one that ran
-    assert card["latent_digest"] == C.latent_digest(C.load_codec(start))
+    assert card["latent_digest"] == R.latent_digest(R.load_codec(start))
     assert main(argv[:-6] + ["--stft-floor", "0"]) != 0
     assert "--stft-floor must be positive" in capsys.readouterr().err
     assert main(argv[:-4] + ["--frame-loss", "-1"]) != 0
@@ -427,8 +461,8 @@ def test_cli_encoder_fine_tune_with_frozen_codebooks_and_an_anchor(tmp_path, cap
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["freeze_codebooks"] is True and card["anchor"] == 10.0
     assert "--anchor 10" in card["command"] and "--freeze-codebooks" in card["command"]
-    assert card["latent_digest"] != C.latent_digest(C.load_codec(start))    # the encoder moved
-    old, new = C.load_codec(start), C.load_codec(out)
+    assert card["latent_digest"] != R.latent_digest(R.load_codec(start))    # the encoder moved
+    old, new = R.load_codec(start), R.load_codec(out)
     assert all(torch.equal(a.codebook, b.codebook) for a, b in zip(old.quantizer.layers, new.quantizer.layers))
     assert main(argv[:-4] + ["--anchor", "-1", "--time-budget", "600"]) != 0
     assert "--anchor is a weight" in capsys.readouterr().err
@@ -445,8 +479,8 @@ def test_cli_encoder_fine_tune_with_frozen_codebooks_and_an_anchor(tmp_path, cap
     assert main(argv_kept) == 0
     card = json.loads(kept.with_suffix(".json").read_text())
     assert card["keep_encoder"] is True and "--keep-encoder" in card["command"]
-    assert card["latent_digest"] == C.latent_digest(old) == C.latent_digest(C.load_codec(kept))
-    new_dec, old_dec = C.load_codec(kept).decoder.state_dict(), old.decoder.state_dict()
+    assert card["latent_digest"] == R.latent_digest(old) == R.latent_digest(R.load_codec(kept))
+    new_dec, old_dec = R.load_codec(kept).decoder.state_dict(), old.decoder.state_dict()
     assert any(not torch.equal(new_dec[k], old_dec[k]) for k in old_dec)
 
 # --------------------------------------------------------------------------------- command line
@@ -462,11 +496,29 @@ def _nsynth_folder(root, sr=16000):
     return root
 
 
+def test_train_codec_has_its_own_flags_only(tmp_path, capsys):
+    from coursekit.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "codec", "--help"])
+    help_text = capsys.readouterr().out
+    for flag in ("--init", "--decoder-only", "--synthetic-notes", "--stft-floor", "--frame-loss",
+                 "--freeze-codebooks", "--anchor", "--keep-encoder"):
+        assert flag in help_text, flag
+    for other in ("--task", "--codec", "--cfg", "--temperature", "--pitch"):
+        assert other not in help_text, other
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "codec", "--task", "notes", "--out", str(tmp_path / "x.pt")])
+    assert exit_.value.code == 2 and "--task" in capsys.readouterr().err
+    assert main(["sample", "codec", "--out", str(tmp_path / "s")]) == 2
+    assert "codec reconstruct" in capsys.readouterr().err
+
+
 def test_cli_reconstruct_keeps_the_layout(tmp_path, capsys):
     from coursekit.audio import info
     from coursekit.cli import main
 
-    ckpt = C.save_codec(tiny_model(), tmp_path / "tiny.pt")
+    ckpt = R.save_codec(tiny_model(), tmp_path / "tiny.pt")
     src = _nsynth_folder(tmp_path / "nsynth-test")
     out = tmp_path / "rec"
     assert main(["codec", "reconstruct", str(src), str(out), "--n-q", "2", "--checkpoint", str(ckpt)]) == 0
@@ -491,7 +543,7 @@ def test_cli_reconstruct_keeps_the_layout(tmp_path, capsys):
 # --------------------------------------------------------------------------------- EnCodec
 
 def test_encodec_wrapper_with_random_weights():
-    from coursekit.models.encodec_wrapper import EncodecCodec
+    from coursekit.recipes.encodec import EncodecCodec
 
     codec = EncodecCodec(pretrained=False)                                   # no download
     assert (codec.sample_rate, codec.frame_rate, codec.codebook_size) == (24000, 75.0, 1024)
@@ -509,7 +561,7 @@ def test_encodec_wrapper_with_random_weights():
 
 
 def test_load_encodec_offline_says_one_line(monkeypatch, capsys):
-    from coursekit.models import encodec_wrapper as W
+    from coursekit.recipes import encodec as W
 
     monkeypatch.setattr(W, "weights_available", lambda timeout=2.0: (False, "offline (test)"))
     assert W.load_encodec() is None
@@ -522,8 +574,8 @@ def test_a_candidate_checkpoint_folder_replaces_the_shipped_one(tmp_path):
     import subprocess
     import sys
 
-    C.save_codec(tiny_model(), tmp_path / "codec.pt")
-    code = ("from coursekit.paths import CHECKPOINT_DIR; from coursekit.models.codec import load_codec; "
+    R.save_codec(tiny_model(), tmp_path / "codec.pt")
+    code = ("from coursekit.paths import CHECKPOINT_DIR; from coursekit.recipes.codec import load_codec; "
             "print(CHECKPOINT_DIR); print(load_codec().cfg.channels)")
     env = {**os.environ, "COURSEKIT_CHECKPOINTS": str(tmp_path)}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

@@ -2,8 +2,8 @@
 
 Each check takes the student's function, prints ``PASS: <name>`` or ``FAIL: <name>: <hint>``
 and returns a bool (see :mod:`coursekit.exercises.checks`). The references are written here
-with plain NumPy (and :func:`coursekit.models.codec.codebook_usage`), so a check never trusts
-the code it checks.
+with plain NumPy, so a check never trusts the code it checks (the chapter's own measure is
+:func:`coursekit.recipes.codec.codebook_usage`).
 
 Example
 -------

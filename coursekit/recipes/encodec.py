@@ -4,7 +4,8 @@ The ``encodec`` package's 24 kHz model: 75 frames a second, codebooks of 1024 en
 (10 bits), up to 32 quantizers (1.5 to 24 kbps). :class:`EncodecCodec` gives it the methods of
 :class:`coursekit.models.codec.NeuralCodec` (``encode``/``decode``, ``encode_latent``/
 ``decode_latent``, ``frame_rate``, ``codebook_size``, ``bitrate(n_q)``, ``reconstruct``) so a
-notebook can swap one for the other.
+notebook or a tokenizer can swap one for the other. Audio at another sample rate is resampled
+to EnCodec's 24 kHz (:func:`coursekit.recipes.codec.prepare_audio`).
 
 The pretrained weights come from Meta's servers (about 90 MB, cached by torch.hub). Offline,
 :func:`load_encodec` prints one line saying so and returns ``None``; the chapter then uses the
@@ -13,7 +14,7 @@ weights, without any download (that is how the tests exercise this code).
 
 Example
 -------
->>> from coursekit.models.encodec_wrapper import EncodecCodec
+>>> from coursekit.recipes.encodec import EncodecCodec
 >>> codec = EncodecCodec(pretrained=False)       # random weights, no download
 >>> codec.frame_rate, codec.codebook_size, codec.bitrate(8)
 (75.0, 1024, 6000.0)
@@ -29,7 +30,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .codec import check_codes, prepare_audio, reconstruct
+from ..models.codec import check_codes
+from .codec import prepare_audio, reconstruct
 
 CHECKPOINT_NAME = "encodec_24khz-d7cc33bc.th"
 HOST = "dl.fbaipublicfiles.com"
