@@ -43,7 +43,8 @@ from coursekit.data import dataset_dir, make_dataset  # noqa: E402
 from coursekit.data.gtzan import GENRES, genre_of, list_clips  # noqa: E402
 from coursekit.data.nsynth import FAMILIES, read_examples, write_nsynth_folder  # noqa: E402
 from coursekit.eval.evaluate import evaluate_folder  # noqa: E402
-from coursekit.models import diffusion as D  # noqa: E402
+from coursekit.models.diffusion import sample_latents  # noqa: E402
+from coursekit.recipes import diffusion as R  # noqa: E402
 from coursekit.paths import CHECKPOINT_DIR, cache_root, samples_root  # noqa: E402
 from coursekit.checkpoint import hardware  # noqa: E402
 
@@ -75,7 +76,7 @@ def eval_notes(args, model, codec, test_dir, result):
     pitches, families, vels = test_conditions(test_dir, args.n)
     out_dir = samples_root() / "diffusion"
     t0 = time.perf_counter()
-    notes = D.generate_notes(model, codec, pitches, families, vels, steps=args.steps, sampler=args.sampler,
+    notes = R.generate_notes(model, codec, pitches, families, vels, steps=args.steps, sampler=args.sampler,
                              guidance=args.cfg, seed=0)
     gen_s = time.perf_counter() - t0
     write_nsynth_folder(out_dir, notes)
@@ -151,7 +152,7 @@ def eval_ceiling(args, model, codec, test_dir, result):
         e = ex[names[i]]
         y, _ = load(test_dir / "audio" / f"{names[i]}.wav", sr=codec.sample_rate)
         y = y + 1e-4 * np.random.default_rng(int(i)).standard_normal(len(y)).astype(np.float32)
-        y_hat = D.decode(codec, codec.encode_latent(y, sr=codec.sample_rate))[0, :len(y)]
+        y_hat = R.decode(codec, codec.encode_latent(y, sr=codec.sample_rate))[0, :len(y)]
         notes.append({"audio": y_hat, "pitch": e["pitch"], "velocity": e["velocity"],
                       "instrument_family_str": e["instrument_family_str"]})
     out_dir = cache_root() / "diffusion-bench" / "codec-reconstructions"
@@ -170,7 +171,7 @@ def eval_guidance(args, model, codec, test_dir, result):
     for g in [float(x) for x in args.cfg_list.split(",")]:
         out_dir = cache_root() / "diffusion-bench" / f"cfg-{g}"
         t0 = time.perf_counter()
-        notes = D.generate_notes(model, codec, pitches, families, vels, steps=args.steps, sampler=args.sampler,
+        notes = R.generate_notes(model, codec, pitches, families, vels, steps=args.steps, sampler=args.sampler,
                                  guidance=g, seed=1, progress=False)
         dt = time.perf_counter() - t0
         write_nsynth_folder(out_dir, notes)
@@ -190,13 +191,13 @@ def eval_curve(args, model, codec, test_dir, result):
         for steps in [int(s) for s in args.steps_list.split(",")]:
             out_dir = cache_root() / "diffusion-bench" / f"{sampler}-{steps}"
             t0 = time.perf_counter()
-            z = D.sample_latents(model, {"pitch": torch.tensor(pitches),
-                                         "family": torch.tensor([FAMILIES.index(f) for f in families]),
-                                         "velocity": torch.tensor(vels)},
-                                 frames=200, steps=steps, sampler=sampler, guidance=args.cfg, seed=1,
-                                 progress=False)
+            z = sample_latents(model, {"pitch": torch.tensor(pitches),
+                                       "family": torch.tensor([FAMILIES.index(f) for f in families]),
+                                       "velocity": torch.tensor(vels)},
+                               frames=200, steps=steps, sampler=sampler, guidance=args.cfg, seed=1,
+                               progress=False)
             t_sample = time.perf_counter() - t0
-            y = D.decode(codec, z)[:, :64000]
+            y = R.decode(codec, z)[:, :64000]
             t_total = time.perf_counter() - t0
             notes = [{"audio": y[i], "pitch": pitches[i], "velocity": vels[i],
                       "instrument_family_str": families[i], "sampler": sampler, "steps": steps}
@@ -219,7 +220,7 @@ def eval_genres(args, result):
     from coursekit.eval.embeddings import get_embedding
     from coursekit.eval.fad import frechet_distance
 
-    model, codec = D.load_diffusion(args.genres_checkpoint, task="genres")
+    model, codec = R.load_diffusion(args.genres_checkpoint, task="genres")
     held_out = cache_root() / "diffusion-bench" / "mini-gtzan-seed1"
     if not (held_out / "genres").is_dir():
         make_dataset("mini-gtzan", held_out, size="default", seed=1)
@@ -233,7 +234,7 @@ def eval_genres(args, result):
     gen, t0 = {}, time.perf_counter()
     all_clips = []
     for gi, g in enumerate(GENRES):
-        clips = D.generate_clips(model, codec, [g] * args.per_genre, seconds=args.seconds, steps=args.steps,
+        clips = R.generate_clips(model, codec, [g] * args.per_genre, seconds=args.seconds, steps=args.steps,
                                  sampler=args.sampler, guidance=args.genre_cfg, seed=100 * gi, progress=False)
         all_clips += clips
         gen[g] = [emb.embed(c["audio"], 16000) for c in clips]
@@ -315,8 +316,8 @@ def main():
                                                       "classifier FAD not computed")
     test_dir = dataset_dir("nsynth", "test", size="default", verbose=False)
     if set(parts) & {"notes", "ceiling", "curve", "guidance", "compare"}:
-        model, codec = D.load_diffusion(args.checkpoint)
-        result["model"] = {"parameters": model.num_params(), "codec_sha256_16": model.cfg.codec_sha256,
+        model, codec = R.load_diffusion(args.checkpoint)
+        result["model"] = {"parameters": model.num_params(), "latent_digest": model.cfg.latent_digest,
                            "conditions": model.cfg.conditions}
         for part, fn in (("notes", eval_notes), ("ceiling", eval_ceiling), ("curve", eval_curve),
                          ("guidance", eval_guidance), ("compare", eval_compare)):

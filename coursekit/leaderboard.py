@@ -182,12 +182,12 @@ def _module_spec(name: str, module: str, checkpoint: str, loader: str, **load_kw
 def _diffusion_spec() -> ModelSpec:
     # load_diffusion gives (model, codec): the model denoises codec latents, the codec decodes
     def load(path):
-        from .models.diffusion import load_diffusion
+        from .recipes.diffusion import load_diffusion
 
         return load_diffusion(path, task="notes")
 
     def generate(obj, pitches, families, velocities, seed, progress):
-        from .models.diffusion import generate_notes
+        from .recipes.diffusion import generate_notes
 
         model, codec = obj
         return generate_notes(model, codec, pitches, families, velocities, seed=seed,

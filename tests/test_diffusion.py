@@ -1,19 +1,31 @@
 """Chapter 06: latent diffusion (tiny models, tiny codec, smoke data: seconds)."""
 
-import json
 import subprocess
 import sys
-from argparse import Namespace
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
 
+from coursekit import checkpoint
+from coursekit.cli import build_parser
 from coursekit.models import diffusion as D
-from coursekit.models.codec import Codec, NeuralCodec, save_codec
+from coursekit.models.codec import Codec, NeuralCodec
+from coursekit.recipes import diffusion as R
+from coursekit.recipes.codec import latent_digest, load_codec
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _tiny_codec(seed: int = 0) -> NeuralCodec:
+    torch.manual_seed(seed)
+    return NeuralCodec(Codec(channels=4, max_channels=16, latent_dim=8, n_q=2, codebook_size=16)).eval()
+
+
+def _save_codec(codec: NeuralCodec, path):
+    return checkpoint.save(path, kind="codec", config=asdict(codec.cfg), state={"model": codec})
 
 
 def _tiny_cfg(**kw):
@@ -99,9 +111,11 @@ def test_normalisation_stats_round_trip(tmp_path):
                                                           torch.ones(8), atol=1e-3)
     assert torch.allclose(model.denormalize(x), z, atol=1e-5)
     # the statistics travel in the checkpoint (weights stored as float16)
-    codec = NeuralCodec(Codec(channels=4, max_channels=16, latent_dim=8, n_q=2, codebook_size=16))
-    path = D.save_diffusion(model, tmp_path / "d.pt", codec=codec)
-    loaded, codec2 = D.load_diffusion(path)
+    codec = _tiny_codec()
+    path = R.save_diffusion(model, tmp_path / "d.pt", codec=codec)
+    ckpt = checkpoint.load(path, kind="diffusion")
+    assert ckpt["format"] == checkpoint.FORMAT and ckpt["state"]["model"]["latent_mean"].dtype == torch.float16
+    loaded, codec2 = R.load_diffusion(path)
     assert torch.allclose(loaded.latent_mean, mean, atol=1e-3) and torch.allclose(loaded.latent_std, std, atol=1e-3)
     assert torch.allclose(loaded.denormalize(x), z, atol=1e-2)
     assert codec2.cfg.latent_dim == 8
@@ -111,20 +125,24 @@ def test_normalisation_stats_round_trip(tmp_path):
     assert torch.allclose(m2, both.mean(1), atol=1e-5) and torch.allclose(s2, both.std(1), atol=1e-5)
 
 
-def test_checkpoint_without_codec_uses_the_reference_codec_and_checks_its_checksum(tmp_path):
+def test_checkpoint_without_codec_uses_the_reference_codec_and_checks_its_digest(tmp_path):
     # A model trained on the reference codec's latents is saved without the codec (the pair would
-    # not fit in 5 MB); loading takes the reference codec and refuses one with another checksum.
-    from coursekit.models.codec import load_codec
-
+    # not fit in 5 MB); loading takes the reference codec and refuses one with another digest.
     ref = load_codec()
-    model = D.LatentDiffusion(_tiny_cfg(latent_dim=ref.latent_dim, codec_sha256=D.codec_digest(ref)))
-    path = D.save_diffusion(model, tmp_path / "d.pt")
+    model = D.LatentDiffusion(_tiny_cfg(latent_dim=ref.latent_dim, latent_digest=latent_digest(ref)))
+    path = R.save_diffusion(model, tmp_path / "d.pt")
     assert "codec" not in torch.load(path, weights_only=True)
-    _, codec = D.load_diffusion(path)
-    assert D.codec_digest(codec) == D.codec_digest(ref)
-    stale = D.LatentDiffusion(_tiny_cfg(latent_dim=ref.latent_dim, codec_sha256="0123456789abcdef"))
+    _, codec = R.load_diffusion(path)
+    assert latent_digest(codec) == latent_digest(ref)
+    stale = D.LatentDiffusion(_tiny_cfg(latent_dim=ref.latent_dim, latent_digest="0123456789abcdef"))
     with pytest.raises(ValueError, match="retrain the diffusion model"):
-        D.load_diffusion(D.save_diffusion(stale, tmp_path / "stale.pt"))
+        R.load_diffusion(R.save_diffusion(stale, tmp_path / "stale.pt"))
+
+
+def test_reference_checkpoints_name_the_reference_codec():
+    for task in R.TASKS:
+        model, codec = R.load_diffusion(task=task)
+        assert model.cfg.task == task and model.cfg.latent_digest == latent_digest(codec) == "a154e1a3873b3999"
 
 
 def test_bad_inputs_give_clear_errors(tmp_path):
@@ -134,7 +152,7 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown sampler"):
         D.make_sampler("euler")
     with pytest.raises(FileNotFoundError, match="no such diffusion checkpoint"):
-        D.load_diffusion(tmp_path / "missing.pt")
+        R.load_diffusion(tmp_path / "missing.pt")
     with pytest.raises(ValueError, match="expected"):
         D.latent_stats(torch.zeros(3, 4))
 
@@ -165,42 +183,78 @@ def test_training_lowers_the_loss():
                         for g in range(4)],
             "genre": torch.tensor([0, 1, 2, 3])}
     model.set_stats(*D.latent_stats(list(data["latents"])))
-    ds = D.ClipCrops(data, frames=40, crops_per_clip=8)
+    ds = R.ClipCrops(data, frames=40, crops_per_clip=8)
     assert len(ds) == 32 and ds[0][0].shape == (8, 40)
-    ema, hist = D.train_diffusion(model, ds, max_steps=60, batch_size=8, lr=3e-3, time_budget_s=600,
-                                  progress=False)
+    ema, hist = R.train_diffusion(model, ds, max_steps=60, batch_size=8, lr=3e-3, time_budget_s=600,
+                                  progress=False, device="cpu", warmup=20)
     losses = [h["loss"] for h in hist]
     assert len(losses) == 60 and np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    # a linear warm-up, then the full rate
+    assert hist[0]["lr"] == pytest.approx(3e-3 / 20) and hist[19]["lr"] == hist[-1]["lr"] == pytest.approx(3e-3)
+    # the average follows the model: close to it, not equal
+    assert all(torch.allclose(e, p, atol=0.2) for e, p in zip(ema.parameters(), model.parameters()))
+    assert not all(torch.equal(e, p) for e, p in zip(ema.parameters(), model.parameters()))
+
+
+def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path):
+    data = {"latents": [torch.randn(8, 60, generator=torch.Generator().manual_seed(g)).half() for g in range(3)],
+            "genre": torch.tensor([0, 1, 2])}
+    ds = R.ClipCrops(data, frames=40, crops_per_clip=4)
+
+    def run(max_steps, resume=False):
+        torch.manual_seed(0)
+        model = D.LatentDiffusion(_tiny_cfg(conditions={"genre": 10}))
+        model.set_stats(*D.latent_stats(list(data["latents"])))
+        return R.train_diffusion(model, ds, max_steps=max_steps, batch_size=4, lr=1e-3, time_budget_s=600,
+                                 ckpt_path=tmp_path / "state.pt", resume=resume, progress=False, warmup=4)
+
+    whole, hist = run(6)
+    (tmp_path / "state.pt").unlink()
+    run(3)
+    resumed, hist2 = run(6, resume=True)
+    assert [h["loss"] for h in hist2] == [h["loss"] for h in hist]
+    for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
 
 
 # ---- the command line -----------------------------------------------------------------------
 
-def _args(**kw):
-    base = dict(profile="smoke", out=None, seed=0, data=None, resume=False, task=None, device=None,
-                time_budget=None, codec=None, n=2, checkpoint=None, pitch=None, family=None, prompt=None,
-                genre=None, seconds=None, cfg=None, steps=None, temperature=None, init=None)
-    return Namespace(**{**base, **kw})
+def _train(*argv) -> int:
+    """``python -m coursekit train diffusion ARGV`` in this process, through the real parser."""
+    argv = ["train", "diffusion", "--profile", "smoke", "--device", "cpu", *map(str, argv)]
+    return R.train_command(build_parser(argv).parse_args(argv))
+
+
+def _sample(*argv) -> int:
+    argv = ["sample", "diffusion", "--n", "2", *map(str, argv)]
+    return R.sample_command(build_parser(argv).parse_args(argv))
 
 
 @pytest.fixture(scope="module")
 def tiny_codec(tmp_path_factory):
-    torch.manual_seed(0)
-    codec = NeuralCodec(Codec(channels=4, max_channels=16, latent_dim=8, n_q=2, codebook_size=16)).eval()
-    return save_codec(codec, tmp_path_factory.mktemp("codec") / "codec.pt")
+    return _save_codec(_tiny_codec(), tmp_path_factory.mktemp("codec") / "codec.pt")
 
 
-def test_train_and_sample_cli_write_valid_folders(tmp_path, tiny_codec, mini_nsynth_root):
+def test_train_and_sample_cli_write_valid_folders(tmp_path, tiny_codec, mini_nsynth_root, capsys):
     from coursekit.data.nsynth import check_nsynth, read_examples
 
     ckpt = tmp_path / "diffusion.pt"
-    assert D.cli_train(_args(out=str(ckpt), codec=str(tiny_codec), time_budget=3,
-                             data=str(mini_nsynth_root / "nsynth-train"))) == 0
-    card = json.loads(ckpt.with_suffix(".json").read_text())
+    data = mini_nsynth_root / "nsynth-train"
+    assert _train("--out", ckpt, "--codec", tiny_codec, "--time-budget", 3, "--data", data) == 0
+    card = checkpoint.read_card(ckpt.with_suffix(".json"))
     assert card["model"] == "diffusion" and card["task"] == "notes" and card["steps"] >= 1
+    assert set(checkpoint.CARD_KEYS) <= set(card) and card["codec"]["stored_in_checkpoint"]
+    assert card["codec"]["latent_digest"] == latent_digest(load_codec(tiny_codec))
     assert ckpt.stat().st_size < 5e6
+    assert checkpoint.load(ckpt)["kind"] == "diffusion"
+    # --resume picks the run up where it stopped (here: at the profile's last step)
+    capsys.readouterr()
+    assert _train("--out", ckpt, "--codec", tiny_codec, "--time-budget", 5, "--data", data, "--resume") == 0
+    assert f"at step {card['steps']}" in capsys.readouterr().out
+    assert checkpoint.read_card(ckpt.with_suffix(".json"))["steps"] == card["steps"]
     out = tmp_path / "gen"
-    assert D.cli_sample(_args(out=str(out), checkpoint=str(ckpt), pitch=64, family="flute", steps=2,
-                              cfg=1.5, n=3)) == 0
+    assert _sample("--out", out, "--checkpoint", ckpt, "--pitch", 64, "--family", "flute", "--steps", 2,
+                   "--cfg", 1.5, "--n", 3) == 0
     counts, problems = check_nsynth(out)
     assert not problems, problems
     ex = read_examples(out)
@@ -209,41 +263,39 @@ def test_train_and_sample_cli_write_valid_folders(tmp_path, tiny_codec, mini_nsy
     assert {e["instrument_family_str"] for e in ex.values()} == {"flute"}
     assert {e["cfg"] for e in ex.values()} == {1.5} and {e["steps"] for e in ex.values()} == {2}
     with pytest.raises(ValueError, match="--family"):
-        D.cli_sample(_args(out=str(out), checkpoint=str(ckpt), family="kazoo"))
+        _sample("--out", out, "--checkpoint", ckpt, "--family", "kazoo")
     with pytest.raises(ValueError, match="genre checkpoint"):
-        D.cli_sample(_args(out=str(out), checkpoint=str(ckpt), genre="jazz"))
-
+        _sample("--out", out, "--checkpoint", ckpt, "--genre", "jazz")
 
 
 def test_init_fine_tunes_from_a_checkpoint_on_another_codecs_latents(tmp_path, tiny_codec, mini_nsynth_root):
-    data = str(mini_nsynth_root / "nsynth-train")
+    data = mini_nsynth_root / "nsynth-train"
     first = tmp_path / "first.pt"
-    assert D.cli_train(_args(out=str(first), codec=str(tiny_codec), time_budget=2, data=data)) == 0
-    torch.manual_seed(1)
-    other = save_codec(NeuralCodec(Codec(channels=4, max_channels=16, latent_dim=8, n_q=2,
-                                         codebook_size=16)).eval(), tmp_path / "other_codec.pt")
+    assert _train("--out", first, "--codec", tiny_codec, "--time-budget", 2, "--data", data) == 0
+    other = _save_codec(_tiny_codec(seed=1), tmp_path / "other_codec.pt")
     # the weights come across, the latent statistics do not (they belong to the new codec)
-    old, _ = D.load_diffusion(first, device="cpu")
+    old, _ = R.load_diffusion(first, device="cpu")
     fresh = D.LatentDiffusion(old.cfg)
-    info = D.init_from(fresh, first)
-    assert info == {"from": str(first), "step": json.loads(first.with_suffix(".json").read_text())["steps"]}
+    info = R.init_from(fresh, first)
+    assert info == {"from": str(first), "step": checkpoint.read_card(first.with_suffix(".json"))["steps"]}
     for k, v in old.state_dict().items():
         if k in ("latent_mean", "latent_std"):
             assert torch.equal(fresh.state_dict()[k], D.LatentDiffusion(old.cfg).state_dict()[k])
         else:
             assert torch.equal(fresh.state_dict()[k], v), k
     second = tmp_path / "second.pt"
-    assert D.cli_train(_args(out=str(second), codec=str(other), time_budget=2, data=data, init=str(first))) == 0
-    card = json.loads(second.with_suffix(".json").read_text())
+    assert _train("--out", second, "--codec", other, "--time-budget", 2, "--data", data, "--init", first) == 0
+    card = checkpoint.read_card(second.with_suffix(".json"))
     assert card["initialized_from"]["from"] == str(first)
-    assert card["codec"]["sha256_16"] != json.loads(first.with_suffix(".json").read_text())["codec"]["sha256_16"]
+    assert card["codec"]["latent_digest"] != checkpoint.read_card(first.with_suffix(".json"))["codec"]["latent_digest"]
     from coursekit.profiles import get_profile
 
-    genres = D.LatentDiffusion(D.config_for_profile(get_profile("smoke"), "genres"))
+    genres = D.LatentDiffusion(R.config_for_profile(get_profile("smoke"), "genres"))
     with pytest.raises(ValueError, match="'notes' model"):
-        D.init_from(genres, first)
+        R.init_from(genres, first)
     with pytest.raises(FileNotFoundError, match="no such diffusion checkpoint"):
-        D.init_from(fresh, tmp_path / "nope.pt")
+        R.init_from(fresh, tmp_path / "nope.pt")
+
 
 def test_genre_train_and_sample_cli(tmp_path, tiny_codec):
     from coursekit.data import make_dataset
@@ -251,11 +303,10 @@ def test_genre_train_and_sample_cli(tmp_path, tiny_codec):
 
     root = make_dataset("mini-gtzan", tmp_path / "gtzan", size="smoke", seed=0)
     ckpt = tmp_path / "genres.pt"
-    assert D.cli_train(_args(out=str(ckpt), codec=str(tiny_codec), time_budget=3, task="genres",
-                             data=str(root))) == 0
+    assert _train("--out", ckpt, "--codec", tiny_codec, "--time-budget", 3, "--task", "genres",
+                  "--data", root) == 0
     out = tmp_path / "clips"
-    assert D.cli_sample(_args(out=str(out), checkpoint=str(ckpt), genre="jazz", seconds=1.3, steps=2,
-                              n=2)) == 0
+    assert _sample("--out", out, "--checkpoint", ckpt, "--genre", "jazz", "--seconds", 1.3, "--steps", 2) == 0
     ex = read_examples(out)
     assert len(ex) == 2 and {e["genre"] for e in ex.values()} == {"jazz"}
     import soundfile as sf
@@ -263,6 +314,21 @@ def test_genre_train_and_sample_cli(tmp_path, tiny_codec):
     for name in ex:
         info = sf.info(str(out / "audio" / f"{name}.wav"))
         assert info.frames == int(1.3 * 16000) and info.samplerate == 16000
+
+
+def test_the_commands_take_only_diffusions_flags(capsys):
+    argv = ["train", "diffusion", "--help"]
+    with pytest.raises(SystemExit):
+        build_parser(argv).parse_args(argv)
+    text = capsys.readouterr().out
+    assert all(f in text for f in ("--task", "--codec", "--init", "--resume", "--time-budget"))
+    assert not any(f in text for f in ("--anchor", "--decoder-only", "--frame-loss", "--top-p"))
+    for argv in (["train", "diffusion", "--anchor", "5", "--out", "x.pt"],
+                 ["sample", "diffusion", "--top-p", "0.8", "--out", "x"],
+                 ["train", "diffusion", "--task", "piano", "--out", "x.pt"]):
+        with pytest.raises(SystemExit) as err:
+            build_parser(argv).parse_args(argv)
+        assert err.value.code == 2 and argv[2] in capsys.readouterr().err
 
 
 def test_sample_cli_subprocess_errors_in_one_line(tmp_path):
