@@ -465,7 +465,7 @@ def train_transformer(opts: TrainOptions) -> Path:
     history = train_lm(model, dataset, batch_size=p.batch_size, lr=p.lr, max_steps=p.max_steps,
                        time_budget_s=budget, ckpt_path=runs_root() / "transformer" / f"{out.stem}.train.pt",
                        resume=opts.resume, seed=opts.seed, eval_batch=eval_batch, eval_every=p.eval_every,
-                       desc=f"transformer-{opts.task}", device=str(device))
+                       desc=f"transformer-{opts.task}", device=device)
     steps = history[-1]["step"] if history else 0
     save_model(model.cpu(), out, step=steps)
     vals = [h["val_loss"] for h in history if "val_loss" in h]
