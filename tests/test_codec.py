@@ -12,6 +12,7 @@ from coursekit import checkpoint
 from coursekit.audio import AudioError, mel_filterbank, save
 from coursekit.models import codec as C
 from coursekit.models import rvq
+from coursekit.models import stft_discriminator as SD
 from coursekit.recipes import codec as R
 from coursekit.recipes.codec_data import SegmentDataset, synthetic_notes
 
@@ -156,9 +157,9 @@ def test_training_pass_gives_gradients_to_encoder_and_commitment():
 
 
 def test_adversarial_losses_run():
-    disc = C.STFTDiscriminator(scales=(256, 128), channels=4)
+    disc = SD.STFTDiscriminator(scales=(256, 128), channels=4)
     x, x_hat = 0.3 * torch.randn(2, 1, 3200), (0.3 * torch.randn(2, 1, 3200)).requires_grad_()
-    g, d = C.generator_loss(disc, x_hat, x), C.discriminator_loss(disc, x_hat, x)
+    g, d = SD.generator_loss(disc, x_hat, x), SD.discriminator_loss(disc, x_hat, x)
     assert torch.isfinite(g) and torch.isfinite(d)
     d.backward()
     assert x_hat.grad is None                                   # the discriminator's loss sees x_hat detached

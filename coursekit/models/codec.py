@@ -5,13 +5,11 @@ SoundStream (Zeghidour et al. 2021) and EnCodec (Defossez et al. 2022), small::
     audio [B, 1, N] --Encoder--> latents z [B, D, T] --ResidualVQ--> codes [B, n_q, T]
     audio [B, 1, N] <--Decoder-- quantized z_q [B, D, T] <--------------+
 
-The encoder's strided convolutions turn ``sample_rate`` samples a second into ``frame_rate =
-sample_rate / hop`` latent frames (50 Hz: hop 320 at 16 kHz); the residual vector quantizer
-(:mod:`coursekit.models.rvq`) codes each frame with ``n_q`` codes of ``log2(codebook_size)``
-bits; the decoder mirrors the encoder. Bitrate = ``frame_rate * n_q * log2(codebook_size)``.
-Trained with *quantizer dropout* (a random ``n_q`` per example), one model serves every bitrate.
-The same object is the tokenizer of chapter 05 (``encode`` / ``decode``) and the latent space
-of chapter 06 (``encode_latent`` / ``decode_latent``). Audio goes in at ``sample_rate``.
+Strided convolutions turn ``sample_rate`` samples a second into ``sample_rate / hop`` latent
+frames (50 Hz: hop 320 at 16 kHz); the residual VQ (:mod:`coursekit.models.rvq`) codes each
+frame with ``n_q`` codes of ``log2(K)`` bits. Trained with *quantizer dropout* (a random ``n_q``
+per example), one model serves every bitrate. It is the tokenizer of chapter 05 (``encode`` /
+``decode``) and the latent space of chapter 06 (``encode_latent`` / ``decode_latent``).
 
 Example
 -------
@@ -33,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .rvq import ResidualVQ
+from .rvq import ResidualVQ, check_codes
 
 
 @dataclass
@@ -61,20 +59,16 @@ class Codec:
     def from_dict(cls, d: dict) -> "Codec":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known.setdefault("activation", "leaky_relu")  # a config without one has the leaky-ReLU decoder
-        if "strides" in known:
-            known["strides"] = tuple(known["strides"])
+        known["strides"] = tuple(known.get("strides", cls.strides))
         return cls(**known)
 
 
 # --- Encoder and decoder (SEANet-like) -------------------------------------------------------
 
 class Snake(nn.Module):
-    """Snake activation, ``x + sin(alpha * x)**2 / alpha``, one learnt ``alpha`` per channel.
-
-    A ReLU network is piecewise linear and learns low frequencies long before high ones
-    ("spectral bias"); Snake's periodic term makes oscillation the easy thing to learn (Ziyin et
-    al. 2020; BigVGAN, the Descript Audio Codec). Shape-preserving: [B, C, T] -> [B, C, T].
-    """
+    """``x + sin(alpha * x)**2 / alpha``, one learnt ``alpha`` a channel; [B, C, T] -> [B, C, T].
+    ReLU networks learn low frequencies long before high ones ("spectral bias"); Snake's periodic
+    term makes oscillation easy to learn (Ziyin et al. 2020; BigVGAN, DAC)."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -120,8 +114,7 @@ class Down(nn.Module):
 
     def forward(self, x):
         s = self.stride
-        x = F.pad(self.act(x), ((s + 1) // 2, s // 2))  # (T + s - 2s) / s + 1 = T / s frames
-        return self.conv(x)
+        return self.conv(F.pad(self.act(x), ((s + 1) // 2, s // 2)))  # (T + s - 2s) / s + 1 = T / s
 
 
 class Up(nn.Module):
@@ -190,11 +183,8 @@ def _say_once(key: str, message: str) -> None:
 
 
 def as_batch(audio, name: str = "audio") -> torch.Tensor:
-    """Audio ``(N,)``, ``(B, N)`` or ``(B, C, N)`` (array or tensor) -> float32 tensor [B, 1, N].
-
-    Channels are mixed down (with a warning, once). Empty, NaN/inf or silent audio raises a
-    ValueError that says what is wrong.
-    """
+    """Audio ``(N,)``, ``(B, N)`` or ``(B, C, N)`` (array or tensor) -> float32 [B, 1, N]. Channels
+    are mixed down (said once); empty, NaN/inf or silent audio raises a ValueError."""
     x = torch.as_tensor(audio if torch.is_tensor(audio) else np.asarray(audio)).float()
     x = x[None, None] if x.ndim == 1 else x[:, None] if x.ndim == 2 else x
     if x.ndim != 3:
@@ -202,8 +192,8 @@ def as_batch(audio, name: str = "audio") -> torch.Tensor:
     if x.shape[-1] == 0:
         raise ValueError(f"{name}: empty audio (0 samples)")
     if not torch.isfinite(x).all():
-        n = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"{name}: {n} samples are NaN or inf; check the file or the model that made it")
+        raise ValueError(f"{name}: {int((~torch.isfinite(x)).sum())} samples are NaN or inf; check the "
+                         "file or the model that made it")
     if x.shape[1] > 1:
         _say_once("stereo", f"{name}: {x.shape[1]} channels mixed down to mono (the codec is mono)")
         x = x.mean(dim=1, keepdim=True)
@@ -213,24 +203,6 @@ def as_batch(audio, name: str = "audio") -> torch.Tensor:
         raise ValueError(f"{name}: example {i} is silent (RMS {float(rms[i]):.1e}); a codec has "
                          "nothing to encode; check the file or drop silent clips")
     return x
-
-
-def check_codes(codes, n_q_max: int, codebook_size: int) -> torch.Tensor:
-    """Return ``codes`` as a long tensor [B, n_q, T], or raise ValueError saying what is wrong."""
-    codes = torch.as_tensor(codes)
-    if codes.ndim == 2:
-        codes = codes[None]
-    if codes.ndim != 3:
-        raise ValueError(f"codes: expected shape [B, n_q, T], got {tuple(codes.shape)}")
-    if codes.dtype.is_floating_point or codes.dtype == torch.bool:
-        raise ValueError(f"codes must be integers (got {codes.dtype}); pass what encode() returned")
-    if not 1 <= codes.shape[1] <= n_q_max:
-        raise ValueError(f"codes have {codes.shape[1]} quantizer rows; this codec has 1 to {n_q_max}")
-    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= codebook_size):
-        raise ValueError(f"codes must lie in [0, {codebook_size - 1}] (codebook size {codebook_size}), "
-                         f"got values in [{int(codes.min())}, {int(codes.max())}]; were they made by "
-                         "another codec, or sampled past the vocabulary?")
-    return codes.long()
 
 
 class NeuralCodec(nn.Module):
@@ -246,14 +218,10 @@ class NeuralCodec(nn.Module):
 
     sample_rate = property(lambda self: self.cfg.sample_rate)
     hop = property(lambda self: self.cfg.hop)
+    frame_rate = property(lambda self: self.cfg.sample_rate / self.cfg.hop)   # latent frames a second
     codebook_size = property(lambda self: self.cfg.codebook_size)
-    n_q = property(lambda self: self.cfg.n_q, doc="The largest number of quantizers (the highest bitrate).")
+    n_q = property(lambda self: self.cfg.n_q)                 # the most quantizers: the highest bitrate
     latent_dim = property(lambda self: self.cfg.latent_dim)
-
-    @property
-    def frame_rate(self) -> float:
-        """Latent frames (= code columns) per second."""
-        return self.cfg.sample_rate / self.cfg.hop
 
     def bitrate(self, n_q: int | None = None) -> float:
         """Bits per second when ``n_q`` quantizers are used: frame_rate * n_q * log2(K)."""
@@ -305,11 +273,8 @@ class NeuralCodec(nn.Module):
 
     @torch.no_grad()
     def decode_latent(self, latents, n_q: int | None = None) -> torch.Tensor:
-        """continuous latents [B, D, T] -> audio [B, 1, T * hop].
-
-        With ``n_q`` the latents are first quantized with that many codebooks (what the codec
-        would transmit); without it they go straight to the decoder.
-        """
+        """continuous latents [B, D, T] -> audio [B, 1, T * hop]; with ``n_q``, quantized first
+        with that many codebooks (what the codec would transmit)."""
         z = torch.as_tensor(latents).float().to(self._device())
         if z.ndim != 3 or z.shape[1] != self.cfg.latent_dim:
             raise ValueError(f"latents: expected [B, {self.cfg.latent_dim}, T], got {tuple(z.shape)}")
@@ -328,7 +293,7 @@ class NeuralCodec(nn.Module):
         out = self.decode(self.encode(x, sr, n_q))[:, 0, :x.shape[-1]].cpu().numpy()    # [B, N]
         return out[0] if y.ndim == 1 else out if y.ndim == 2 else out[:, None]
 
-    def _device(self):
+    def _device(self) -> torch.device:
         return next(self.parameters()).device
 
     def num_params(self) -> int:
@@ -337,10 +302,8 @@ class NeuralCodec(nn.Module):
 
 # --- Losses ----------------------------------------------------------------------------------
 
-# Floor of the log-magnitude STFT loss. Too small a floor makes the log losses dominate early
-# training with huge gradients from bins the target leaves empty, and the codec learns to be
-# silent; 0.1 (about -60 dB of a full-scale tone, whose |STFT| peaks near n_fft / 4) lets it
-# learn the waveform first.
+# Floor of the log-STFT loss: about -60 dB of a full-scale tone (|STFT| peaks near n_fft / 4).
+# Much lower, the empty bins' huge log gradients dominate early training and the codec goes silent.
 STFT_EPS = 0.1
 MEL_EPS = 1e-2
 _windows: dict = {}
@@ -356,12 +319,9 @@ def _spec(x: torch.Tensor, n_fft: int) -> torch.Tensor:
 
 def multires_stft_loss(x_hat: torch.Tensor, x: torch.Tensor,
                        scales=(2048, 1024, 512, 256, 128, 64), eps: float = STFT_EPS) -> torch.Tensor:
-    """Mean over STFT sizes of spectral convergence ||X| - |X_hat||_F / ||X||_F plus
-    L1(log(|X| + eps) - log(|X_hat| + eps)).
-
-    Long windows resolve pitch, short ones attacks. ``eps`` sets how quiet a detail may be and
-    still count.
-    """
+    """Mean over STFT sizes (long ones resolve pitch, short ones attacks) of spectral convergence
+    ||X| - |X_hat||_F / ||X||_F plus L1(log(|X| + eps) - log(|X_hat| + eps)); ``eps`` sets how
+    quiet a detail may be and still count."""
     x_hat, x = x_hat.reshape(-1, x_hat.shape[-1]), x.reshape(-1, x.shape[-1])
     loss = x.new_zeros(())
     for n_fft in scales:
@@ -375,10 +335,9 @@ def frame_convergence_loss(x_hat: torch.Tensor, x: torch.Tensor, scales=(2048, 1
                            floor_db: float = -70.0) -> torch.Tensor:
     """Spectral convergence frame by frame: mean over STFT frames of ||X_f - X_hat_f|| / ||X_f||.
 
-    In :func:`multires_stft_loss` the loud frames outweigh the quiet ones: decoding the -50 dB
-    tail of a note as silence costs less than a 1 dB level error. Here every frame counts the
-    same however quiet, down to ``floor_db`` (relative to a full-scale sine), below which a frame
-    is judged against that floor: output where the target is silent still costs.
+    In :func:`multires_stft_loss` loud frames outweigh quiet ones (a note's -50 dB tail decoded as
+    silence costs less than a 1 dB level error); here every frame counts the same down to
+    ``floor_db`` (re a full-scale sine), the floor a quieter frame is judged against.
     """
     x_hat, x = x_hat.reshape(-1, x_hat.shape[-1]), x.reshape(-1, x.shape[-1])
     loss = x.new_zeros(())
@@ -392,62 +351,11 @@ def frame_convergence_loss(x_hat: torch.Tensor, x: torch.Tensor, scales=(2048, 1
 def mel_loss(x_hat: torch.Tensor, x: torch.Tensor, mel_fb: torch.Tensor) -> torch.Tensor:
     """L1 distance between log-mel magnitude spectrograms; ``mel_fb`` [n_mels, n_fft / 2 + 1] is a
     mel filterbank (its width sets the STFT size)."""
-    n_fft = 2 * (mel_fb.shape[-1] - 1)
-    fb = mel_fb.to(x.device)
+    n_fft, fb = 2 * (mel_fb.shape[-1] - 1), mel_fb.to(x.device)
     x_hat, x = x_hat.reshape(-1, x_hat.shape[-1]), x.reshape(-1, x.shape[-1])
     a = torch.log(fb @ _spec(x_hat, n_fft) + MEL_EPS)
     b = torch.log(fb @ _spec(x, n_fft) + MEL_EPS)
     return (a - b).abs().mean()
-
-
-class STFTDiscriminator(nn.Module):
-    """A small multi-scale STFT discriminator (as in EnCodec) for the optional adversarial loss.
-
-    Each scale looks at the (real, imaginary) STFT of the audio through a few 2-D convs and
-    returns a map of real/fake logits plus its intermediate features (for feature matching).
-    """
-
-    def __init__(self, scales=(1024, 512, 256), channels: int = 16):
-        super().__init__()
-        self.scales = scales
-        c = channels
-        self.nets = nn.ModuleList(nn.ModuleList([   # (real, imag) -> c -> c (F / 2) -> c (F / 4) -> c -> 1
-            nn.Conv2d(2, c, (3, 9), padding=(1, 4)), nn.Conv2d(c, c, (3, 9), stride=(1, 2), padding=(1, 4)),
-            nn.Conv2d(c, c, (3, 9), stride=(1, 2), padding=(1, 4)), nn.Conv2d(c, c, 3, padding=1),
-            nn.Conv2d(c, 1, 3, padding=1)]) for _ in scales)
-
-    def forward(self, x: torch.Tensor):
-        """x [B, 1, N] -> list over scales of (logits, [features])."""
-        x = x.reshape(-1, x.shape[-1])
-        outs = []
-        for n_fft, convs in zip(self.scales, self.nets):
-            S = torch.stft(x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft, device=x.device),
-                           return_complex=True)
-            h = torch.stack([S.real, S.imag], dim=1).transpose(2, 3)      # [B, 2, frames, F]
-            feats = []
-            for conv in convs[:-1]:
-                h = F.leaky_relu(conv(h), 0.2)
-                feats.append(h)
-            outs.append((convs[-1](h), feats))
-        return outs
-
-
-def discriminator_loss(disc: STFTDiscriminator, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Hinge loss of the discriminator: real ``x`` above +1, decoded ``x_hat`` (detached) below -1."""
-    return sum(F.relu(1 - lr).mean() + F.relu(1 + lf).mean()
-               for (lr, _), (lf, _) in zip(disc(x), disc(x_hat.detach()))) / len(disc.scales)
-
-
-def generator_loss(disc: STFTDiscriminator, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The decoder's adversarial hinge loss + 2 x feature matching (L1 between the discriminator's
-    features of ``x_hat`` and of ``x``, relative to the latter's mean magnitude)."""
-    with torch.no_grad():
-        real = disc(x)
-    fake = disc(x_hat)
-    adv = sum(F.relu(1 - lf).mean() for lf, _ in fake) / len(fake)
-    fm = sum(sum((ff - fr).abs().mean() / (fr.abs().mean() + 1e-5) for ff, fr in zip(feat_f, feat_r))
-             / len(feat_r) for (_, feat_f), (_, feat_r) in zip(fake, real)) / len(fake)
-    return adv + 2 * fm
 
 
 def loud_frames(x: torch.Tensor, hop: int, within_db: float = 20.0) -> torch.Tensor:
@@ -469,15 +377,12 @@ def anchor_loss(z: torch.Tensor, z_ref: torch.Tensor, mask: torch.Tensor) -> tor
 def codec_loss(model: NeuralCodec, x: torch.Tensor, n_q=None, *, mel_fb: torch.Tensor,
                stft_eps: float = STFT_EPS, frame_weight: float = 0.0, anchor: nn.Module | None = None,
                anchor_weight: float = 0.0) -> tuple[torch.Tensor, dict, torch.Tensor]:
-    """10 x time L1 + multi-resolution STFT + 0.1 x log-mel + commitment, for one batch x [B, 1, N].
-
-    Returns ``(loss, {part: float}, x_hat)``. ``stft_eps`` is the floor of the log-STFT term:
-    lower it (e.g. 0.01, about -80 dB) to make quiet details such as the tail of a plucked note
-    count. ``frame_weight`` adds :func:`frame_convergence_loss`. ``anchor`` (a frozen copy of an
-    earlier encoder) with ``anchor_weight`` adds :func:`anchor_loss` over the :func:`loud_frames`:
-    the encoder may change what it does with quiet frames but keeps the latents of loud ones
-    near the earlier encoder's, so models trained on those latents still fit.
-    """
+    """10 x time L1 + multi-resolution STFT + 0.1 x log-mel + commitment of a batch x [B, 1, N]
+    -> ``(loss, {part: float}, x_hat)``. ``stft_eps``: the log-STFT floor (0.01, about -80 dB,
+    makes a plucked note's tail count). ``frame_weight`` adds :func:`frame_convergence_loss`.
+    ``anchor`` (a frozen earlier encoder) with ``anchor_weight`` adds :func:`anchor_loss` over the
+    :func:`loud_frames`: quiet frames may move, loud ones keep their latents, so models trained on
+    those latents still fit."""
     x_hat, codes, commit, z = model(x, n_q)                                   # [B, 1, N], z [B, D, T]
     parts = {"l1": F.l1_loss(x_hat, x), "stft": multires_stft_loss(x_hat, x, eps=stft_eps),
              "mel": mel_loss(x_hat, x, mel_fb), "commit": commit}

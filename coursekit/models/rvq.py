@@ -99,6 +99,23 @@ class VectorQuantizer(nn.Module):
             self.ema_count[dead] = 2 * self.dead_threshold
 
 
+def check_codes(codes, n_q_max: int, codebook_size: int) -> torch.Tensor:
+    """Return ``codes`` as a long tensor [B, n_q, T], or raise ValueError saying what is wrong."""
+    codes = torch.as_tensor(codes)
+    codes = codes[None] if codes.ndim == 2 else codes
+    if codes.ndim != 3:
+        raise ValueError(f"codes: expected shape [B, n_q, T], got {tuple(codes.shape)}")
+    if codes.dtype.is_floating_point or codes.dtype == torch.bool:
+        raise ValueError(f"codes must be integers (got {codes.dtype}); pass what encode() returned")
+    if not 1 <= codes.shape[1] <= n_q_max:
+        raise ValueError(f"codes have {codes.shape[1]} quantizer rows; this codec has 1 to {n_q_max}")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= codebook_size):
+        raise ValueError(f"codes must lie in [0, {codebook_size - 1}] (codebook size {codebook_size}), "
+                         f"got values in [{int(codes.min())}, {int(codes.max())}]; were they made by "
+                         "another codec, or sampled past the vocabulary?")
+    return codes.long()
+
+
 class ResidualVQ(nn.Module):
     """``n_q`` quantizers in a row, each quantizing what the previous ones left over.
 

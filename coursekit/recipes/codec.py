@@ -15,11 +15,11 @@ The model itself (:class:`~coursekit.models.codec.NeuralCodec`, its loss, its re
 Example
 -------
 >>> from coursekit.audio import tone
->>> from coursekit.recipes.codec import load_codec, reconstruct, mel_distance
+>>> from coursekit.recipes.codec import load_codec, reconstruct, si_sdr
 >>> codec = load_codec()                                   # the reference codec
 >>> y = tone(440.0, 1.0, sr=22050)
 >>> y_hat = reconstruct(codec, y, sr=22050, n_q=8)         # resampled to 16 kHz and back
->>> y_hat.shape, mel_distance(y, y_hat, sr=22050) < 2
+>>> y_hat.shape, si_sdr(y, y_hat) > 10                     # dB
 ((22050,), True)
 """
 
@@ -37,8 +37,8 @@ import torch
 
 from .. import checkpoint
 from ..audio import AudioError, fix_length, info, load, log_mel, mel_filterbank, resample, save
-from ..models.codec import (STFT_EPS, Codec, NeuralCodec, STFTDiscriminator, _say_once, as_batch,
-                            codec_loss, discriminator_loss, generator_loss)
+from ..models.codec import STFT_EPS, Codec, NeuralCodec, _say_once, as_batch, codec_loss
+from ..models.stft_discriminator import STFTDiscriminator, discriminator_loss, generator_loss
 from ..profiles import get_profile
 from ..train import make_step, pick_device, seed_everything, train, warmup_cosine
 from .codec_data import SegmentDataset, codec_data_files, find_audio_files, load_clips, synthetic_notes
@@ -204,7 +204,8 @@ class CodecFinetune:
             if weight < 0:
                 raise ValueError(f"{flag} is a weight, 0 or more (e.g. 1), got {weight}")
         if (self.freeze_codebooks or self.anchor or self.keep_encoder) and self.init is None:
-            raise ValueError(f"--freeze-codebooks, --anchor and --keep-encoder fine-tune an existing codec: {hint}")
+            raise ValueError("--freeze-codebooks, --anchor and --keep-encoder fine-tune an existing "
+                             f"codec: {hint}")
         if self.keep_encoder and not (self.freeze_codebooks or self.decoder_only):
             raise ValueError("--keep-encoder writes --init's codebooks back, so the decoder must learn on "
                              "them: add --freeze-codebooks")
@@ -241,13 +242,15 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
     start = load_codec(ft.init) if isinstance(ft.init, (str, Path)) else ft.init
     model = start if start is not None else NeuralCodec(cfg)
     cfg = model.cfg
-    kept = copy.deepcopy([model.encoder.state_dict(), model.quantizer.state_dict()]) if ft.keep_encoder else None
+    kept = copy.deepcopy([model.encoder.state_dict(), model.quantizer.state_dict()]) \
+        if ft.keep_encoder else None
     digest = latent_digest(model) if ft.decoder_only or ft.keep_encoder else None
     anchor = copy.deepcopy(model.encoder).to(device).eval().requires_grad_(False) if ft.anchor else None
     if ft.decoder_only:
         model.encoder.requires_grad_(False)
     model.quantizer.frozen = ft.freeze_codebooks
-    opt = torch.optim.Adam((model.decoder if ft.decoder_only else model).parameters(), lr=lr, betas=(0.5, 0.9))
+    trained = model.decoder if ft.decoder_only else model
+    opt = torch.optim.Adam(trained.parameters(), lr=lr, betas=(0.5, 0.9))
     state = {"model": model, "opt": opt}
     if adversarial:
         disc = STFTDiscriminator()
@@ -261,7 +264,8 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
             model.quantizer.eval()
         n_q, B = cfg.n_q, x.shape[0]
         if cfg.quantizer_dropout:
-            n_q = torch.where(torch.rand(B, device=x.device) < 0.5, torch.full((B,), cfg.n_q, device=x.device),
+            n_q = torch.where(torch.rand(B, device=x.device) < 0.5,
+                              torch.full((B,), cfg.n_q, device=x.device),
                               torch.randint(1, cfg.n_q + 1, (B,), device=x.device))
         loss, logs, x_hat = codec_loss(model, x, n_q, mel_fb=mel_fb, stft_eps=ft.stft_floor,
                                        frame_weight=ft.frame_loss, anchor=anchor, anchor_weight=ft.anchor)
@@ -279,14 +283,16 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
     history = train(make_step(model, opt, loss_fn, clip_grad=5.0), loader, state, max_steps=steps,
                     time_budget_s=time_budget_s, ckpt_path=ckpt_path, ckpt_every=ckpt_every,
                     resume=resume, config=asdict(cfg), seed=seed, desc=desc, progress=progress,
-                    kind="codec", device=str(device), schedule=warmup_cosine(50 if start is not None else 100, 0.1))
+                    kind="codec", device=device,
+                    schedule=warmup_cosine(warmup=50 if start is not None else 100, floor=0.1))
     model.quantizer.frozen = False
     model.requires_grad_(True)
     if kept is not None:
         model.encoder.load_state_dict(kept[0])
         model.quantizer.load_state_dict(kept[1])
     if digest is not None and latent_digest(model) != digest:
-        raise RuntimeError("the encoder or codebooks changed in a decoder-only or keep-encoder fine-tune (a bug)")
+        raise RuntimeError("the encoder or codebooks changed in a decoder-only or keep-encoder "
+                           "fine-tune (a bug)")
     return model.eval(), history
 
 
@@ -370,8 +376,9 @@ def add_train_arguments(parser) -> None:
 
 def finetune_from_args(args) -> CodecFinetune:
     """The :class:`CodecFinetune` that the flags of ``train codec`` ask for."""
-    return CodecFinetune(init=args.init, decoder_only=args.decoder_only, freeze_codebooks=args.freeze_codebooks,
-                         anchor=args.anchor or 0.0, keep_encoder=args.keep_encoder,
+    return CodecFinetune(init=args.init, decoder_only=args.decoder_only,
+                         freeze_codebooks=args.freeze_codebooks, anchor=args.anchor or 0.0,
+                         keep_encoder=args.keep_encoder,
                          stft_floor=STFT_EPS if args.stft_floor is None else args.stft_floor,
                          frame_loss=args.frame_loss or 0.0, synthetic_notes=args.synthetic_notes or 0)
 
@@ -412,10 +419,11 @@ def train_command(args) -> int:
           f"{s.batch_size} x {segment / cfg.sample_rate:.2f} s, time budget {budget:.0f} s"
           + (f"; from {ft.init}" if ft.init else "") + ("; decoder only" if ft.decoder_only else ""))
     lr = s.lr * (0.3 if start is not None else 1.0)   # a fine-tune starts from a trained model: smaller steps
-    model, history = train_codec(cfg, dataset, s.steps, s.batch_size, lr, replace(ft, init=start), time_budget_s=budget,
-                                 ckpt_path=runs_root() / "codec" / f"{out.stem}.state.pt",
-                                 ckpt_every=s.ckpt_every, resume=args.resume, seed=args.seed,
-                                 device=args.device, adversarial=s.adversarial)
+    state_path = runs_root() / "codec" / f"{out.stem}.state.pt"     # optimizer etc., for --resume
+    model, history = train_codec(cfg, dataset, s.steps, s.batch_size, lr, replace(ft, init=start),
+                                 time_budget_s=budget, ckpt_path=state_path, ckpt_every=s.ckpt_every,
+                                 resume=args.resume, seed=args.seed, device=args.device,
+                                 adversarial=s.adversarial)
     model = model.cpu()
     step = history[-1]["step"] if history else 0
     save_codec(model, out, step=step)
@@ -424,22 +432,25 @@ def train_command(args) -> int:
         ("synthetic-notes", ft.synthetic_notes or None),
         ("stft-floor", None if ft.stft_floor == STFT_EPS else ft.stft_floor),
         ("frame-loss", ft.frame_loss or None), ("anchor", ft.anchor or None)] if v is not None)
+    data = {k: f"{len(v)} files, {sum(map(len, groups[k])) / cfg.sample_rate:.0f} s used"
+            for k, v in files.items()}
+    if ft.synthetic_notes:
+        data["synthetic"] = f"{ft.synthetic_notes} notes (synthetic_notes, seed {args.seed})"
     flags = [f for f, on in (("--decoder-only", ft.decoder_only), ("--freeze-codebooks", ft.freeze_codebooks),
                              ("--keep-encoder", ft.keep_encoder)) if on]
     checkpoint.write_card(
         out.with_suffix(".json"), model="codec", profile=p.name, config=asdict(cfg), steps=step,
         command=checkpoint.command_line(" ".join(["python -m coursekit train codec", options, *flags])),
-        data={k: f"{len(v)} files, {sum(map(len, groups[k])) / cfg.sample_rate:.0f} s used" for k, v in files.items()}
-        | ({"synthetic": f"{ft.synthetic_notes} notes (synthetic_notes, seed {args.seed})"} if ft.synthetic_notes else {}),
-        training_time_s=round(history[-1]["time"], 1) if history else 0.0, size_bytes=out.stat().st_size,
-        metrics="see results/codec_*.json (benchmarks/codec_eval.py)", parameters=model.num_params(),
-        wall_time_s_this_run=round(time.time() - t0, 1), stft_floor=ft.stft_floor, frame_loss=ft.frame_loss,
-        anchor=ft.anchor, sample_rate=cfg.sample_rate, frame_rate=model.frame_rate,
-        bitrates_bps=model.bitrates(), latent_digest=latent_digest(model),
+        data=data, training_time_s=round(history[-1]["time"], 1) if history else 0.0,
+        size_bytes=out.stat().st_size, metrics="see results/codec_*.json (benchmarks/codec_eval.py)",
+        parameters=model.num_params(), wall_time_s_this_run=round(time.time() - t0, 1),
+        stft_floor=ft.stft_floor, frame_loss=ft.frame_loss, anchor=ft.anchor, sample_rate=cfg.sample_rate,
+        frame_rate=model.frame_rate, bitrates_bps=model.bitrates(), latent_digest=latent_digest(model),
         final_losses={k: round(v, 4) for k, v in history[-1].items()} if history else {},
         **({"initialized_from": str(ft.init), "decoder_only": ft.decoder_only,
             "freeze_codebooks": ft.freeze_codebooks, "keep_encoder": ft.keep_encoder} if ft.init else {}))
-    print(f"codec written to {out} ({out.stat().st_size / 1e6:.2f} MB) and its card to {out.with_suffix('.json')}")
+    print(f"codec written to {out} ({out.stat().st_size / 1e6:.2f} MB) and its card to "
+          f"{out.with_suffix('.json')}")
     return 0
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..models.codec import check_codes
+from ..models.rvq import check_codes
 from .codec import prepare_audio, reconstruct
 
 CHECKPOINT_NAME = "encodec_24khz-d7cc33bc.th"
