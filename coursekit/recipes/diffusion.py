@@ -299,7 +299,7 @@ def load_diffusion(path=None, task: str = "notes", device: str = "cpu"):
     if not ckpt["config"] or "model" not in ckpt["state"]:
         raise ValueError(f"{path} is not a diffusion checkpoint (no 'config' / 'state.model' entries)")
     config = dict(ckpt["config"])
-    config.setdefault("latent_digest", config.pop("codec_sha256", ""))   # the key of older files
+    config.setdefault("latent_digest", config.pop("codec_sha256", ""))   # files naming it codec_sha256
     cfg = DiffusionConfig.from_dict(config)
     model = LatentDiffusion(cfg)
     model.load_state_dict(checkpoint.float_weights(ckpt["state"]["model"]))
