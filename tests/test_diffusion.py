@@ -134,6 +134,11 @@ def test_checkpoint_without_codec_uses_the_reference_codec_and_checks_its_digest
     assert "codec" not in torch.load(path, weights_only=True)
     _, codec = R.load_diffusion(path)
     assert latent_digest(codec) == latent_digest(ref)
+    # a file that names the digest codec_sha256 is read the same way
+    renamed = torch.load(path, weights_only=True)
+    renamed["config"]["codec_sha256"] = renamed["config"].pop("latent_digest")
+    torch.save(renamed, tmp_path / "renamed.pt")
+    assert R.load_diffusion(tmp_path / "renamed.pt")[0].cfg.latent_digest == latent_digest(ref)
     stale = D.LatentDiffusion(_tiny_cfg(latent_dim=ref.latent_dim, latent_digest="0123456789abcdef"))
     with pytest.raises(ValueError, match="retrain the diffusion model"):
         R.load_diffusion(R.save_diffusion(stale, tmp_path / "stale.pt"))
