@@ -41,7 +41,7 @@ import torch
 
 from .paths import CHECKPOINT_DIR  # noqa: F401 (coursekit.checkpoint.CHECKPOINT_DIR)
 
-__all__ = ["FORMAT", "CARD_KEYS", "save", "load", "state_dict", "reference", "write_card",
+__all__ = ["FORMAT", "CARD_KEYS", "save", "load", "atomic_write", "state_dict", "reference", "write_card",
            "read_card", "hardware", "command_line", "git_commit"]
 
 FORMAT = "coursekit-checkpoint"
@@ -57,8 +57,15 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _atomic_write(path: Path, write) -> Path:
-    """``write(tmp)`` beside ``path``, then rename over it: never a half-written file."""
+def atomic_write(path, write) -> Path:
+    """``write(tmp)`` beside ``path``, then rename over it: never a half-written file (checkpoints,
+    cards, caches).
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write(p, lambda tmp: tmp.write_text("hi")).read_text()
+    'hi'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -111,7 +118,7 @@ def save(path, *, kind: str, config: dict, state: dict, step: int = 0, half: boo
                "step": int(step), **extra}
     if not _is_main_process():
         return Path(path)
-    return _atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+    return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def _upgrade(ckpt: dict) -> dict:
@@ -209,7 +216,7 @@ def write_card(path, **info) -> Path:
     if not _is_main_process():
         return Path(path)
     text = json.dumps(card, indent=2, default=str) + "\n"
-    return _atomic_write(Path(path), lambda tmp: tmp.write_text(text))
+    return atomic_write(Path(path), lambda tmp: tmp.write_text(text))
 
 
 def read_card(path) -> dict:

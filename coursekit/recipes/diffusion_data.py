@@ -42,7 +42,7 @@ def _cache_file(kind: str, codec, folder, extra: str) -> Path:
 
 
 def _save_cache(obj, path: Path) -> None:
-    checkpoint._atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    checkpoint.atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def encode_notes(codec, split_dir, max_notes: int | None = None, seed: int = 0, batch: int = 16,

@@ -26,7 +26,6 @@ Example
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -113,10 +112,7 @@ def _cached(kind: str, folder, digest: str, n_q: int, extra: str, make) -> dict:
     if path.exists():
         return torch.load(path, weights_only=True)
     out = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(out, tmp)
-    tmp.replace(path)
+    checkpoint.atomic_write(path, lambda tmp: torch.save(out, tmp))
     return out
 
 
