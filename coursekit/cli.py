@@ -22,6 +22,7 @@ RECIPES = {
     "diffusion": "coursekit.recipes.diffusion",
 }
 MODELS = tuple(RECIPES)
+GENERATORS = ("rnn", "gan", "transformer", "diffusion")  # the models `sample` knows
 MODEL_HELP = {
     "classifier": "the note classifier behind the pitch and family metrics",
     "rnn": "SampleRNN-lite over mu-law samples (chapter 02)",
@@ -98,7 +99,10 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
         t.add_argument("--time-budget", type=float, default=None, help="seconds (default: profile)")
         t.set_defaults(_target=(RECIPES[model], "train_command"))
-        if model == "classifier":
+        recipe = importlib.import_module(RECIPES[model]) if model in wanted else None
+        if recipe is not None:  # the model's own flags (importing its recipe imports torch)
+            recipe.add_train_arguments(t)
+        if model not in GENERATORS:
             continue
         s = sasub.add_parser(model, help=MODEL_HELP[model])
         s.add_argument("--n", type=int, default=16, help="how many notes or clips")
@@ -107,12 +111,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--device", default=None, help="cuda, mps or cpu (default: cpu)")
         s.set_defaults(_target=(RECIPES[model], "sample_command"))
-        if model in wanted:  # the model's own flags (importing its recipe imports torch)
-            recipe = importlib.import_module(RECIPES[model])
-            recipe.add_train_arguments(t)
+        if recipe is not None:
             recipe.add_sample_arguments(s)
-    if "classifier" in wanted:
-        importlib.import_module(RECIPES["classifier"]).add_train_arguments(trsub.choices["classifier"])
 
     # codec ----------------------------------------------------------------------------------
     co = sub.add_parser("codec", help="neural codec utilities")

@@ -8,6 +8,7 @@ reads no profile. Data, training, checkpoints and commands are in :mod:`courseki
 - :mod:`~coursekit.models.gan`          GANSynth-lite over log-magnitude and frequency (chapter 03)
 - :mod:`~coursekit.models.codec`        a convolutional audio codec (chapter 04), quantized by
 - :mod:`~coursekit.models.rvq`          residual vector quantization
+- :mod:`~coursekit.models.stft_discriminator`  the STFT critic of an adversarially trained codec
 - :mod:`~coursekit.models.patterns`     token layouts: flatten, parallel, delay (chapter 05)
 - :mod:`~coursekit.models.transformer`  a decoder-only Transformer over codec tokens (chapter 05)
 - :mod:`~coursekit.models.diffusion`    latent diffusion over codec latents (chapter 06)

@@ -45,8 +45,7 @@ from .codec_data import SegmentDataset, codec_data_files, find_audio_files, load
 
 __all__ = ["REFERENCE", "prepare_audio", "reconstruct", "mel_distance", "si_sdr", "codebook_usage",
            "CodecFinetune", "config_for_profile", "train_codec", "latent_digest", "save_codec",
-           "load_codec", "add_train_arguments", "train_command", "add_sample_arguments",
-           "sample_command", "reconstruct_command"]
+           "load_codec", "add_train_arguments", "train_command", "reconstruct_command"]
 
 REFERENCE = "codec.pt"
 
@@ -452,14 +451,6 @@ def train_command(args) -> int:
     print(f"codec written to {out} ({out.stat().st_size / 1e6:.2f} MB) and its card to "
           f"{out.with_suffix('.json')}")
     return 0
-
-
-def add_sample_arguments(parser) -> None:
-    """``sample codec`` has no flags of its own: the codec does not generate."""
-
-
-def sample_command(args) -> int:
-    raise ValueError("the codec does not generate; use `python -m coursekit codec reconstruct`")
 
 
 def reconstruct_command(args) -> int:
