@@ -26,7 +26,10 @@ __all__ = [
     "AudioError", "load", "save", "info", "resample", "to_mono", "normalize", "check_audio",
     "tone", "mu_law_encode", "mu_law_decode", "quantize", "stft", "istft", "magnitude_db",
     "log_mel", "mel_filterbank", "griffin_lim", "midi_to_hz", "hz_to_midi", "fix_length",
+    "AUDIO_EXTENSIONS", "find_audio_files",
 ]
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")  # what :func:`load` reads
 
 
 class AudioError(ValueError):
@@ -36,6 +39,26 @@ class AudioError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
+
+def find_audio_files(folder) -> list[Path]:
+    """Every audio file under ``folder`` (any depth, by its ending: :data:`AUDIO_EXTENSIONS`),
+    sorted, so the same folder always gives the same list.
+
+    Raises FileNotFoundError when ``folder`` is not a folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = save(d / "b.wav", tone(440.0, 0.1), 16000); _ = (d / "notes.txt").write_text("x")
+    >>> [p.name for p in find_audio_files(d)]
+    ['b.wav']
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+
 
 def _describe_unreadable(path: Path, err: Exception) -> str:
     size = path.stat().st_size

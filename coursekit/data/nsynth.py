@@ -58,7 +58,6 @@ __all__ = [
 ]
 
 
-_AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +316,7 @@ def load_folder(folder, sr: int | None = SAMPLE_RATE, max_files: int | None = No
             warnings.warn(f"{folder}: {len(missing)} note(s) of examples.json have no WAV file and were "
                           f"skipped (first: {', '.join(missing[:5])})", stacklevel=2)
     else:
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in _AUDIO_EXTENSIONS and p.is_file())
+        files = _audio.find_audio_files(folder)
         files = files[:max_files]
         for p in files:
             y, _ = _audio.load(p, sr=sr)
@@ -325,5 +324,5 @@ def load_folder(folder, sr: int | None = SAMPLE_RATE, max_files: int | None = No
             metas.append({"file": str(p.relative_to(folder)), "note_str": p.stem})
     if not ys:
         raise FileNotFoundError(f"{folder}: no audio found (neither examples.json + audio/*.wav nor "
-                                f"files ending in {', '.join(_AUDIO_EXTENSIONS)})")
+                                f"files ending in {', '.join(_audio.AUDIO_EXTENSIONS)})")
     return ys, metas

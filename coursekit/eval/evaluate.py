@@ -70,6 +70,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import audio as A
+from ..audio import AUDIO_EXTENSIONS, find_audio_files
 
 __all__ = ["list_audio", "check_readable", "embed_folder", "fad_with_ci", "fad_inf_clips",
            "evaluate_folder",
@@ -77,7 +78,6 @@ __all__ = ["list_audio", "check_readable", "embed_folder", "fad_with_ci", "fad_i
            "DEGRADATIONS", "cli_fad", "cli_eval", "SCHEMA", "AUDIO_EXTENSIONS"]
 
 SCHEMA = 1
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 MIN_CLIPS = 10  # fewer clips than this: the FAD mostly measures which clips happened to be drawn
 
 # Sizes of chapter 07 (notebooks/07_fad_evaluation.ipynb): (smoke, default, full)
@@ -112,7 +112,7 @@ def list_audio(folder) -> tuple[list[Path], list[dict] | None, str]:
         if not paths:
             raise ValueError(f"{folder}: examples.json lists no notes; nothing to evaluate")
         return paths, notes, "nsynth"
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    paths = find_audio_files(folder)
     if not paths:
         raise ValueError(f"{folder}: no audio files found (looked for examples.json + audio/*.wav, "
                          f"or files ending in {', '.join(AUDIO_EXTENSIONS)}); is it the right folder?")

@@ -25,7 +25,7 @@ Example
 
 from __future__ import annotations
 
-from math import comb, sqrt
+from math import sqrt
 
 import numpy as np
 from scipy import stats

@@ -21,19 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio import AudioError, info, load, midi_to_hz
+from ..audio import AudioError, find_audio_files, info, load, midi_to_hz
 from ..data import dataset_dir
 from ..profiles import get_profile
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
-
-
-def find_audio_files(folder) -> list[Path]:
-    """Every audio file under ``folder``, sorted (so the same folder gives the same list)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
 def _maestro_files(folder: Path, split: str) -> list[Path]:
