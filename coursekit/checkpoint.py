@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .paths import CHECKPOINT_DIR  # noqa: F401 (coursekit.checkpoint.CHECKPOINT_DIR)
 
 __all__ = ["FORMAT", "CARD_KEYS", "save", "load", "atomic_write", "state_dict", "reference", "write_card",
@@ -50,11 +51,6 @@ VERSION = 1
 CARD_KEYS = ("created", "git_commit", "hardware", "python", "torch",
              "model", "command", "profile", "data", "config", "steps", "training_time_s",
              "size_bytes", "metrics")
-
-
-def _is_main_process() -> bool:
-    # under torchrun only rank 0 writes files
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def atomic_write(path, write) -> Path:
@@ -78,18 +74,21 @@ def atomic_write(path, write) -> Path:
 
 
 def state_dict(obj, half: bool = False) -> dict:
-    """``obj.state_dict()`` (a module inside DDP or ``torch.compile`` unwrapped), on the CPU;
-    ``half=True`` stores floating-point tensors as float16 (half the size)."""
+    """``obj.state_dict()`` (a module inside DDP or ``torch.compile`` unwrapped) with its tensors
+    on the CPU; ``half=True`` stores floating-point tensors as float16 (half the size)."""
     if isinstance(obj, dict):
         sd = obj
     else:
         obj = getattr(obj, "_orig_mod", obj)       # torch.compile
         obj = getattr(obj, "module", obj)          # DistributedDataParallel
         sd = obj.state_dict()
-    if not half:
-        return sd
-    return {k: (v.detach().cpu().half() if torch.is_tensor(v) and v.is_floating_point() else v)
-            for k, v in sd.items()}
+
+    def stored(v):  # a tensor of a module's state; an optimizer's nested state is kept as it is
+        if not torch.is_tensor(v):
+            return v
+        v = v.detach().cpu()
+        return v.half() if half and v.is_floating_point() else v
+    return {k: stored(v) for k, v in sd.items()}
 
 
 def save(path, *, kind: str, config: dict, state: dict, step: int = 0, half: bool = False,
@@ -116,13 +115,15 @@ def save(path, *, kind: str, config: dict, state: dict, step: int = 0, half: boo
     payload = {"format": FORMAT, "version": VERSION, "kind": kind, "config": config,
                "state": {k: state_dict(v, half=half and k in ("model", "ema")) for k, v in state.items()},
                "step": int(step), **extra}
-    if not _is_main_process():
+    if not distributed.is_main():  # under torchrun only rank 0 writes files
         return Path(path)
     return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def _upgrade(ckpt: dict) -> dict:
-    """The layouts written before :data:`FORMAT`, read as this one."""
+    """Read the other layouts a checkpoint may have as this one: ``{"model": sd, "config"}`` (a
+    SampleRNN or a CodecLM), ``{"G": sd, "config"}`` (a GAN's generator) and
+    ``{"state": {...}, "config", "step"}`` without ``format``."""
     if ckpt.get("format") == FORMAT:
         return ckpt
     out = {k: v for k, v in ckpt.items() if k not in ("model", "G", "state")}
@@ -213,7 +214,7 @@ def write_card(path, **info) -> Path:
             "python": platform.python_version(), "torch": torch.__version__}
     card.update({k: None for k in CARD_KEYS if k not in card})
     card.update(info)
-    if not _is_main_process():
+    if not distributed.is_main():
         return Path(path)
     text = json.dumps(card, indent=2, default=str) + "\n"
     return atomic_write(Path(path), lambda tmp: tmp.write_text(text))

@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from .profiles import PROFILE_NAMES
+
 # the module that owns each model's commands: its flags (add_train_arguments,
 # add_sample_arguments) and what they do (train_command, sample_command)
 RECIPES = {
@@ -33,21 +35,19 @@ MODEL_HELP = {
 }
 
 
-class CommandError(Exception):
-    """An error the command line reports as one clear line (exit status 2)."""
-
-
 def _call(module: str, func: str, args) -> int | None:
+    return getattr(importlib.import_module(module), func)(args)
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero (``--n``)."""
     try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith("coursekit"):
-            raise CommandError(f"'{module}' is not part of this version of coursekit yet") from None
-        raise
-    fn = getattr(mod, func, None)
-    if fn is None:
-        raise CommandError(f"{module} has no '{func}': this command is not available yet")
-    return fn(args)
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return n
 
 
 def build_parser(argv=None) -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     mk = dsub.add_parser("make", help="write an offline mini dataset in the real on-disk format")
     mk.add_argument("name", choices=["mini-nsynth", "mini-gtzan", "mini-maestro"])
     mk.add_argument("--root", required=True, help="folder to write into")
-    mk.add_argument("--size", default="default", choices=["smoke", "default", "full"])
+    mk.add_argument("--size", default="default", choices=PROFILE_NAMES)
     mk.add_argument("--seed", type=int, default=0)
     mk.set_defaults(_target=("coursekit.data", "cli_make"))
     fe = dsub.add_parser("fetch", help="download a real dataset (pooch, checksums)")
@@ -91,11 +91,12 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     sasub.required = True
     for model in MODELS:
         t = trsub.add_parser(model, help=MODEL_HELP[model])
-        t.add_argument("--profile", default=None, choices=["smoke", "default", "full"])
+        t.add_argument("--profile", default=None, choices=PROFILE_NAMES)
         t.add_argument("--out", required=True, help="checkpoint file to write")
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("--data", default=None, help="dataset folder (default: from the profile)")
-        t.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+        t.add_argument("--resume", action="store_true", help="continue the interrupted run that "
+                       "writes --out from its last checkpoint")
         t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
         t.add_argument("--time-budget", type=float, default=None, help="seconds (default: profile)")
         t.set_defaults(_target=(RECIPES[model], "train_command"))
@@ -105,7 +106,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         if model not in GENERATORS:
             continue
         s = sasub.add_parser(model, help=MODEL_HELP[model])
-        s.add_argument("--n", type=int, default=16, help="how many notes or clips")
+        s.add_argument("--n", type=_positive_int, default=16, help="how many notes or clips")
         s.add_argument("--out", required=True, help="folder to write (NSynth format)")
         s.add_argument("--checkpoint", default=None, help="default: the reference checkpoint")
         s.add_argument("--seed", type=int, default=0)
@@ -183,9 +184,6 @@ def main(argv=None) -> int:
     try:
         args = build_parser(argv).parse_args(argv)
         rc = _call(*args._target, args)
-    except CommandError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except (FileNotFoundError, NotADirectoryError, ValueError) as err:
         # Bad input: one clear line, no traceback.
         print(f"error: {err}", file=sys.stderr)

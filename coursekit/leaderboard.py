@@ -225,8 +225,7 @@ def _card_info(ckpt: Path) -> dict:
     if not card_path.exists():
         return {"card": None}
     card = json.loads(card_path.read_text())
-    wall = next((card[k] for k in ("train_wall_time_s", "train_wall_s", "training_time_s",
-                                    "total_wall_time_s", "wall_time_s") if card.get(k) is not None), None)
+    wall = card.get("training_time_s")
     data = card.get("data") if isinstance(card.get("data"), dict) else {}
     return {"card": card_path.name, "train_wall_s": wall, "hardware": card.get("hardware"),
             "profile": card.get("profile"), "steps": card.get("steps"),

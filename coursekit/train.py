@@ -43,7 +43,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from . import checkpoint
+from . import checkpoint, distributed
 
 __all__ = ["seed_everything", "pick_device", "to_device", "warmup_cosine", "InfiniteLoader", "History",
            "make_step", "train"]
@@ -91,11 +91,6 @@ def pick_device(pref: str | torch.device | None = None) -> torch.device:
     return torch.device(pref)
 
 
-def _is_main_process() -> bool:
-    # With DDP only rank 0 draws progress bars and writes checkpoints.
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 # ---------------------------------------------------------------------------------------------
 # Data: an endless, resumable stream of batches
 # ---------------------------------------------------------------------------------------------
@@ -115,8 +110,6 @@ class InfiniteLoader:
         self._it = None
 
     def _epoch_iterator(self, skip: int):
-        from . import distributed
-
         loader = self.loader
         if not isinstance(loader, torch.utils.data.DataLoader) or loader.batch_sampler is None:
             it = iter(loader)
@@ -327,7 +320,6 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
     """
     from tqdm.auto import tqdm
 
-    from . import distributed
     from .profiles import get_profile
 
     distributed.init()  # under torchrun: join the other ranks (no-op otherwise)
@@ -358,7 +350,7 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
         step, elapsed0 = ckpt["step"], ckpt.get("elapsed_s", 0.0)
         history.extend(ckpt.get("history", []))
         loader.load_state_dict(ckpt["data"])
-        if _is_main_process():
+        if distributed.is_main():
             print(f"resumed from {ckpt_path} at step {step}")
 
     def elapsed() -> float:
@@ -372,7 +364,7 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
             distributed.barrier()  # no rank reads a checkpoint before it is written
 
     t0 = time.perf_counter()
-    bar = tqdm(total=max_steps, initial=step, desc=desc, disable=not progress or not _is_main_process())
+    bar = tqdm(total=max_steps, initial=step, desc=desc, disable=not progress or not distributed.is_main())
     stop_reason, clean = "max_steps", True  # clean: the state matches `step` (not mid-step)
     try:
         while max_steps is None or step < max_steps:
@@ -424,7 +416,7 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
     elif ckpt_path is not None:
         print(f"interrupted in the middle of step {step + 1}: the checkpoint of the last "
               f"completed save in {ckpt_path} is kept")
-    if progress and _is_main_process():
+    if progress and distributed.is_main():
         print(f"{desc}: stopped after {step} steps ({stop_reason}), {elapsed():.1f} s"
               + ("; run again with resume=True to continue" if stop_reason == "interrupted" else ""))
     return history

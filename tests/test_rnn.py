@@ -148,7 +148,7 @@ def test_train_cli_resumes_and_fine_tunes_into_a_clock(tmp_path, capsys):
     plain = rnn.save_model(SampleRNN(cfg), tmp_path / "plain.pt")
     assert main(base + ["--out", str(tmp_path / "tuned.pt"), "--init", str(plain)]) == 0
     assert "the clock starting at zero" in capsys.readouterr().out
-    assert json.loads((tmp_path / "tuned.json").read_text())["init"] == str(plain)
+    assert json.loads((tmp_path / "tuned.json").read_text())["initialized_from"] == str(plain)
     # a model of another size does not fit: one clear error
     cfg.hidden *= 2
     other = rnn.save_model(SampleRNN(cfg), tmp_path / "other.pt")

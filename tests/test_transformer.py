@@ -285,7 +285,7 @@ def test_train_cli_resumes_and_fine_tunes(tiny_checkpoints, mini_nsynth_root, tm
               time_budget=float("inf"))
     first, whole = tmp_path / "first.pt", tmp_path / "whole.pt"
     assert R.train_command(_train_args(out=str(first), **kw)) == 0           # the smoke profile's 6 steps
-    train_ckpt = tmp_path / "runs" / "transformer" / "first.train.pt"
+    train_ckpt = tmp_path / "first.train.pt"                             # beside --out
     assert checkpoint.load(train_ckpt, kind="transformer")["step"] == 6
     assert R.train_command(_train_args(out=str(first), resume=True, **kw)) == 0   # nothing left to do
     assert checkpoint.read_card(first.with_suffix(".json"))["steps"] == 6

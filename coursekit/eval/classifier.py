@@ -358,6 +358,8 @@ def add_train_arguments(parser) -> None:
 def train_command(args) -> int:
     """``python -m coursekit train classifier --profile P --out CKPT``: train, then save a slim
     checkpoint (model weights + config, no optimizer) at CKPT and its card at CKPT.json."""
+    from ..recipes import write_run_card
+
     out = Path(args.out)
     if args.resume and out.exists():
         held = checkpoint.load(out, kind="classifier")["state"]
@@ -369,16 +371,10 @@ def train_command(args) -> int:
                                             args.time_budget, args.resume)
     checkpoint.save(out, kind="classifier", config=info["config"], state={"model": model.cpu()},
                     step=info["steps"], metrics=info["metrics"])
-    card = checkpoint.write_card(
-        out.with_suffix(".json"), model="classifier",
-        command=checkpoint.command_line(f"python -m coursekit train classifier --out {args.out}"),
-        profile=info["config"]["profile"], data=info["data"], config=info["config"],
-        steps=info["steps"], training_time_s=info["training_time_s"],
-        size_bytes=out.stat().st_size, metrics=info["metrics"], seed=args.seed,
-        wall_time_s=round(time.perf_counter() - t0, 1),
-        parameters=sum(p.numel() for p in model.parameters()))
+    write_run_card(out, model="classifier", profile=info["config"]["profile"], started=t0, history=history,
+                   data=info["data"], config=info["config"], metrics=info["metrics"], seed=args.seed,
+                   parameters=sum(p.numel() for p in model.parameters()))
     for split, m in info["metrics"].items():
         print(f"{split}: pitch acc {m['pitch_acc']:.3f} (+-1: {m['pitch_acc_1']:.3f}), "
               f"family acc {m['family_acc']:.3f}, n={m['n']}")
-    print(f"saved {out} ({out.stat().st_size / 1e6:.2f} MB) and its card {card}")
     return 0

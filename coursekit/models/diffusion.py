@@ -315,10 +315,10 @@ def ddim_step(x_t, eps, alpha_bar_t, alpha_bar_prev):
 
     ``x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)``, then
     ``x_prev = sqrt(a_prev) x0_hat + sqrt(1 - a_prev) eps``: move to the clean estimate and
-    put back exactly the noise level of the earlier step.
+    put back exactly the noise level of the step before.
     """
-    a_t = torch.as_tensor(alpha_bar_t, dtype=x_t.dtype)
-    a_prev = torch.as_tensor(alpha_bar_prev, dtype=x_t.dtype)
+    a_t = torch.as_tensor(alpha_bar_t, dtype=x_t.dtype, device=x_t.device)
+    a_prev = torch.as_tensor(alpha_bar_prev, dtype=x_t.dtype, device=x_t.device)
     x0 = (x_t - (1 - a_t).sqrt() * eps) / a_t.sqrt()
     return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
 

@@ -159,6 +159,11 @@ class GANConfig:
     def n_pitches(self) -> int:
         return self.pitch_max - self.pitch_min + 1
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "GANConfig":
+        """The config a checkpoint stores (keys this class does not know are left out)."""
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
 
 class _Conditioning(nn.Module):
     """Pitch (MIDI, within the trained range) and family (id; -1 = any) -> one vector."""

@@ -87,6 +87,11 @@ class RNNConfig:
     # tier at every sample (0 = none: the pitch lives in the GRU's state alone)
     osc_harmonics: int = 0
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "RNNConfig":
+        """The config a checkpoint stores (keys this class does not know are left out)."""
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
 
 def _codes_to_float(codes: torch.Tensor) -> torch.Tensor:
     """Mu-law codes (int) -> float in [-1, 1] (torch version of ``audio.mu_law_decode``)."""
@@ -287,7 +292,7 @@ def generate(model: SampleRNN, pitch, family=None, n_samples: int = 8000,
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     # every step works on tiny tensors: extra threads cost more in synchronisation than they
-    # save (on a busy 2-core machine, 30x more), so the loop runs on one thread
+    # save, so the loop runs on one thread
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -7,3 +7,45 @@ loading checkpoints (:mod:`coursekit.checkpoint`) and cards, the generation help
 notebooks and the command line use, and the command's own flags
 (``add_train_arguments``/``train_command``, ``add_sample_arguments``/``sample_command``).
 """
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .. import checkpoint
+
+__all__ = ["resume_path", "write_run_card"]
+
+
+def resume_path(out) -> Path:
+    """Where ``train MODEL --out OUT`` keeps its resumable training state: ``OUT.train.pt``
+    beside ``OUT`` (weights, optimizers, random states, data position; ``--resume`` reads it)."""
+    out = Path(out)
+    return out.with_name(out.stem + ".train.pt")
+
+
+def write_run_card(out, *, model: str, profile: str, data, config: dict, history, started: float,
+                   metrics: dict, initialized_from=None, task: str | None = None, **extra) -> Path:
+    """Write the card of the checkpoint ``out`` that a ``train MODEL`` command just wrote.
+
+    Every command's card has the keys of :data:`coursekit.checkpoint.CARD_KEYS`, filled the same
+    way: the command as typed, the steps and training time (over resumes) from the loop's
+    ``history``, ``wall_time_s`` of this run since ``started`` (a ``time.perf_counter()``), the
+    file's size, ``metrics`` (a dict), and ``initialized_from`` (the checkpoint the run started
+    from, or a dict about it); ``extra`` adds the model's own entries. Prints where it
+    wrote.
+    """
+    out = Path(out)
+    fallback = " ".join(["python -m coursekit train", model, *([f"--task {task}"] if task else []),
+                         f"--profile {profile} --out {out}"])
+    card = checkpoint.write_card(
+        out.with_suffix(".json"), model=model, **({"task": task} if task else {}),
+        command=checkpoint.command_line(fallback), profile=profile, data=data, config=config,
+        steps=history[-1]["step"] if history else 0,
+        training_time_s=round(history[-1]["time"], 1) if history else 0.0,
+        wall_time_s=round(time.perf_counter() - started, 1), size_bytes=out.stat().st_size,
+        metrics=metrics, initialized_from=str(initialized_from) if isinstance(initialized_from, Path)
+        else initialized_from, **extra)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and its card {card}")
+    return card

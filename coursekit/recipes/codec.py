@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from .. import checkpoint
+from . import resume_path, write_run_card
 from ..audio import AudioError, fix_length, info, load, log_mel, mel_filterbank, resample, save
 from ..models.codec import STFT_EPS, Codec, NeuralCodec, _say_once, as_batch, codec_loss
 from ..models.stft_discriminator import STFTDiscriminator, discriminator_loss, generator_loss
@@ -387,9 +388,8 @@ def train_command(args) -> int:
 
     Trains on the profile's mix of NSynth, GTZAN and MAESTRO (or every audio file under
     ``--data``), writes the codec to ``--out`` and its card beside it (``.json``); the
-    optimizer's state for ``--resume`` goes to ``runs/codec/<name>.state.pt``.
+    optimizer's state for ``--resume`` goes to ``<out>.train.pt`` beside ``--out``.
     """
-    from ..paths import runs_root
 
     p = get_profile(args.profile)
     s = p.codec
@@ -397,7 +397,7 @@ def train_command(args) -> int:
     start = load_codec(ft.init) if ft.init else None
     cfg = start.cfg if start is not None else config_for_profile(p)
     out = Path(args.out)
-    t0 = time.time()
+    t0 = time.perf_counter()
     if args.data:
         files = {"data": find_audio_files(args.data)}
         if not files["data"]:
@@ -418,38 +418,23 @@ def train_command(args) -> int:
           f"{s.batch_size} x {segment / cfg.sample_rate:.2f} s, time budget {budget:.0f} s"
           + (f"; from {ft.init}" if ft.init else "") + ("; decoder only" if ft.decoder_only else ""))
     lr = s.lr * (0.3 if start is not None else 1.0)   # a fine-tune starts from a trained model: smaller steps
-    state_path = runs_root() / "codec" / f"{out.stem}.state.pt"     # optimizer etc., for --resume
     model, history = train_codec(cfg, dataset, s.steps, s.batch_size, lr, replace(ft, init=start),
-                                 time_budget_s=budget, ckpt_path=state_path, ckpt_every=s.ckpt_every,
+                                 time_budget_s=budget, ckpt_path=resume_path(out), ckpt_every=s.ckpt_every,
                                  resume=args.resume, seed=args.seed, device=args.device,
                                  adversarial=s.adversarial)
     model = model.cpu()
-    step = history[-1]["step"] if history else 0
-    save_codec(model, out, step=step)
-    options = " ".join(f"--{k} {v}" for k, v in [
-        ("profile", p.name), ("out", args.out), ("seed", args.seed), ("data", args.data), ("init", ft.init),
-        ("synthetic-notes", ft.synthetic_notes or None),
-        ("stft-floor", None if ft.stft_floor == STFT_EPS else ft.stft_floor),
-        ("frame-loss", ft.frame_loss or None), ("anchor", ft.anchor or None)] if v is not None)
+    save_codec(model, out, step=history[-1]["step"] if history else 0)
     data = {k: f"{len(v)} files, {sum(map(len, groups[k])) / cfg.sample_rate:.0f} s used"
             for k, v in files.items()}
     if ft.synthetic_notes:
         data["synthetic"] = f"{ft.synthetic_notes} notes (synthetic_notes, seed {args.seed})"
-    flags = [f for f, on in (("--decoder-only", ft.decoder_only), ("--freeze-codebooks", ft.freeze_codebooks),
-                             ("--keep-encoder", ft.keep_encoder)) if on]
-    checkpoint.write_card(
-        out.with_suffix(".json"), model="codec", profile=p.name, config=asdict(cfg), steps=step,
-        command=checkpoint.command_line(" ".join(["python -m coursekit train codec", options, *flags])),
-        data=data, training_time_s=round(history[-1]["time"], 1) if history else 0.0,
-        size_bytes=out.stat().st_size, metrics="see results/codec_*.json (benchmarks/codec_eval.py)",
-        parameters=model.num_params(), wall_time_s_this_run=round(time.time() - t0, 1),
-        stft_floor=ft.stft_floor, frame_loss=ft.frame_loss, anchor=ft.anchor, sample_rate=cfg.sample_rate,
-        frame_rate=model.frame_rate, bitrates_bps=model.bitrates(), latent_digest=latent_digest(model),
-        final_losses={k: round(v, 4) for k, v in history[-1].items()} if history else {},
-        **({"initialized_from": str(ft.init), "decoder_only": ft.decoder_only,
-            "freeze_codebooks": ft.freeze_codebooks, "keep_encoder": ft.keep_encoder} if ft.init else {}))
-    print(f"codec written to {out} ({out.stat().st_size / 1e6:.2f} MB) and its card to "
-          f"{out.with_suffix('.json')}")
+    write_run_card(
+        out, model="codec", profile=p.name, started=t0, history=history, initialized_from=ft.init,
+        data=data, config=asdict(cfg),
+        metrics={"final_losses": {k: round(v, 4) for k, v in history[-1].items()} if history else {}},
+        parameters=model.num_params(), **{k: v for k, v in asdict(ft).items() if k != "init"},
+        sample_rate=cfg.sample_rate,
+        frame_rate=model.frame_rate, bitrates_bps=model.bitrates(), latent_digest=latent_digest(model))
     return 0
 
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import checkpoint
+from . import resume_path, write_run_card
 from ..data.gtzan import GENRES
 from ..data.nsynth import FAMILIES, N_FRAMES, SAMPLE_RATE
 from ..models.diffusion import (DiffusionConfig, LatentDiffusion, diffusion_loss, latent_stats,
@@ -208,11 +209,12 @@ def train_model(opts: TrainOptions, out, profile=None, data=None, seed: int = 0,
                 device=None, time_budget_s: float | None = None) -> Path:
     """One training run: encode the data (cached), train, write the EMA model and its card.
 
-    A resumable training state is kept in ``runs/diffusion/<out stem>.state.pt``. The model
+    A resumable training state is kept in ``<out>.train.pt`` beside ``out``. The model
     (float16 weights) goes to ``out``, the card to ``out`` with ``.json``; with ``opts.codec``
     the codec travels inside the file. Returns ``out``.
     """
-    from ..paths import runs_root
+
+    from ..train import seed_everything
 
     prof = get_profile(profile)
     s = prof.ch06
@@ -223,6 +225,7 @@ def train_model(opts: TrainOptions, out, profile=None, data=None, seed: int = 0,
     cfg.latent_digest, cfg.latent_dim = latent_digest(codec), codec.latent_dim
     cfg.sample_rate, cfg.frame_rate = codec.sample_rate, codec.frame_rate
     dataset, (mean, std), described = _training_data(codec, cfg, data, s, seed)
+    seed_everything(seed)                               # the starting weights follow --seed
     model = LatentDiffusion(cfg)
     started = init_from(model, opts.init) if opts.init else None
     model.set_stats(mean, std)
@@ -232,28 +235,19 @@ def train_model(opts: TrainOptions, out, profile=None, data=None, seed: int = 0,
           + (f"; from {opts.init}" if opts.init else ""))
     ema, history = train_diffusion(model, dataset, max_steps=s.max_steps, batch_size=s.batch_size,
                                    lr=s.lr, ema_decay=s.ema_decay, time_budget_s=budget,
-                                   ckpt_path=runs_root() / "diffusion" / f"{out.stem}.state.pt",
+                                   ckpt_path=resume_path(out),
                                    resume=resume, seed=seed, ckpt_every=50, desc=f"diffusion-{opts.task}",
                                    device=device)
-    step = history[-1]["step"] if history else 0
     # the reference codec ships beside this checkpoint and is named by its digest only
     own_codec = opts.codec is not None
-    save_diffusion(ema, out, codec=codec if own_codec else None, step=step)
+    save_diffusion(ema, out, codec=codec if own_codec else None, step=history[-1]["step"] if history else 0)
     losses = [h["loss"] for h in history]
-    command = checkpoint.command_line(
-        f"python -m coursekit train diffusion --task {opts.task} --profile {prof.name} --out {out}")
-    checkpoint.write_card(
-        out.with_suffix(".json"), model="diffusion", task=opts.task, command=command, profile=prof.name,
-        config=asdict(cfg), parameters=model.num_params(), steps=step,
-        training_time_s=round(history[-1]["time"], 1) if history else 0.0,
-        wall_time_s_this_run=round(time.perf_counter() - t0, 1), data=described,
+    write_run_card(
+        out, model="diffusion", task=opts.task, profile=prof.name, started=t0, history=history,
+        initialized_from=started, data=described, config=asdict(cfg), parameters=model.num_params(),
         codec={"latent_digest": cfg.latent_digest, "parameters": codec.num_params(),
                "frame_rate": codec.frame_rate, "stored_in_checkpoint": own_codec},
-        final_loss_mean_last100=round(float(np.mean(losses[-100:])), 4) if losses else None,
-        size_bytes=out.stat().st_size,
-        metrics="see results/diffusion_eval.json (benchmarks/diffusion_eval.py)",
-        **({"initialized_from": started} if started else {}))
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {out.with_suffix('.json')}")
+        metrics={"loss_last100": round(float(np.mean(losses[-100:])), 4) if losses else None})
     return out
 
 
@@ -431,8 +425,6 @@ def sample_command(args) -> int:
     """
     from ..data.nsynth import write_nsynth_folder
 
-    if args.n <= 0:
-        raise ValueError(f"--n must be a positive number of samples, got {args.n}")
     s = get_profile().ch06
     steps = args.steps if args.steps is not None else s.steps
     guidance = args.cfg if args.cfg is not None else s.cfg_scale

@@ -61,7 +61,7 @@ def encode_notes(codec, split_dir, max_notes: int | None = None, seed: int = 0, 
     split_dir = Path(split_dir)
     path = _cache_file("notes", codec, split_dir, f"{max_notes}|{seed}")
     if cache and path.exists():
-        return torch.load(path, weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     examples = read_examples(split_dir)
     names = sorted(examples)
     if max_notes is not None and max_notes < len(names):
@@ -97,7 +97,7 @@ def encode_clips(codec, folder, max_clips_per_genre: int | None = None, max_seco
 
     path = _cache_file("clips", codec, folder, f"{max_clips_per_genre}|{max_seconds}")
     if cache and path.exists():
-        return torch.load(path, weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     clips = list_clips(folder)
     if max_clips_per_genre is not None:
         per = {}

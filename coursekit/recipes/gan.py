@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from .. import audio, checkpoint
 from ..data.nsynth import FAMILIES, SAMPLE_RATE as SR
+from . import resume_path, write_run_card
 from ..models.gan import (SEGMENT, Discriminator, GANConfig, Generator, d_loss, from_features,
                           g_loss, to_features)
 
@@ -340,7 +341,7 @@ def load_generator(path=None, device="cpu") -> Generator:
     ckpt = checkpoint.load(path, kind="gan", map_location=device)
     state = ckpt["state"]
     sd = state["model"] if "model" in state else state["G"]        # a training checkpoint: "G"
-    G = Generator(GANConfig(**{k: v for k, v in ckpt["config"].items() if k != "recipe"}))
+    G = Generator(GANConfig.from_dict(ckpt["config"]))
     G.load_state_dict(sd)
     return G.to(device).eval()
 
@@ -425,28 +426,21 @@ def train_command(args) -> int:
           f"profile {prof.name}, {device}, budget {budget:.0f} s")
     G, D, history, _ = train_gan(notes, recipe, channels=p.channels, batch_size=p.batch_size,
                                  max_steps=p.max_steps, time_budget_s=budget,
-                                 ckpt_path=out.with_name(out.stem + ".train.pt"),
+                                 ckpt_path=resume_path(out),
                                  resume=args.resume, seed=args.seed, eval_every=p.eval_every,
                                  device=device)
-    steps = history[-1]["step"] if history else 0
-    save_generator(G, out, step=steps)
+    save_generator(G, out, step=history[-1]["step"] if history else 0)
     div = [h["diversity"] for h in history if "diversity" in h]
     last = history[-100:]
-    card = out.with_suffix(".json")
-    cmd = checkpoint.command_line(
-        f"python -m coursekit train gan --profile {prof.name} --out {args.out}")
-    checkpoint.write_card(
-        card, model="gan", command=cmd, profile=prof.name, recipe=recipe,
+    write_run_card(
+        out, model="gan", profile=prof.name, started=t0, history=history, recipe=recipe,
         data={"folder": str(split), "notes": len(notes["audio"]),
               "pitch_range": [p.pitch_min, p.pitch_max], "families": G.cfg.train_families,
               "sample_rate": SR, "segment_samples": SEGMENT},
-        config=asdict(G.cfg), steps=steps,
-        training_time_s=history[-1]["time"] if history else 0.0,
-        total_wall_time_s=round(time.perf_counter() - t0, 1), size_bytes=out.stat().st_size,
+        config=asdict(G.cfg),
         metrics={"d_loss_last100": float(np.mean([h["d_loss"] for h in last])) if last else None,
                  "g_loss_last100": float(np.mean([h["g_loss"] for h in last])) if last else None,
                  "diversity_last": div[-1] if div else None})
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {card}")
     return 0
 
 
@@ -462,8 +456,6 @@ def sample_command(args) -> int:
     """``python -m coursekit sample gan --n N --out DIR [--checkpoint --seed --pitch --family]``."""
     from ..data.nsynth import write_nsynth_folder
 
-    if args.n <= 0:
-        raise ValueError(f"--n must be a positive number of notes, got {args.n}")
     G = load_generator(args.checkpoint, device=args.device or "cpu")
     rng = np.random.default_rng(args.seed)
     pitches = [args.pitch] * args.n if args.pitch is not None else \

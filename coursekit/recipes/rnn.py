@@ -36,6 +36,7 @@ import torch
 from .. import audio, checkpoint
 from ..data.nsynth import FAMILIES, N_FRAMES, SAMPLE_RATE
 from ..models.rnn import SILENCE, RNNConfig, SampleRNN, generate, nll_loss
+from . import resume_path, write_run_card
 
 __all__ = ["NOTE_SECONDS", "load_notes", "heldout_notes", "NoteSegments", "config_from_profile",
            "train_rnn", "save_model", "load_model", "reference_checkpoint", "generate_notes",
@@ -228,7 +229,7 @@ def load_model(path=None, device="cpu") -> SampleRNN:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint; train one with `{TRAIN_COMMAND}`")
     ckpt = checkpoint.load(path, kind="rnn", map_location=device)
-    model = SampleRNN(RNNConfig(**{"families": list(FAMILIES), **ckpt["config"]}))
+    model = SampleRNN(RNNConfig.from_dict({"families": list(FAMILIES), **ckpt["config"]}))
     model.load_state_dict(checkpoint.float_weights(ckpt["state"]["model"]))
     return model.to(device).eval()
 
@@ -332,7 +333,7 @@ def train_command(args) -> int:
     """
     from ..data import dataset_dir
     from ..profiles import get_profile
-    from ..train import pick_device
+    from ..train import pick_device, seed_everything
 
     prof = get_profile(args.profile)
     p = prof.ch02
@@ -341,6 +342,7 @@ def train_command(args) -> int:
     families = None if p.families in (None, "all") else [f.strip() for f in p.families.split(",")]
     device = pick_device(args.device)
     t0 = time.perf_counter()
+    seed_everything(args.seed)                          # the starting weights follow --seed
     pitch_range = (p.pitch_min, p.pitch_max)
     notes = load_notes(split, sr=p.sr, pitch_range=pitch_range, families=families,
                        max_notes=p.max_notes, seed=args.seed)
@@ -360,24 +362,18 @@ def train_command(args) -> int:
           f"budget {budget:.0f} s, device {device}")
     history = train_rnn(model, notes, batch_size=p.batch_size, segment_seconds=p.segment_seconds,
                         lr=p.lr, keep=p.keep, max_steps=p.max_steps, time_budget_s=budget,
-                        ckpt_path=out.with_name(out.stem + ".train.pt"), resume=args.resume,
+                        ckpt_path=resume_path(out), resume=args.resume,
                         seed=args.seed, eval_every=p.eval_every, val_notes=val_notes,
                         device=str(device))
-    steps = history[-1]["step"] if history else 0
-    save_model(model.cpu(), out, step=steps)
+    save_model(model.cpu(), out, step=history[-1]["step"] if history else 0)
     vals = [h["val_nll"] for h in history if "val_nll" in h]
-    card = checkpoint.write_card(
-        out.with_suffix(".json"), model="rnn",
-        command=checkpoint.command_line(f"python -m coursekit train rnn --profile {prof.name} --out {args.out}"),
-        profile=prof.name, init=str(args.init) if args.init else None,
+    write_run_card(
+        out, model="rnn", profile=prof.name, started=t0, history=history, initialized_from=args.init,
         data={"folder": str(split), "notes": len(notes["codes"]), "pitch_range": list(pitch_range),
               "families": cfg.train_families, "sample_rate": p.sr},
-        config=asdict(cfg), steps=steps,
-        training_time_s=history[-1]["time"] if history else 0.0,
-        total_wall_time_s=round(time.perf_counter() - t0, 1), size_bytes=out.stat().st_size,
+        config=asdict(cfg),
         metrics={"train_nll_last100": float(np.mean([h["loss"] for h in history[-100:]])) if history else None,
                  "val_nll": vals[-1] if vals else None, "val_data": val_desc})
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {card}")
     return 0
 
 
@@ -400,8 +396,6 @@ def sample_command(args) -> int:
     """
     from ..data.nsynth import write_nsynth_folder
 
-    if args.n <= 0:
-        raise ValueError(f"--n must be a positive number of notes, got {args.n}")
     model = load_model(args.checkpoint, device=args.device or "cpu")
     cfg = model.cfg
     rng = np.random.default_rng(args.seed)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .. import checkpoint
+from . import resume_path, write_run_card
 from ..data.nsynth import FAMILIES
 from ..models import patterns as P
 from ..models.transformer import CodecLM, LMConfig, drop_condition, generate, lm_loss
@@ -110,7 +111,7 @@ def _cached(kind: str, folder, digest: str, n_q: int, extra: str, make) -> dict:
     key = hashlib.sha1(f"{Path(folder).resolve()}|{digest}|{n_q}|{extra}".encode()).hexdigest()[:12]
     path = cache_root() / "tokens" / f"{kind}-{Path(folder).name}-{key}.pt"
     if path.exists():
-        return torch.load(path, weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     out = make()
     checkpoint.atomic_write(path, lambda tmp: torch.save(out, tmp))
     return out
@@ -295,7 +296,7 @@ def load_model(path=None, task: str = "notes", device="cpu") -> CodecLM:
                                 f"train transformer --task {task} --profile full --out {path.name}`")
     ckpt = checkpoint.load(path, kind="transformer", map_location=device)
     config = dict(ckpt["config"])
-    config.setdefault("latent_digest", config.pop("tokenizer_sha", ""))   # its name in older configs
+    config.setdefault("latent_digest", config.pop("tokenizer_sha", ""))   # files naming it tokenizer_sha (a 12-hex prefix)
     cfg = LMConfig.from_dict(config)
     if not cfg.families and cfg.n_families == len(FAMILIES):
         cfg.families = list(FAMILIES)
@@ -407,10 +408,9 @@ def _held_out(task: str, folder: Path, tok, digest: str, p, cfg: LMConfig, n_fra
 
 def train_transformer(opts: TrainOptions) -> Path:
     """Tokenize the data with the codec (cached), train within the profile's budget, keep a
-    resumable training checkpoint under ``runs_root()/transformer/<out stem>.train.pt``, then write
+    resumable training checkpoint at ``<out>.train.pt`` beside ``opts.out``, then write
     the compact model to ``opts.out`` and its card beside it. Returns the model's path."""
     from ..data import dataset_dir
-    from ..paths import runs_root
     from ..train import pick_device, seed_everything
 
     prof = get_profile(opts.profile)
@@ -459,25 +459,18 @@ def train_transformer(opts: TrainOptions) -> Path:
           f"on {data_desc}, {cfg.max_steps} steps a sequence, profile {prof.name}, budget {budget:.0f} s, "
           f"tokenizer {tok_name} ({digest}), device {device}")
     history = train_lm(model, dataset, batch_size=p.batch_size, lr=p.lr, max_steps=p.max_steps,
-                       time_budget_s=budget, ckpt_path=runs_root() / "transformer" / f"{out.stem}.train.pt",
+                       time_budget_s=budget, ckpt_path=resume_path(out),
                        resume=opts.resume, seed=opts.seed, eval_batch=eval_batch, eval_every=p.eval_every,
                        desc=f"transformer-{opts.task}", device=device)
-    steps = history[-1]["step"] if history else 0
-    save_model(model.cpu(), out, step=steps)
+    save_model(model.cpu(), out, step=history[-1]["step"] if history else 0)
     vals = [h["val_loss"] for h in history if "val_loss" in h]
-    card = checkpoint.write_card(
-        out.with_suffix(".json"), model="transformer", task=opts.task, initialized_from=opts.init,
-        command=checkpoint.command_line(f"python -m coursekit train transformer --task {opts.task} "
-                                        f"--profile {prof.name} --out {opts.out}"),
-        profile=prof.name, data=data_desc, config=asdict(cfg), parameters=model.num_params(),
+    write_run_card(
+        out, model="transformer", task=opts.task, profile=prof.name, started=t0, history=history,
+        initialized_from=opts.init, data=data_desc, config=asdict(cfg), parameters=model.num_params(),
         tokenizer={"name": tok_name, "latent_digest": digest, "frame_rate": tok.frame_rate,
                    "n_q": cfg.n_q, "card": cfg.card},
-        steps=steps, training_time_s=history[-1]["time"] if history else 0.0,
-        total_wall_time_s=round(time.perf_counter() - t0, 1), size_bytes=out.stat().st_size,
         metrics={"train_loss_last50": float(np.mean([h["loss"] for h in history[-50:]])) if history else None,
-                 "val_loss": vals[-1] if vals else None, "val_data": val_desc,
-                 "evaluation": "results/transformer_eval.json (benchmarks/transformer_eval.py)"})
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {card}")
+                 "val_loss": vals[-1] if vals else None, "val_data": val_desc})
     return out
 
 
@@ -519,8 +512,6 @@ def sample_command(args) -> int:
     from ..data.mini_nsynth import FAMILY_SPECS
     from ..data.nsynth import write_nsynth_folder
 
-    if args.n <= 0:
-        raise ValueError(f"--n must be a positive number of clips, got {args.n}")
     temperature = 1.0 if args.temperature is None else args.temperature
     top_k, top_p = args.top_k, args.top_p
     if top_k is not None and top_k < 0:
