@@ -25,12 +25,11 @@ samples). Generation is **free running** (:func:`generate`): one sample at a tim
 from the softmax and fed back, keeping the GRU state and the last frame (never re-running the
 sequence), a batch of notes at once.
 
-Why 8 kHz and 16-sample frames: every second of audio is 8000 sequential steps at generation
-time and 8000 predictions per second of training data, so halving the rate from NSynth's
-16 kHz halves both. 8 kHz keeps everything below 4 kHz: enough for the fundamentals and first
-harmonics of the notes we train on (MIDI 48-72, 131-523 Hz). A 16-sample frame (2 ms) means the
-GRU runs 500 steps per second of audio instead of 8000, which is what lets it reach back over a
-whole note on a CPU.
+Why 8 kHz and 16-sample frames: a second of audio is 8000 sequential steps to generate and
+8000 predictions to train, so halving NSynth's 16 kHz halves both; 8 kHz keeps everything below
+4 kHz, enough for the fundamentals and first harmonics of the notes we train on (MIDI 48-72,
+131-523 Hz). A 16-sample frame (2 ms) means the GRU runs 500 steps per second of audio instead
+of 8000, which is what lets it reach back over a whole note on a CPU.
 
 Data, training, checkpoints and the command line are in :mod:`coursekit.recipes.rnn`.
 
@@ -250,9 +249,7 @@ def nll_loss(model: SampleRNN, codes, pitch, family=None, keep: float = 1.0,
     return F.cross_entropy(logits.reshape(-1, N_CLASSES), targets.reshape(-1))
 
 
-# ---------------------------------------------------------------------------------------------
-# Free-running generation with a state cache
-# ---------------------------------------------------------------------------------------------
+# -- Free-running generation with a state cache ----------------------------------------------
 
 @torch.no_grad()
 def generate(model: SampleRNN, pitch, family=None, n_samples: int = 8000,
@@ -291,8 +288,7 @@ def generate(model: SampleRNN, pitch, family=None, n_samples: int = 8000,
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    # every step works on tiny tensors: extra threads cost more in synchronisation than they
-    # save, so the loop runs on one thread
+    # each step is tiny: one thread is faster than several that must synchronise
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
