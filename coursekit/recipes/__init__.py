@@ -10,12 +10,30 @@ notebooks and the command line use, and the command's own flags
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
 from .. import checkpoint
 
-__all__ = ["resume_path", "write_run_card"]
+__all__ = ["resume_path", "write_run_card", "cache_path"]
+
+
+def cache_path(kind: str, folder, key: str) -> Path:
+    """The file under ``cache_root()/<kind>/`` that caches what was computed from the data in
+    ``folder`` with the settings ``key`` (a codec's digest, a length, a seed, ...).
+
+    The name also depends on the data's stamp: the modification time and size of the folder's
+    ``examples.json`` (NSynth format) or of the folder itself, so regenerated data at the same
+    path is computed afresh instead of served from the cache.
+    """
+    from ..paths import cache_root
+
+    folder = Path(folder).resolve()
+    meta = folder / "examples.json" if (folder / "examples.json").exists() else folder
+    stamp = f"{meta.stat().st_mtime_ns}-{meta.stat().st_size}" if meta.exists() else ""
+    digest = hashlib.sha1(f"{folder}|{stamp}|{key}".encode()).hexdigest()[:12]
+    return cache_root() / kind / f"{folder.name}-{digest}.pt"
 
 
 def resume_path(out) -> Path:

@@ -15,7 +15,6 @@ Example
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import checkpoint
+from . import cache_path
 from ..data.gtzan import GENRES
 from ..data.nsynth import FAMILIES
 from .codec import latent_digest
@@ -31,14 +31,7 @@ __all__ = ["encode_notes", "encode_clips", "NoteLatents", "ClipCrops"]
 
 
 def _cache_file(kind: str, codec, folder, extra: str) -> Path:
-    from ..paths import cache_root
-
-    # the folder's metadata file (or the folder) changes when the data is regenerated
-    folder = Path(folder).resolve()
-    meta = folder / "examples.json" if (folder / "examples.json").exists() else folder
-    stamp = f"{meta.stat().st_mtime_ns}-{meta.stat().st_size}" if meta.exists() else ""
-    key = hashlib.sha1(f"{folder}|{stamp}|{extra}".encode()).hexdigest()[:10]
-    return cache_root() / "diffusion" / f"{kind}-{latent_digest(codec)}-{key}.pt"
+    return cache_path("diffusion", folder, f"{kind}|{latent_digest(codec)}|{extra}")
 
 
 def _save_cache(obj, path: Path) -> None:

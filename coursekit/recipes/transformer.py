@@ -25,7 +25,6 @@ Example
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 import torch
 
 from .. import checkpoint
-from . import resume_path, write_run_card
+from . import cache_path, resume_path, write_run_card
 from ..data.nsynth import FAMILIES
 from ..models import patterns as P
 from ..models.transformer import CodecLM, LMConfig, drop_condition, generate, lm_loss
@@ -106,10 +105,7 @@ def family_ids(families) -> list[int] | int:
 
 def _cached(kind: str, folder, digest: str, n_q: int, extra: str, make) -> dict:
     """``make()``'s tokens, kept in ``cache_root()/tokens`` under a key of what they depend on."""
-    from ..paths import cache_root
-
-    key = hashlib.sha1(f"{Path(folder).resolve()}|{digest}|{n_q}|{extra}".encode()).hexdigest()[:12]
-    path = cache_root() / "tokens" / f"{kind}-{Path(folder).name}-{key}.pt"
+    path = cache_path("tokens", folder, f"{kind}|{digest}|{n_q}|{extra}")
     if path.exists():
         return torch.load(path, map_location="cpu", weights_only=True)
     out = make()
