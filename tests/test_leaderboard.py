@@ -43,7 +43,7 @@ def _generate(model, pitches, families, velocities, seed, progress):
 def fake_checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints")
     torch.save(Tones().state_dict(), folder / "tones.pt")
-    (folder / "tones.json").write_text(json.dumps({"train_wall_time_s": 120.0, "profile": "smoke",
+    (folder / "tones.json").write_text(json.dumps({"training_time_s": 120.0, "profile": "smoke",
                                                    "data": {"pitch_range": [48, 60]}}))
     return folder
 
