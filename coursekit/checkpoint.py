@@ -142,15 +142,16 @@ def _upgrade(ckpt: dict) -> dict:
     return out
 
 
-def load(path, kind: str | None = None, map_location="cpu") -> dict:
+def load(path, kind: str | None = None, map_location="cpu", hint: str | None = None) -> dict:
     """Read a checkpoint (``weights_only=True``) as the dict :func:`save` wrote.
 
-    Raises ``FileNotFoundError`` when ``path`` is missing and ``ValueError`` (one line naming the
-    file) when it is not a coursekit checkpoint or holds another kind of model than ``kind``.
+    Raises ``FileNotFoundError`` when ``path`` is missing (ending with ``hint``, e.g. how to
+    train one) and ``ValueError`` (one line naming the file) when it is not a coursekit
+    checkpoint or holds another kind of model than ``kind``.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
+        raise FileNotFoundError(f"{path}: no such checkpoint" + (f"; {hint}" if hint else ""))
     try:
         ckpt = _upgrade(torch.load(path, map_location=map_location, weights_only=True))
     except Exception as err:  # a truncated file, a pickle of something else, not a dict

@@ -338,7 +338,7 @@ def train_classifier(data=None, profile=None, out=None, seed=0, device=None, tim
                     {"model": model, "opt": opt, "sched": sched}, max_steps=max_steps,
                     time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
                     eval_fn=eval_fn, eval_every=c.eval_every, config=config, seed=seed,
-                    desc="classifier", progress=progress, kind="classifier", device=str(dev))
+                    desc="classifier", progress=progress, kind="classifier", device=dev)
     wall = time.perf_counter() - t0
     model.eval()
     metrics = {s: evaluate_split(dirs[s], model, progress=progress) for s in ("valid", "test") if s in dirs}

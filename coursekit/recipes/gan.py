@@ -335,10 +335,8 @@ def load_generator(path=None, device="cpu") -> Generator:
     """Load a generator saved by :func:`save_generator` or a training checkpoint (default: the
     reference checkpoint)."""
     path = Path(path) if path is not None else reference_checkpoint()
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint; train one with "
-                                "`python -m coursekit train gan --profile full --out gan.pt`")
-    ckpt = checkpoint.load(path, kind="gan", map_location=device)
+    ckpt = checkpoint.load(path, kind="gan", map_location=device,
+                           hint="train one with `python -m coursekit train gan --profile full --out gan.pt`")
     state = ckpt["state"]
     sd = state["model"] if "model" in state else state["G"]        # a training checkpoint: "G"
     G = Generator(GANConfig.from_dict(ckpt["config"]))
@@ -414,7 +412,7 @@ def train_command(args) -> int:
     prof = get_profile(args.profile)
     p = prof.ch03
     recipe = args.task or "stable"
-    device = str(pick_device(args.device))                     # default: the best available
+    device = pick_device(args.device)                          # default: the best available
     out = Path(args.out)
     split = Path(args.data) if args.data else dataset_dir("nsynth", "train", size=p.nsynth_size)
     families = None if p.families == "all" else [f.strip() for f in p.families.split(",")]

@@ -226,9 +226,7 @@ def load_model(path=None, device="cpu") -> SampleRNN:
     Raises FileNotFoundError saying how to make one.
     """
     path = Path(path) if path is not None else reference_checkpoint()
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint; train one with `{TRAIN_COMMAND}`")
-    ckpt = checkpoint.load(path, kind="rnn", map_location=device)
+    ckpt = checkpoint.load(path, kind="rnn", map_location=device, hint=f"train one with `{TRAIN_COMMAND}`")
     model = SampleRNN(RNNConfig.from_dict({"families": list(FAMILIES), **ckpt["config"]}))
     model.load_state_dict(checkpoint.float_weights(ckpt["state"]["model"]))
     return model.to(device).eval()
@@ -364,7 +362,7 @@ def train_command(args) -> int:
                         lr=p.lr, keep=p.keep, max_steps=p.max_steps, time_budget_s=budget,
                         ckpt_path=resume_path(out), resume=args.resume,
                         seed=args.seed, eval_every=p.eval_every, val_notes=val_notes,
-                        device=str(device))
+                        device=device)
     save_model(model.cpu(), out, step=history[-1]["step"] if history else 0)
     vals = [h["val_nll"] for h in history if "val_nll" in h]
     write_run_card(

@@ -287,10 +287,9 @@ def reference_checkpoint(task: str = "notes") -> Path:
 def load_model(path=None, task: str = "notes", device="cpu") -> CodecLM:
     """A model saved by :func:`save_model` or a training checkpoint (default: the reference of ``task``)."""
     path = Path(path) if path is not None else reference_checkpoint(task)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint; train one with `python -m coursekit "
-                                f"train transformer --task {task} --profile full --out {path.name}`")
-    ckpt = checkpoint.load(path, kind="transformer", map_location=device)
+    ckpt = checkpoint.load(path, kind="transformer", map_location=device,
+                           hint=f"train one with `python -m coursekit train transformer --task {task} "
+                                f"--profile full --out {path.name}`")
     config = dict(ckpt["config"])
     config.setdefault("latent_digest", config.pop("tokenizer_sha", ""))   # files naming it tokenizer_sha (a 12-hex prefix)
     cfg = LMConfig.from_dict(config)
