@@ -4,6 +4,7 @@ The notebooks in ``notebooks/`` import from here whatever they reuse; each modul
 concept and is meant to be read:
 
 - :mod:`coursekit.profiles`  sizes for the three budgets (smoke / default / full)
+- :mod:`coursekit.device`    which device computes (CUDA, MPS or the CPU), mixed precision
 - :mod:`coursekit.paths`     where data, samples and checkpoints live
 - :mod:`coursekit.audio`     load/save, resampling, mu-law, STFT, mel, Griffin-Lim
 - :mod:`coursekit.display`   players and plots for Jupyter and Colab
@@ -19,3 +20,4 @@ concept and is meant to be read:
 __version__ = "0.1.0"
 
 from .profiles import get_profile  # noqa: E402,F401
+from .device import choose_device  # noqa: E402,F401

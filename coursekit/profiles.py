@@ -71,6 +71,10 @@ _TABLE = {
         "time_budget_s": (20, 240, 3600),
         "log_every": (5, 50, 100),
         "ckpt_every": (50, 200, 1000),
+        # mixed precision on a GPU (bfloat16, or float16 with a gradient scaler on older GPUs)
+        "amp": (False, False, True),
+        # on a GPU, keep a model's in-memory training set on the GPU (no copy per batch)
+        "data_on_device": (False, False, True),
     },
     "classifier": {
         "max_steps": (8, 2000, 8000),

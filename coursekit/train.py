@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, distributed
+from .device import amp_dtype, pick_device  # noqa: F401  (pick_device: part of this API)
 
 __all__ = ["seed_everything", "pick_device", "to_device", "warmup_cosine", "InfiniteLoader", "History",
            "make_step", "train"]
@@ -64,31 +65,6 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
-
-
-def pick_device(pref: str | torch.device | None = None) -> torch.device:
-    """The device to train on: ``pref`` if given (``'cuda'``, ``'cuda:1'``, ``'mps'``, ``'cpu'``),
-    else ``$COURSEKIT_DEVICE``, else the best available: CUDA, then Apple MPS, then CPU.
-
-    Raises ValueError when the asked device is not available, saying what is.
-    """
-    pref = str(pref or os.environ.get("COURSEKIT_DEVICE") or "auto").strip().lower()
-    if pref in ("auto", "cuda") and "LOCAL_RANK" in os.environ and torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # torchrun: one GPU a rank
-    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if pref == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps") if has_mps else torch.device("cpu")
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": has_mps}
-    kind = pref.split(":")[0]
-    if kind not in available:
-        raise ValueError(f"unknown device {pref!r}; use cuda, cuda:N, mps, cpu or auto")
-    if not available[kind]:
-        have = ", ".join(k for k, ok in available.items() if ok)
-        raise ValueError(f"device {pref!r} is not available on this machine (available: {have}); "
-                         "leave the device unset to pick the best one")
-    return torch.device(pref)
 
 
 # ---------------------------------------------------------------------------------------------
