@@ -310,9 +310,15 @@ def griffin_lim(magnitude: np.ndarray, n_iter: int = 32, hop_length: int | None 
     Starts from random phase (seeded) and runs ``n_iter`` iterations of librosa's fast
     Griffin-Lim. More iterations, fewer phase artefacts.
     """
+    import inspect
+
     import librosa
 
     n_fft = 2 * (magnitude.shape[0] - 1)
+    # librosa 1.0 names the seed's argument rng (random_state warns there); 0.10 and 0.11 know
+    # only random_state. Both draw the starting phase from this RandomState the same way.
+    params = inspect.signature(librosa.griffinlim).parameters
+    seed_arg = {"rng" if "rng" in params else "random_state": np.random.RandomState(seed)}
     return librosa.griffinlim(np.asarray(magnitude), n_iter=n_iter,
                               hop_length=hop_length or n_fft // 4, length=length,
-                              init="random", random_state=seed).astype(np.float32)
+                              init="random", **seed_arg).astype(np.float32)
