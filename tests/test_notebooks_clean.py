@@ -7,7 +7,11 @@ Notebooks are discovered, so chapters added later are held to the same rules:
 - every chapter notebook (``notebooks/NN_*.ipynb``) starts with a Colab install cell guarded by
   ``if "google.colab" in sys.modules:``, reads its sizes from ``get_profile()``, says what goes
   wrong (and so why the next chapter exists), and ends with an Exercises section pointing to its
-  ``exercises/NN_*.ipynb``, which exists.
+  ``exercises/NN_*.ipynb``, which exists;
+- every notebook's install cell installs the one requirement of ``notebooks/colab_install.txt``
+  (``python -m coursekit.colab`` writes them), which is not the ``[dev]`` extra;
+- no chapter reads the repository's ``results/`` or ``benchmarks/`` or uses ``REPO_DIR``: a
+  ``pip install`` (Colab) has none of them.
 """
 
 import re
@@ -15,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from coursekit import colab
 
 REPO = Path(__file__).resolve().parents[1]
 ALL = sorted(p for folder in ("notebooks", "solutions", "exercises")
@@ -81,3 +87,66 @@ def test_chapter_says_what_goes_wrong_and_ends_with_exercises(path):
     for ref in refs:
         assert (REPO / "exercises" / ref).exists(), \
             f"{path.name} points to exercises/{ref}, which does not exist"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_install_cell_comes_from_colab_install_txt(path):
+    requirement = colab.read_requirement(REPO / "notebooks" / "colab_install.txt")
+    assert "[" not in requirement.split("@")[0], \
+        f"colab_install.txt installs an extra ({requirement}); the notebooks need coursekit alone"
+    first = next(c.source for c in _read(path).cells if c.cell_type == "code")
+    assert first == colab.install_cell(requirement), (
+        f"{path.name}: its install cell does not install {requirement!r} as "
+        "notebooks/colab_install.txt says; run `python -m coursekit.colab`")
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_no_notebook_reads_the_repository(path):
+    for i, cell in enumerate(_read(path).cells):
+        for word in ("REPO_DIR", "results/", "benchmarks/"):
+            assert word not in cell.source, (
+                f"{path.name}, cell {i}: mentions {word}, which a pip install (Colab) does not "
+                "have; compute it in the notebook or read it from the installed package")
+
+
+def _course(tmp_path, requirement, cells=None):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "colab_install.txt").write_text(f"# a comment\n\n{requirement}\n")
+    cells = cells or [nbformat.v4.new_markdown_cell("# 00"),
+                      nbformat.v4.new_code_cell(colab.install_cell("coursekit @ git+https://x/old")),
+                      nbformat.v4.new_code_cell("print(1)")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), str(tmp_path / "notebooks" / "00_a.ipynb"))
+    return tmp_path / "notebooks" / "00_a.ipynb"
+
+
+def test_colab_command_rewrites_every_install_cell(tmp_path, capsys):
+    path = _course(tmp_path, "coursekit @ git+https://github.com/me/course@v2")
+    assert colab.main(["--root", str(tmp_path), "--check"]) == 1
+    assert "00_a.ipynb" in capsys.readouterr().err
+    assert colab.main(["--root", str(tmp_path)]) == 0
+    cells = _read(path).cells
+    assert '!pip install -q "coursekit @ git+https://github.com/me/course@v2"' in cells[1].source
+    assert [c.source for c in cells[::2]] == ["# 00", "print(1)"]  # the rest is untouched
+    assert colab.main(["--root", str(tmp_path), "--check"]) == 0
+
+
+@pytest.mark.parametrize("line, why", [
+    ("", "exactly one requirement"),
+    ("coursekit\ncoursekit @ git+https://x/y", "exactly one requirement"),
+    ("numpy>=1.24", "not coursekit"),
+    ('coursekit @ git+https://x/$HOME', "may not contain"),
+    ("coursekit @@ nothing", "not a pip requirement"),
+])
+def test_colab_command_refuses_a_bad_requirement_in_one_line(tmp_path, capsys, line, why):
+    path = _course(tmp_path, line)
+    before = path.read_text()
+    assert colab.main(["--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert why in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert path.read_text() == before
+
+
+def test_colab_command_names_a_notebook_without_an_install_cell(tmp_path, capsys):
+    _course(tmp_path, "coursekit", cells=[nbformat.v4.new_code_cell("print(1)")])
+    assert colab.main(["--root", str(tmp_path)]) == 2
+    assert "00_a.ipynb: its first code cell is not a Colab install cell" in capsys.readouterr().err
