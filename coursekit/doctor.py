@@ -1,40 +1,148 @@
 """``python -m coursekit doctor``: what this installation can do, and why not when it cannot.
 
-Prints versions, the compute device, the profile, the data root and which datasets are real or
-mini, and which optional pretrained weights (EnCodec, VGGish, CLAP) are reachable. It never
+Prints versions, torch's CUDA build and whether a GPU is usable (and if not, why), the device
+each chapter computes on, the profile, the data root and which datasets are real or mini, which
+optional pretrained weights (EnCodec, VGGish, CLAP) are reachable, and how to install or
+reinstall the course where it runs (a git checkout, Colab, or a plain ``pip install``). It never
 downloads anything.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
 import os
 import platform
 import socket
 import sys
 
 PACKAGES = ["numpy", "scipy", "torch", "torchaudio", "librosa", "soundfile", "encodec", "diffusers",
-            "torchcrepe", "pretty_midi", "pooch", "ipywidgets", "matplotlib", "voila"]
+            "torchcrepe", "pretty_midi", "pooch", "ipywidgets", "matplotlib"]
+# Optional: (package, the extra that installs it, what it is for).
+EXTRAS = [("voila", "listening", "the listening test served as a web page"),
+          ("jupyterlab", "jupyter", "JupyterLab on your own machine")]
 
 
 # Imported for real: the pair whose builds are known to break each other (a CPU-only torch
 # without the CUDA libraries torchaudio links against). The rest are read from metadata, fast.
 MUST_IMPORT = ("torch", "torchaudio")
 
+# The requirement of the notebooks' Colab install cell before an instructor names the repository.
+COLAB_PLACEHOLDER = "coursekit @ git+https://github.com/OWNER/REPO"
 
-def _version(name: str) -> str:
+
+def _version(name: str, extra: str | None = None) -> str | None:
+    """The installed version of ``name``; None when it is not installed; a ``NOT IMPORTABLE``
+    line when one of :data:`MUST_IMPORT` is installed but fails to import."""
     from importlib import metadata
 
     if name in MUST_IMPORT:
         try:
             mod = importlib.import_module(name)
+        except ModuleNotFoundError:
+            return None
         except Exception as err:  # a broken install says why
-            return f"NOT IMPORTABLE ({type(err).__name__}: {err})"
+            return f"NOT IMPORTABLE ({type(err).__name__}: {str(err).splitlines()[0]})"
         return getattr(mod, "__version__", "installed")
     try:
         return metadata.version(name.replace("_", "-"))
     except metadata.PackageNotFoundError:
-        return "NOT INSTALLED: pip install -e \".[dev]\" installs it"
+        return None
+
+
+def on_colab() -> bool:
+    """True inside Google Colab (its ``google.colab`` module is importable)."""
+    if "google.colab" in sys.modules:
+        return sys.modules["google.colab"] is not None
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except (ImportError, ValueError):  # no 'google' package at all
+        return False
+
+
+def installed_from() -> str | None:
+    """Where pip installed coursekit from, as a requirement's URL part (``git+https://...@rev``,
+    ``file:///...whl``), read from the install's ``direct_url.json`` (PEP 610); None when it
+    came from a package index or pip did not record it."""
+    from importlib import metadata
+
+    try:
+        text = metadata.distribution("coursekit").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not text:
+        return None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return None
+    url = info.get("url")
+    if not url or info.get("dir_info", {}).get("editable"):
+        return None
+    vcs = info.get("vcs_info")
+    if vcs:
+        rev = vcs.get("requested_revision")
+        return f"{vcs.get('vcs', 'git')}+{url}" + (f"@{rev}" if rev else "")
+    return url
+
+
+def colab_requirement() -> str:
+    """The requirement the notebooks install on Colab: the git URL this coursekit was installed
+    from, else the line of ``notebooks/colab_install.txt`` in a checkout, else the placeholder
+    ``coursekit @ git+https://github.com/OWNER/REPO``."""
+    url = installed_from()
+    if url and "+" in url.split(":", 1)[0]:  # a VCS URL such as git+https://
+        return f"coursekit @ {url}"
+    from .paths import _in_checkout
+
+    if _in_checkout():
+        from .colab import read_requirement
+
+        try:
+            return read_requirement()
+        except (OSError, ValueError):
+            pass
+    return COLAB_PLACEHOLDER
+
+
+def _with_extra(requirement: str, extra: str | None) -> str:
+    if not extra:
+        return requirement
+    name, sep, rest = requirement.partition(" @ ")
+    return f"{name}[{extra}]{sep}{rest}"
+
+
+def install_hint(extra: str | None = None) -> str:
+    """The command that installs coursekit (with ``extra``) where this runs: in a git checkout
+    ``pip install -e ".[dev]"`` (every extra and the test tools); on Colab the notebooks' install
+    line; elsewhere a reinstall from where this copy came from."""
+    from .paths import _in_checkout
+
+    if on_colab():
+        req = _with_extra(colab_requirement(), extra)
+        hint = f'!pip install -q "{req}"  (in a notebook cell'
+        if req.endswith(COLAB_PLACEHOLDER.split(" @ ")[1]):
+            hint += "; OWNER/REPO: the course's repository, as in notebooks/colab_install.txt"
+        return hint + ")"
+    if _in_checkout():
+        return 'pip install -e ".[dev]"  (in the checkout)'
+    url = installed_from()
+    req = _with_extra(f"coursekit @ {url}" if url else "coursekit", extra)
+    return f'pip install "{req}"'
+
+
+def where_installed() -> str:
+    """One line: how this coursekit is installed and from which folder."""
+    from .paths import PACKAGE_DIR, _in_checkout
+
+    if _in_checkout():
+        kind = "a git checkout" if (PACKAGE_DIR.parent / ".git").exists() else "a source folder"
+        how = f"{kind} ({PACKAGE_DIR.parent})"
+    else:
+        url = installed_from()
+        how = f"installed package ({PACKAGE_DIR})" + (f", from {url}" if url else "")
+    return how + ("; on Google Colab" if on_colab() else "")
 
 
 def online(host: str = "huggingface.co", port: int = 443, timeout: float = 2.0) -> bool:
@@ -46,14 +154,33 @@ def online(host: str = "huggingface.co", port: int = 443, timeout: float = 2.0) 
         return False
 
 
-def device_summary() -> str:
-    import torch
+def gpu_lines() -> list[str]:
+    """torch's CUDA build, whether a GPU is usable (and why not), and the device each chapter
+    computes on (:data:`coursekit.device.CHAPTERS`, chosen as the chapter's device line does)."""
+    try:
+        import torch
 
-    if torch.cuda.is_available():
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps (Apple GPU)"
-    return f"cpu ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+        from .device import CHAPTERS, cuda_report, describe, pick_device
+    except Exception as err:
+        return [f"torch:    not importable ({type(err).__name__}: {str(err).splitlines()[0]}); "
+                f"{install_hint()}"]
+    rep = cuda_report()
+    build = f"CUDA {rep['cuda_build']}" if rep["cuda_build"] else "the CPU only (no CUDA)"
+    lines = [f"torch:    {rep['torch']}, built for {build}"]
+    lines.append(f"cuda:     available: {rep['gpu']}" if rep["available"]
+                 else f"cuda:     not available: {rep['why_not']}")
+    try:
+        best = pick_device()
+    except ValueError as err:  # $COURSEKIT_DEVICE names a device this machine lacks
+        return lines + [f"device:   {err}"]
+    src = " (from $COURSEKIT_DEVICE)" if os.environ.get("COURSEKIT_DEVICE") else ""
+    lines.append(f"device:   {describe(best)}{src}")
+    lines.append("chapters: the device each chapter computes on here")
+    for chapter, (what, mps_ok) in CHAPTERS.items():
+        lines.append(f"  {chapter}  {pick_device(mps=mps_ok).type:5s} {what}")
+    if not rep["available"] and on_colab():
+        lines.append("  on Colab: Runtime > Change runtime type > a GPU, then run the notebooks again")
+    return lines
 
 
 def report() -> list[str]:
@@ -63,9 +190,16 @@ def report() -> list[str]:
     from .profiles import ENV_VAR, get_profile
 
     lines = [f"coursekit {__version__}  python {platform.python_version()}  {platform.platform()}"]
+    lines.append(f"install:  {where_installed()}")
+    lines.append(f"          to install or update it: {install_hint()}")
     for name in PACKAGES:
-        lines.append(f"  {name:12s} {_version(name)}")
-    lines.append(f"device:   {device_summary()}")
+        v = _version(name)
+        lines.append(f"  {name:12s} {v or 'NOT INSTALLED: ' + install_hint()}")
+    for name, extra, what in EXTRAS:
+        v = _version(name)
+        lines.append(f"  {name:12s} " + (v if v else f"not installed (optional: {what}): "
+                                          f"{install_hint(extra)}"))
+    lines.extend(gpu_lines())
     p = get_profile()
     src = f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "default"
     lines.append(f"profile:  {p.name} (from {src})")

@@ -1,5 +1,6 @@
 """Profiles, paths, the command line's error handling and doctor."""
 
+import json
 import subprocess
 import sys
 
@@ -76,3 +77,163 @@ def test_doctor_runs_in_a_subprocess():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "profile:" in out.stdout and "device:" in out.stdout and "torch" in out.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# doctor: torch's CUDA build, why no GPU, each chapter's device, the install hint
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def no_gpu_env(monkeypatch):
+    """No $COURSEKIT_DEVICE, no Apple GPU, not on Colab: what doctor sees on a plain machine."""
+    from coursekit import device
+
+    monkeypatch.delenv("COURSEKIT_DEVICE", raising=False)
+    monkeypatch.setattr(device, "_has_mps", lambda: False)
+    monkeypatch.setitem(sys.modules, "google.colab", None)
+
+
+def test_doctor_says_why_cuda_is_unavailable(monkeypatch, no_gpu_env):
+    import torch
+
+    from coursekit import doctor
+
+    def no_driver():
+        raise RuntimeError("Found no NVIDIA driver on your system.\nmore detail")
+
+    monkeypatch.setattr(torch.version, "cuda", "12.1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "init", no_driver)
+    lines = doctor.gpu_lines()
+    assert lines[0].startswith("torch:") and "built for CUDA 12.1" in lines[0]
+    cuda = next(s for s in lines if s.startswith("cuda:"))
+    assert "not available" in cuda and "CUDA 12.1" in cuda and "Found no NVIDIA driver" in cuda
+    assert "more detail" not in cuda                       # one line
+    chapters = [s.split() for s in lines if s.startswith("  ch")]
+    assert [c[0] for c in chapters] == ["ch02", "ch03", "ch04", "ch05", "ch06", "ch07"]
+    assert all(c[1] == "cpu" for c in chapters)
+
+
+def test_doctor_names_a_cpu_only_build(monkeypatch, no_gpu_env):
+    import torch
+
+    from coursekit import doctor
+
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    lines = doctor.gpu_lines()
+    assert "built for the CPU only" in lines[0]
+    assert any(s.startswith("cuda:") and "CPU only" in s and "pytorch.org" in s for s in lines)
+
+
+def test_doctor_on_colab_without_a_gpu_says_how_to_get_one(monkeypatch, no_gpu_env):
+    import types
+
+    import torch
+
+    from coursekit import doctor
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "init", lambda: None)
+    assert any("Change runtime type" in s for s in doctor.gpu_lines())
+
+
+def test_doctor_with_a_gpu_puts_every_chapter_on_it(monkeypatch, no_gpu_env):
+    import torch
+    from fakecuda import fake_cuda
+
+    from coursekit import doctor
+
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    with fake_cuda():
+        lines = doctor.gpu_lines()
+    assert "built for CUDA 12.4" in lines[0]
+    assert any(s.startswith("cuda:") and "available: cuda (Simulated CUDA (CPU)" in s for s in lines)
+    chapters = [s.split() for s in lines if s.startswith("  ch")]
+    assert len(chapters) == 6 and all(c[1] == "cuda" for c in chapters)
+
+
+def test_doctor_device_env_naming_a_missing_gpu_is_one_line(monkeypatch, no_gpu_env):
+    import torch
+
+    from coursekit import doctor
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("COURSEKIT_DEVICE", "cuda")
+    lines = doctor.gpu_lines()
+    assert lines[-1].startswith("device:") and "'cuda' is not available" in lines[-1]
+
+
+class _Dist:
+    """A stand-in for importlib.metadata's distribution of coursekit with a direct_url.json."""
+
+    def __init__(self, direct_url):
+        self.text = None if direct_url is None else json.dumps(direct_url)
+
+    def read_text(self, name):
+        return self.text if name == "direct_url.json" else None
+
+
+def _installed(monkeypatch, direct_url, checkout=False, colab=False):
+    import types
+    from importlib import metadata
+
+    from coursekit import paths
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: _Dist(direct_url))
+    monkeypatch.setattr(paths, "_in_checkout", lambda: checkout)
+    monkeypatch.setitem(sys.modules, "google.colab",
+                        types.ModuleType("google.colab") if colab else None)
+
+
+def test_install_hint_in_a_checkout_is_the_editable_dev_install(monkeypatch):
+    from coursekit import doctor
+
+    _installed(monkeypatch, {"url": "file:///home/me/course", "dir_info": {"editable": True}},
+               checkout=True)
+    assert doctor.install_hint().startswith('pip install -e ".[dev]"')
+    assert doctor.install_hint("listening").startswith('pip install -e ".[dev]"')
+
+
+def test_install_hint_on_colab_is_the_git_requirement_it_came_from(monkeypatch):
+    from coursekit import doctor
+
+    git = {"url": "https://github.com/me/course", "vcs_info": {"vcs": "git", "commit_id": "ab12",
+                                                               "requested_revision": "v1"}}
+    _installed(monkeypatch, git, colab=True)
+    assert doctor.install_hint() == '!pip install -q "coursekit @ git+https://github.com/me/course@v1"  (in a notebook cell)'
+    assert '"coursekit[listening] @ git+https://github.com/me/course@v1"' in doctor.install_hint("listening")
+    assert "-e" not in doctor.install_hint()
+
+
+def test_install_hint_on_colab_without_a_recorded_url_names_the_placeholder(monkeypatch):
+    from coursekit import doctor
+
+    _installed(monkeypatch, None, colab=True)
+    hint = doctor.install_hint()
+    assert hint.startswith('!pip install -q "coursekit @ git+https://github.com/OWNER/REPO"')
+    assert "notebooks/colab_install.txt" in hint
+
+
+def test_install_hint_elsewhere_reinstalls_from_the_same_place(monkeypatch):
+    from coursekit import doctor
+
+    _installed(monkeypatch, {"url": "file:///tmp/coursekit-0.1.0-py3-none-any.whl",
+                             "archive_info": {}})
+    assert doctor.install_hint("listening") == \
+        'pip install "coursekit[listening] @ file:///tmp/coursekit-0.1.0-py3-none-any.whl"'
+    _installed(monkeypatch, None)                        # from a package index
+    assert doctor.install_hint() == 'pip install "coursekit"'
+    assert doctor.install_hint("jupyter") == 'pip install "coursekit[jupyter]"'
+
+
+def test_doctor_names_a_missing_optional_package_with_its_extra(monkeypatch, no_gpu_env):
+    from coursekit import doctor
+
+    real = doctor._version
+    monkeypatch.setattr(doctor, "_version", lambda name, *a: None if name == "voila" else real(name))
+    monkeypatch.setattr(doctor, "online", lambda *a, **k: False)
+    line = next(s for s in doctor.report() if s.split()[0] == "voila")
+    assert "not installed" in line and "listening test" in line and "pip install" in line
