@@ -83,11 +83,18 @@ def state_dict(obj, half: bool = False) -> dict:
         obj = getattr(obj, "module", obj)          # DistributedDataParallel
         sd = obj.state_dict()
 
-    def stored(v):  # a tensor of a module's state; an optimizer's nested state is kept as it is
-        if not torch.is_tensor(v):
-            return v
-        v = v.detach().cpu()
-        return v.half() if half and v.is_floating_point() else v
+    def on_cpu(v):  # an optimizer's nested state (moments on the GPU) too
+        if torch.is_tensor(v):
+            return v.detach().cpu()
+        if isinstance(v, dict):
+            return {k: on_cpu(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(on_cpu(x) for x in v)
+        return v
+
+    def stored(v):  # a tensor of a module's state (float16 when half)
+        v = on_cpu(v)
+        return v.half() if half and torch.is_tensor(v) and v.is_floating_point() else v
     return {k: stored(v) for k, v in sd.items()}
 
 
