@@ -46,8 +46,8 @@ import torch
 from . import checkpoint, distributed
 from .device import amp_dtype, pick_device  # noqa: F401  (pick_device: part of this API)
 
-__all__ = ["seed_everything", "pick_device", "to_device", "warmup_cosine", "InfiniteLoader", "History",
-           "make_step", "train"]
+__all__ = ["seed_everything", "pick_device", "to_device", "data_device", "warmup_cosine",
+           "InfiniteLoader", "History", "optimizer_step", "make_step", "train"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,6 +175,22 @@ def to_device(obj, device):
     return obj
 
 
+def data_device(device=None, on_device: bool | None = None) -> torch.device:
+    """Where a recipe keeps its in-memory training set (notes, clips, tokens, latents): on
+    ``device`` when it is a CUDA GPU and ``on_device`` (default: the active profile's
+    ``train.data_on_device``, true in ``full``) says so, so batches are cut there without a copy
+    from the host each step; else on the CPU, and the loop moves each batch.
+
+    >>> data_device("cpu", on_device=True)
+    device(type='cpu')
+    """
+    from .profiles import get_profile
+
+    on_device = get_profile().train.data_on_device if on_device is None else on_device
+    device = pick_device(device) if device is not None else torch.device("cpu")
+    return device if on_device and device.type == "cuda" else torch.device("cpu")
+
+
 def warmup_cosine(warmup: int = 100, floor: float = 0.1) -> Callable[[int, float], float]:
     """The course's learning-rate schedule, as a factor of each optimizer's learning rate.
 
@@ -221,9 +237,42 @@ class History(list):
         return np.asarray(steps), np.asarray(values, dtype=float)
 
 
+# the gradient scaler of the running train() loop (float16 autocast) and how many optimizer
+# steps of the current training step went through it
+_SCALERS: list = []
+
+
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params=None,
+                   clip_grad: float | None = None) -> None:
+    """Backward of ``loss`` and one step of ``optimizer`` (gradients of ``params`` clipped to
+    norm ``clip_grad`` first), the way every step of the course updates weights.
+
+    Inside a :func:`train` loop that runs float16 autocast (``amp=True`` on a GPU without
+    bfloat16) the loss is scaled for the backward pass and the step skipped when the
+    gradients overflowed (``torch.amp.GradScaler``); a step that updates several optimizers
+    (a GAN's two players) calls this once for each. The backward pass runs outside autocast.
+    """
+    scaler = _SCALERS[-1]["scaler"] if _SCALERS else None  # (None outside a loop, or without float16)
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(loss.device.type, enabled=False):
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if clip_grad is not None:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            params = params if params is not None else \
+                [p for g in optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, clip_grad)
+        if scaler is not None:
+            scaler.step(optimizer)
+            _SCALERS[-1]["steps"] += 1
+        else:
+            optimizer.step()
+
+
 def make_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
               clip_grad: float | None = None, scheduler=None) -> Callable:
-    """The usual one-model step: ``loss = loss_fn(batch)``, backward, (clip), optimizer step.
+    """The usual one-model step: ``loss = loss_fn(batch)``, backward, (clip), optimizer step
+    (:func:`optimizer_step`, which scales the loss under float16 mixed precision).
 
     ``loss_fn`` returns a scalar tensor, or ``(loss, {name: float})`` to log more numbers.
     """
@@ -234,11 +283,7 @@ def make_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn:
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; "
                                      "lower the learning rate or check the data")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip_grad is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-        optimizer.step()
+        optimizer_step(loss, optimizer, model.parameters(), clip_grad)
         if scheduler is not None:
             scheduler.step()
         return {"loss": loss.item(), **{k: float(v) for k, v in logs.items()}}
@@ -251,7 +296,7 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
           eval_fn: Callable[[int], dict] | None = None, eval_every: int | None = None,
           config: dict | None = None, seed: int = 0, desc: str = "train",
           progress: bool = True, kind: str = "run", device=None,
-          schedule: Callable[[int, float], float] | None = None, amp: bool = False) -> History:
+          schedule: Callable[[int, float], float] | None = None, amp: bool | None = None) -> History:
     """Run ``step_fn(batch, step)`` until ``max_steps`` or the time budget is reached.
 
     Parameters
@@ -286,8 +331,11 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
     schedule : callable, optional
         ``schedule(step, progress) -> factor`` of each optimizer's learning rate before each step
         (:func:`warmup_cosine`); ``progress`` is the fraction of the steps or time budget spent.
-    amp : bool
-        Mixed precision (bfloat16 autocast) on a CUDA device; ignored elsewhere.
+    amp : bool, optional
+        Mixed precision on a CUDA device (default: the profile's ``train.amp``, true in
+        ``full``): the step runs under autocast in :func:`coursekit.device.amp_dtype`
+        (bfloat16 where the GPU has it, else float16 with a gradient scaler that
+        :func:`optimizer_step` uses and the checkpoints keep); nothing changes on a CPU or MPS.
 
     Returns
     -------
@@ -302,6 +350,7 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
     prof = get_profile().train
     time_budget_s = prof.time_budget_s if time_budget_s is None else time_budget_s
     ckpt_every = ckpt_every or prof.ckpt_every
+    amp = prof.amp if amp is None else amp
     if max_steps is None and time_budget_s == float("inf"):
         raise ValueError("give max_steps or a finite time_budget_s, or the loop never ends")
     modules = [m for m in state.values() if isinstance(m, torch.nn.Module)]
@@ -315,14 +364,19 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
     for opt in optimizers:
         for g in opt.param_groups:
             g.setdefault("initial_lr", g["lr"])
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp and device.type == "cuda" \
+    dtype = amp_dtype(device) if amp else None
+    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype is not None \
         else contextlib.nullcontext
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+    saved = {**state, "amp_scaler": scaler} if scaler is not None else state
     grad_sync = distributed.sync_modules(modules)  # torchrun: same weights, averaged gradients
     loader = InfiniteLoader(data, seed=seed)
     history, step, elapsed0 = History(), 0, 0.0
 
     if resume and ckpt_path is not None and Path(ckpt_path).exists():
         ckpt = _restore(ckpt_path, state)
+        if scaler is not None and "amp_scaler" in ckpt["state"]:
+            scaler.load_state_dict(ckpt["state"]["amp_scaler"])
         step, elapsed0 = ckpt["step"], ckpt.get("elapsed_s", 0.0)
         history.extend(ckpt.get("history", []))
         loader.load_state_dict(ckpt["data"])
@@ -334,7 +388,7 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
 
     def checkpoint_now():
         if ckpt_path is not None:
-            checkpoint.save(ckpt_path, kind=kind, config=config or {}, state=state, step=step,
+            checkpoint.save(ckpt_path, kind=kind, config=config or {}, state=saved, step=step,
                             history=list(history), data=loader.state_dict(), elapsed_s=elapsed(),
                             rng=_rng_state())
             distributed.barrier()  # no rank reads a checkpoint before it is written
@@ -359,8 +413,15 @@ def train(step_fn: Callable[[object, int], dict], data: Iterable, state: dict,
                     for g in opt.param_groups:
                         g["lr"] = g["initial_lr"] * factor
             batch = to_device(next(loader), device)
-            with autocast():
-                logs = {k: float(v) for k, v in step_fn(batch, step).items()}
+            if scaler is not None:
+                _SCALERS.append({"scaler": scaler, "steps": 0})
+            try:
+                with autocast():
+                    logs = {k: float(v) for k, v in step_fn(batch, step).items()}
+            finally:
+                scaled = _SCALERS.pop()["steps"] if scaler is not None else 0
+            if scaled:
+                scaler.update()  # the next step's scale, after every optimizer of this one stepped
             if schedule is not None and optimizers:
                 logs["lr"] = optimizers[0].param_groups[0]["lr"]
             if distributed.is_distributed():  # torchrun: average the logs, share rank 0's buffers

@@ -155,3 +155,89 @@ def test_train_moves_the_model_to_the_asked_device():
     T.train(T.make_step(model, opt, loss_fn), [(torch.randn(4, 2),)], {"model": model, "opt": opt},
             max_steps=2, time_budget_s=60, device="cpu", progress=False)
     assert seen == [torch.device("cpu")] * 2
+
+
+def _tiny(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(8, 4, generator=g), torch.randn(8, 1, generator=g)) for _ in range(3)]
+    return model, opt, batches
+
+
+def test_amp_autocasts_on_a_gpu_only():
+    from fakecuda import fake_cuda
+
+    def seen_under(device, amp):
+        model, opt, batches = _tiny()
+        seen = []
+
+        def loss_fn(b):
+            kind = b[0].device.type
+            seen.append(torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None)
+            return torch.nn.functional.mse_loss(model(b[0]), b[1])
+
+        T.train(T.make_step(model, opt, loss_fn), batches, {"model": model, "opt": opt},
+                max_steps=2, time_budget_s=60, device=device, progress=False, amp=amp)
+        return seen
+
+    with fake_cuda():
+        assert seen_under("cuda", True) == [torch.bfloat16] * 2     # the GPU has bfloat16
+        assert seen_under("cuda", False) == [None] * 2
+    assert seen_under("cpu", True) == [None] * 2                   # nothing changes on a CPU
+
+
+def test_float16_amp_scales_the_loss_skips_overflows_and_resumes_its_scaler(tmp_path):
+    from coursekit import checkpoint
+    from fakecuda import fake_cuda
+
+    def run(steps, ckpt, resume=False, blow_up_at=None):
+        model, opt, batches = _tiny()
+        scalers = []
+
+        def loss_fn(b):
+            scalers.append(T._SCALERS[-1]["scaler"])
+            loss = torch.nn.functional.mse_loss(model(b[0]), b[1])
+            return loss * 1e36 if len(scalers) == blow_up_at else loss  # finite; x65536 is not
+
+        hist = T.train(T.make_step(model, opt, loss_fn, clip_grad=1.0), batches,
+                       {"model": model, "opt": opt}, max_steps=steps, time_budget_s=60,
+                       device="cuda", progress=False, amp=True, ckpt_path=ckpt, resume=resume)
+        return model, hist, scalers
+
+    with fake_cuda():
+        torch.cuda.is_bf16_supported = lambda *a, **k: False   # a T4: float16 and a scaler
+        model, hist, scalers = run(6, tmp_path / "ref.pt")
+        assert all(isinstance(s, torch.amp.GradScaler) for s in scalers)
+        half, _, _ = run(4, tmp_path / "cut.pt")
+        saved = checkpoint.load(tmp_path / "cut.pt")["state"]["amp_scaler"]
+        assert saved["scale"] == 65536.0 and saved["_growth_tracker"] == 4
+        resumed, hist2, _ = run(6, tmp_path / "cut.pt", resume=True)
+        assert [h["loss"] for h in hist2] == [h["loss"] for h in hist]
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                     resumed.state_dict().values()))
+        before = {k: v.cpu().clone() for k, v in _tiny()[0].state_dict().items()}
+        skipped, _, _ = run(1, tmp_path / "inf.pt", blow_up_at=1)
+        after = {k: v.cpu() for k, v in skipped.state_dict().items()}
+        assert all(torch.equal(before[k], after[k]) for k in before)   # the step was skipped
+        assert checkpoint.load(tmp_path / "inf.pt")["state"]["amp_scaler"]["scale"] == 32768.0
+
+
+def test_optimizer_step_outside_a_loop_is_a_plain_step():
+    model, opt, batches = _tiny()
+    loss = torch.nn.functional.mse_loss(model(batches[0][0]), batches[0][1])
+    w = model.weight.detach().clone()
+    T.optimizer_step(loss, opt, clip_grad=1.0)
+    assert not torch.equal(w, model.weight) and model.weight.grad.norm() <= 1.0 + 1e-6
+
+
+def test_data_device_keeps_data_on_a_gpu_only_when_asked():
+    from fakecuda import fake_cuda
+
+    assert T.data_device("cpu", on_device=True) == torch.device("cpu")
+    assert T.data_device(None, on_device=True) == torch.device("cpu")
+    with fake_cuda():
+        assert T.data_device("cuda", on_device=True).type == "cuda"
+        assert T.data_device("cuda", on_device=False) == torch.device("cpu")
+        assert T.data_device("cuda") == torch.device("cpu")     # the default profile: off
