@@ -89,3 +89,19 @@ def test_write_card_has_every_key(tmp_path):
     card = json.loads(path.read_text())
     assert card["metrics"] == {"acc": 0.9} and set(checkpoint.CARD_KEYS) <= set(card)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_an_optimizers_state_on_the_gpu_is_saved_on_the_cpu(tmp_path):
+    from fakecuda import cpu_only_machine, fake_cuda
+
+    with fake_cuda():
+        model = torch.nn.Linear(3, 2).to("cuda")
+        opt = torch.optim.Adam(model.parameters())
+        model(torch.randn(4, 3, device="cuda")).sum().backward()
+        opt.step()
+        sd = checkpoint.state_dict(opt)
+        moments = [v for s in sd["state"].values() for v in s.values() if torch.is_tensor(v)]
+        assert moments and all(v.device.type == "cpu" for v in moments)
+        checkpoint.save(tmp_path / "t.pt", kind="x", config={}, state={"model": model, "opt": opt})
+    with cpu_only_machine():     # no map_location needed: nothing in the file is on the GPU
+        torch.load(tmp_path / "t.pt", weights_only=True)
