@@ -582,3 +582,42 @@ def test_a_candidate_checkpoint_folder_replaces_the_shipped_one(tmp_path):
     env = {**os.environ, "COURSEKIT_CHECKPOINTS": str(tmp_path)}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert r.stdout.split() == [str(tmp_path), str(TINY.channels)]
+
+
+def test_stft_is_torch_stft_bit_for_bit():
+    x = torch.randn(3, 3201, generator=torch.Generator().manual_seed(0))
+    for n_fft in (2048, 256, 64):
+        ref = torch.stft(x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft),
+                         return_complex=True)
+        assert torch.equal(C.stft(x, n_fft), ref)
+
+
+def test_spectral_losses_and_codes_are_float32_under_autocast():
+    g = torch.Generator().manual_seed(0)
+    x, x_hat = 0.3 * torch.randn(2, 1, 3200, generator=g), 0.3 * torch.randn(2, 1, 3200, generator=g)
+    fb = torch.from_numpy(mel_filterbank(16000, n_fft=1024, n_mels=64))
+    q = rvq.ResidualVQ(8, 32, 2)
+    q.train()
+    q(torch.randn(2, 8, 50, generator=g))                              # k-means initialisation
+    q.eval()
+    z = torch.randn(2, 8, 50, generator=g)
+    plain = [C.multires_stft_loss(x_hat, x), C.mel_loss(x_hat, x, fb), q(z)[1]]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = [C.multires_stft_loss(x_hat, x), C.mel_loss(x_hat, x, fb), q(z)[1]]
+        assert torch.mm(x[0], x[0].T).dtype == torch.bfloat16       # autocast is on here
+    assert [m.dtype for m in mixed[:2]] == [torch.float32] * 2
+    assert all(torch.equal(a, b) for a, b in zip(plain, mixed))
+
+
+def test_segment_dataset_on_a_gpu_gives_the_same_segments():
+    from fakecuda import fake_cuda
+
+    clips = {"a": synthetic_notes(3, 16000, seconds=1.0, seed=0)}
+    ds = SegmentDataset(clips, 3200, n_segments=6, seed=0)
+    cpu = [ds[i] for i in range(len(ds))]
+    with fake_cuda():
+        ds.to("cuda")
+        gpu = [ds[i] for i in range(len(ds))]
+        assert all(s.device.type == "cuda" for s in gpu)
+        gpu = [s.cpu() for s in gpu]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(cpu, gpu))

@@ -22,6 +22,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -309,14 +310,40 @@ MEL_EPS = 1e-2
 _windows: dict = {}
 
 
-def _spec(x: torch.Tensor, n_fft: int) -> torch.Tensor:
-    """|STFT| of x [B, N] with a Hann window, hop n_fft / 4 -> [B, F, frames]."""
+def _float32(loss):
+    """Compute ``loss`` of audio tensors in float32, outside autocast: the FFTs, logs and norms
+    of spectra need float32's range and precision under mixed-precision training."""
+    @functools.wraps(loss)
+    def run(*args, **kwargs):
+        device = next(a.device.type for a in args if torch.is_tensor(a))
+        with torch.autocast(device, enabled=False):
+            return loss(*(a.float() if torch.is_tensor(a) and a.is_floating_point() else a
+                          for a in args), **kwargs)
+    return run
+
+
+def stft(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """The STFT of x [B, N] with a Hann window, hop n_fft / 4, centred frames -> complex
+    [B, n_fft / 2 + 1, frames]: ``torch.stft``'s numbers (bit for bit on the CPU), framed with
+    reshapes and slices, so that its backward pass, too, is made of ops on x's device (the
+    simulated GPU of the tests checks every op of a training step)."""
     key = (n_fft, x.device)
     if key not in _windows:
         _windows[key] = torch.hann_window(n_fft, device=x.device)
-    return torch.stft(x, n_fft, hop_length=n_fft // 4, window=_windows[key], return_complex=True).abs()
+    hop = n_fft // 4
+    xp = F.pad(x[:, None], (n_fft // 2, n_fft // 2), mode="reflect")[:, 0]    # [B, N + n_fft]
+    n = 1 + (xp.shape[-1] - n_fft) // hop
+    chunks = xp[:, :(n + 3) * hop].reshape(len(x), n + 3, hop)               # [B, n + 3, hop]
+    frames = torch.cat([chunks[:, k:k + n] for k in range(4)], dim=-1)       # [B, n, n_fft]
+    return torch.fft.rfft(frames * _windows[key], dim=-1).transpose(1, 2)
 
 
+def _spec(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """|STFT| of x [B, N] (:func:`stft`) -> [B, F, frames]."""
+    return stft(x, n_fft).abs()
+
+
+@_float32
 def multires_stft_loss(x_hat: torch.Tensor, x: torch.Tensor,
                        scales=(2048, 1024, 512, 256, 128, 64), eps: float = STFT_EPS) -> torch.Tensor:
     """Mean over STFT sizes (long ones resolve pitch, short ones attacks) of spectral convergence
@@ -331,6 +358,7 @@ def multires_stft_loss(x_hat: torch.Tensor, x: torch.Tensor,
     return loss / len(scales)
 
 
+@_float32
 def frame_convergence_loss(x_hat: torch.Tensor, x: torch.Tensor, scales=(2048, 1024, 512),
                            floor_db: float = -70.0) -> torch.Tensor:
     """Spectral convergence frame by frame: mean over STFT frames of ||X_f - X_hat_f|| / ||X_f||.
@@ -348,6 +376,7 @@ def frame_convergence_loss(x_hat: torch.Tensor, x: torch.Tensor, scales=(2048, 1
     return loss / len(scales)
 
 
+@_float32
 def mel_loss(x_hat: torch.Tensor, x: torch.Tensor, mel_fb: torch.Tensor) -> torch.Tensor:
     """L1 distance between log-mel magnitude spectrograms; ``mel_fb`` [n_mels, n_fft / 2 + 1] is a
     mel filterbank (its width sets the STFT size)."""

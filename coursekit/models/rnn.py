@@ -243,7 +243,8 @@ def nll_loss(model: SampleRNN, codes, pitch, family=None, keep: float = 1.0,
     frames = None
     if keep < 1.0:
         k = max(1, int(round(keep * n_frames)))
-        frames = torch.randperm(n_frames, generator=generator)[:k].sort().values.to(codes.device)
+        on = codes.device if generator is None else generator.device        # (the generator's)
+        frames = torch.randperm(n_frames, generator=generator, device=on)[:k].sort().values.to(codes.device)
     logits = model(codes, pitch, family, frames=frames, prev=prev, start=start)
     targets = codes if frames is None else codes.view(B, n_frames, fs)[:, frames].reshape(B, -1)
     return F.cross_entropy(logits.reshape(-1, N_CLASSES), targets.reshape(-1))

@@ -82,7 +82,7 @@ class VectorQuantizer(nn.Module):
             self.ema_count.fill_(1.0)
             self.initialized.fill_(True)
             return
-        onehot = F.one_hot(idx, self.size).type_as(x)                    # [N, K]
+        onehot = (idx[:, None] == torch.arange(self.size, device=idx.device)).type_as(x)  # [N, K]
         self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
         self.ema_sum.mul_(self.decay).add_(onehot.t() @ x, alpha=1 - self.decay)
         # Laplace smoothing keeps counts > 0, so the division below is safe
@@ -136,6 +136,10 @@ class ResidualVQ(nn.Module):
         example (quantizer dropout). Returns ``z_q`` [B, D, T] (straight-through gradients),
         ``codes`` [B, n_q, T] and the commitment loss (0 outside training).
         """
+        with torch.autocast(z.device.type, enabled=False):  # distances and EMA sums in float32
+            return self._quantize(z.float(), n_q)
+
+    def _quantize(self, z: torch.Tensor, n_q):
         B, D, T = z.shape
         if n_q is None:
             n_q = len(self.layers)

@@ -25,6 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .codec import stft
+
 
 class STFTDiscriminator(nn.Module):
     """One small 2-D conv stack a STFT size: x [B, 1, N] -> a list of (logits, [features])."""
@@ -43,9 +45,9 @@ class STFTDiscriminator(nn.Module):
         x = x.reshape(-1, x.shape[-1])
         outs = []
         for n_fft, convs in zip(self.scales, self.nets):
-            S = torch.stft(x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft, device=x.device),
-                           return_complex=True)
-            h = torch.stack([S.real, S.imag], dim=1).transpose(2, 3)      # [B, 2, frames, F]
+            with torch.autocast(x.device.type, enabled=False):           # the FFT in float32
+                S = stft(x.float(), n_fft)                                  # [B, F, frames]
+                h = torch.stack([S.real, S.imag], dim=1).transpose(2, 3)  # [B, 2, frames, F]
             feats = []
             for conv in convs[:-1]:
                 h = F.leaky_relu(conv(h), 0.2)
