@@ -110,7 +110,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         s.add_argument("--out", required=True, help="folder to write (NSynth format)")
         s.add_argument("--checkpoint", default=None, help="default: the reference checkpoint")
         s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--device", default=None, help="cuda, mps or cpu (default: cpu)")
+        s.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
         s.set_defaults(_target=(RECIPES[model], "sample_command"))
         if recipe is not None:
             recipe.add_sample_arguments(s)
@@ -124,6 +124,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     rc.add_argument("out_dir")
     rc.add_argument("--n-q", type=int, default=None)
     rc.add_argument("--checkpoint", default=None)
+    rc.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     rc.set_defaults(_target=("coursekit.recipes.codec", "reconstruct_command"))
 
     # evaluation -----------------------------------------------------------------------------

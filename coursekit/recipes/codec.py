@@ -41,7 +41,8 @@ from ..audio import AudioError, fix_length, info, load, log_mel, mel_filterbank,
 from ..models.codec import STFT_EPS, Codec, NeuralCodec, _say_once, as_batch, codec_loss
 from ..models.stft_discriminator import STFTDiscriminator, discriminator_loss, generator_loss
 from ..profiles import get_profile
-from ..train import make_step, pick_device, seed_everything, train, warmup_cosine
+from ..train import (data_device, make_step, optimizer_step, pick_device, seed_everything, train,
+                     warmup_cosine)
 from .codec_data import SegmentDataset, codec_data_files, find_audio_files, load_clips, synthetic_notes
 
 __all__ = ["REFERENCE", "prepare_audio", "reconstruct", "mel_distance", "si_sdr", "codebook_usage",
@@ -142,7 +143,7 @@ def codebook_usage(codes, codebook_size: int) -> dict:
     always), ``used`` (codes chosen at least once), ``dead_fraction`` (share never chosen) and
     ``counts`` ([n_q, codebook_size] histogram).
     """
-    c = torch.as_tensor(codes).long()
+    c = torch.as_tensor(codes).long().cpu()           # a histogram of a few thousand codes: the CPU's
     if c.ndim == 2:
         c = c[None]
     counts = torch.stack([torch.bincount(c[:, i].reshape(-1), minlength=codebook_size)
@@ -221,7 +222,8 @@ def config_for_profile(profile=None) -> Codec:
 def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float = 1e-3,
                 finetune: CodecFinetune | None = None, *, time_budget_s: float | None = None,
                 ckpt_path=None, ckpt_every: int | None = None, resume: bool = False, seed: int = 0,
-                device=None, adversarial: bool = False, progress: bool = True, desc: str = "codec"):
+                device=None, adversarial: bool = False, progress: bool = True, desc: str = "codec",
+                amp: bool | None = None, data_on_device: bool | None = None):
     """Train a :class:`NeuralCodec` on ``dataset`` (items [1, N]); returns ``(model, history)``.
 
     The loss is :func:`~coursekit.models.codec.codec_loss` with quantizer dropout (half of the
@@ -229,7 +231,9 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
     discriminator's when ``adversarial``. The learning rate warms up for 100 steps (50 from
     ``finetune.init``) and then follows a cosine down to lr / 10 at the end of ``steps`` or of
     the time budget, whichever comes first. ``finetune`` (:class:`CodecFinetune`) starts from an
-    existing codec (``cfg`` is then ignored) and says what may change.
+    existing codec (``cfg`` is then ignored) and says what may change. ``amp`` and
+    ``data_on_device`` (default: the profile's) put mixed precision and the clips of a
+    :class:`SegmentDataset` on a GPU (:func:`coursekit.train.data_device`).
 
     Example
     -------
@@ -271,19 +275,19 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
                                        frame_weight=ft.frame_loss, anchor=anchor, anchor_weight=ft.anchor)
         if adversarial:              # the discriminator's step first, then the decoder faces it
             d_loss = discriminator_loss(disc, x_hat, x)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+            optimizer_step(d_loss, opt_d)
             g_adv = generator_loss(disc, x_hat, x)
             loss = loss + g_adv
             logs |= {"g_adv": float(g_adv.detach()), "d_loss": float(d_loss.detach())}
         return loss, logs
 
+    if isinstance(dataset, SegmentDataset):
+        dataset = dataset.to(data_device(device, data_on_device))
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True)
     history = train(make_step(model, opt, loss_fn, clip_grad=5.0), loader, state, max_steps=steps,
                     time_budget_s=time_budget_s, ckpt_path=ckpt_path, ckpt_every=ckpt_every,
                     resume=resume, config=asdict(cfg), seed=seed, desc=desc, progress=progress,
-                    kind="codec", device=device,
+                    kind="codec", device=device, amp=amp,
                     schedule=warmup_cosine(warmup=50 if start is not None else 100, floor=0.1))
     model.quantizer.frozen = False
     model.requires_grad_(True)
@@ -421,7 +425,8 @@ def train_command(args) -> int:
     model, history = train_codec(cfg, dataset, s.steps, s.batch_size, lr, replace(ft, init=start),
                                  time_budget_s=budget, ckpt_path=resume_path(out), ckpt_every=s.ckpt_every,
                                  resume=args.resume, seed=args.seed, device=args.device,
-                                 adversarial=s.adversarial)
+                                 adversarial=s.adversarial, amp=p.train.amp,
+                                 data_on_device=p.train.data_on_device)
     model = model.cpu()
     save_codec(model, out, step=history[-1]["step"] if history else 0)
     data = {k: f"{len(v)} files, {sum(map(len, groups[k])) / cfg.sample_rate:.0f} s used"
@@ -439,7 +444,7 @@ def train_command(args) -> int:
 
 
 def reconstruct_command(args) -> int:
-    """``python -m coursekit codec reconstruct IN_DIR OUT_DIR [--n-q N] [--checkpoint CKPT]``.
+    """``python -m coursekit codec reconstruct IN_DIR OUT_DIR [--n-q N] [--checkpoint CKPT] [--device D]``.
 
     An NSynth-format folder (``examples.json`` + ``audio/``) gives an NSynth-format folder with
     the same ``examples.json``; any other folder gives the same relative file names (as WAV at
@@ -452,7 +457,7 @@ def reconstruct_command(args) -> int:
         raise FileNotFoundError(f"{in_dir}: no such folder")
     if out_dir.resolve() == in_dir.resolve():
         raise ValueError("OUT_DIR must differ from IN_DIR (the originals would be overwritten)")
-    model = load_codec(args.checkpoint)
+    model = load_codec(args.checkpoint, device=pick_device(args.device))
     n_q = model._check_n_q(args.n_q)
     nsynth = (in_dir / "examples.json").exists()
     files = find_audio_files(in_dir / "audio" if nsynth else in_dir)

@@ -155,11 +155,24 @@ class SegmentDataset(torch.utils.data.Dataset):
                     break
             self.items.append((ci, off, float(rng.uniform(0.3, 1.0))))
 
+        self.on_device = None  # the clips as tensors on a GPU, once moved there (to())
+
+    def to(self, device) -> "SegmentDataset":
+        """Keep the clips on ``device`` (a GPU), so each segment is cut and scaled there."""
+        device = torch.device(device)
+        self.on_device = None if device.type == "cpu" else \
+            [torch.from_numpy(c).float().to(device) for c in self.clips]
+        return self
+
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, i):
         ci, off, gain = self.items[i]
+        if self.on_device is not None:  # the same scaling, without a sync with the host
+            x = self.on_device[ci][off:off + self.segment]
+            peak = x.abs().max().clamp_min(1e-4)
+            return (x * (gain * (0.99 / peak).clamp_max(1.0) / peak.clamp_min(1.0)))[None]
         x = self.clips[ci][off:off + self.segment]
         peak = max(float(np.abs(x).max()), 1e-4)
         return torch.from_numpy(x * (gain * min(1.0, 0.99 / peak) / max(1.0, peak)))[None].float()

@@ -130,12 +130,15 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
 def train_diffusion(model: LatentDiffusion, dataset, max_steps: int = 1000, batch_size: int = 16,
                     lr: float = 5e-4, ema_decay: float = 0.995, time_budget_s: float | None = None,
                     ckpt_path=None, resume: bool = False, seed: int = 0, ckpt_every: int | None = None,
-                    progress: bool = True, desc: str = "diffusion", device=None, warmup: int = 100):
+                    progress: bool = True, desc: str = "diffusion", device=None, warmup: int = 100,
+                    amp: bool | None = None, data_on_device: bool | None = None):
     """Train ``model`` on normalised latents with :func:`coursekit.train.train`.
 
     The latent statistics must already be set (:meth:`LatentDiffusion.set_stats`). The learning
     rate warms up linearly over ``warmup`` steps and then stays at ``lr``; gradients are clipped
-    to norm 1. ``device`` (e.g. ``"cuda"``) is where the model, its average and every batch go.
+    to norm 1. ``device`` (e.g. ``"cuda"``) is where the model, its average and every batch go;
+    ``amp`` and ``data_on_device`` (default: the profile's) put mixed precision and the latents
+    on a GPU (:func:`coursekit.train.data_device`).
 
     Returns
     -------
@@ -143,9 +146,12 @@ def train_diffusion(model: LatentDiffusion, dataset, max_steps: int = 1000, batc
         An exponential moving average of the weights (what samples best after a short
         training; its decay warms up from 0) and the per-step losses.
     """
-    from ..train import make_step, seed_everything, train, warmup_cosine
+    from ..train import data_device, make_step, seed_everything, train, warmup_cosine
 
     seed_everything(seed)
+    where = data_device(device, data_on_device)
+    if where.type != "cpu" and hasattr(dataset, "to"):
+        dataset = dataset.to(where)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     ac = noise_schedule(model.cfg).alphas_cumprod
@@ -166,7 +172,7 @@ def train_diffusion(model: LatentDiffusion, dataset, max_steps: int = 1000, batc
     history = train(step_fn, loader, {"model": model, "ema": ema, "opt": opt}, max_steps=max_steps,
                     time_budget_s=time_budget_s, ckpt_path=ckpt_path, ckpt_every=ckpt_every,
                     resume=resume, config=asdict(model.cfg), seed=seed, desc=desc, progress=progress,
-                    kind="diffusion", device=device, schedule=warmup_cosine(warmup, floor=1.0))
+                    kind="diffusion", device=device, schedule=warmup_cosine(warmup, floor=1.0), amp=amp)
     return ema.eval(), history
 
 
@@ -214,10 +220,11 @@ def train_model(opts: TrainOptions, out, profile=None, data=None, seed: int = 0,
     the codec travels inside the file. Returns ``out``.
     """
 
-    from ..train import seed_everything
+    from ..train import pick_device, seed_everything
 
     prof = get_profile(profile)
     s = prof.ch06
+    device = pick_device(device)                        # default: the best available
     out = Path(out)
     t0 = time.perf_counter()
     codec = load_codec(opts.codec)
@@ -231,13 +238,14 @@ def train_model(opts: TrainOptions, out, profile=None, data=None, seed: int = 0,
     model.set_stats(mean, std)
     budget = time_budget_s if time_budget_s is not None else s.time_budget_s
     print(f"diffusion ({opts.task}): {model.num_params():,} parameters, {len(dataset)} training examples "
-          f"of {cfg.frames} frames, budget {budget:.0f} s, profile {prof.name}"
+          f"of {cfg.frames} frames, budget {budget:.0f} s, profile {prof.name}, device {device}"
           + (f"; from {opts.init}" if opts.init else ""))
     ema, history = train_diffusion(model, dataset, max_steps=s.max_steps, batch_size=s.batch_size,
                                    lr=s.lr, ema_decay=s.ema_decay, time_budget_s=budget,
                                    ckpt_path=resume_path(out),
                                    resume=resume, seed=seed, ckpt_every=50, desc=f"diffusion-{opts.task}",
-                                   device=device)
+                                   device=device, amp=prof.train.amp,
+                                   data_on_device=prof.train.data_on_device)
     # the reference codec ships beside this checkpoint and is named by its digest only
     own_codec = opts.codec is not None
     save_diffusion(ema, out, codec=codec if own_codec else None, step=history[-1]["step"] if history else 0)
@@ -397,7 +405,7 @@ def train_command(args) -> int:
     [--codec CODEC] [--init CKPT] [--resume]``: :func:`train_model`."""
     opts = TrainOptions(task=args.task or "notes", codec=args.codec, init=args.init)
     train_model(opts, args.out, profile=args.profile, data=args.data, seed=args.seed, resume=args.resume,
-                device=args.device or "auto", time_budget_s=args.time_budget)
+                device=args.device, time_budget_s=args.time_budget)
     return 0
 
 
@@ -424,12 +432,13 @@ def sample_command(args) -> int:
     ``--seconds`` (default: the training crop length). The folder records every asked condition.
     """
     from ..data.nsynth import write_nsynth_folder
+    from ..train import pick_device
 
     s = get_profile().ch06
     steps = args.steps if args.steps is not None else s.steps
     guidance = args.cfg if args.cfg is not None else s.cfg_scale
     model, codec = load_diffusion(args.checkpoint, task="genres" if args.genre is not None else "notes",
-                                  device=args.device or "cpu")
+                                  device=pick_device(args.device))
     task = model.cfg.task
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()

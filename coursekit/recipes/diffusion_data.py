@@ -120,6 +120,11 @@ class NoteLatents(torch.utils.data.Dataset):
     def __init__(self, data: dict):
         self.data = data
 
+    def to(self, device) -> "NoteLatents":
+        """Keep the latents and conditions on ``device`` (a GPU): batches are cut there."""
+        self.data = {k: v.to(device) if torch.is_tensor(v) else v for k, v in self.data.items()}
+        return self
+
     def __len__(self):
         return len(self.data["latents"])
 
@@ -136,6 +141,12 @@ class ClipCrops(torch.utils.data.Dataset):
         g = np.random.default_rng(seed)
         self.index = [(i, int(g.integers(0, max(z.shape[-1] - frames, 0) + 1)))
                       for i, z in enumerate(data["latents"]) for _ in range(crops_per_clip)]
+
+    def to(self, device) -> "ClipCrops":
+        """Keep the clips' latents and genres on ``device`` (a GPU): crops are cut there."""
+        self.data = {**self.data, "latents": [z.to(device) for z in self.data["latents"]],
+                     "genre": self.data["genre"].to(device)}
+        return self
 
     def __len__(self):
         return len(self.index)

@@ -45,6 +45,7 @@ from ..data.nsynth import FAMILIES, SAMPLE_RATE as SR
 from . import resume_path, write_run_card
 from ..models.gan import (SEGMENT, Discriminator, GANConfig, Generator, d_loss, from_features,
                           g_loss, to_features)
+from ..train import optimizer_step
 
 __all__ = ["RECIPES", "load_notes", "make_gan", "gan_step_fn", "train_gan", "feature_diversity",
            "ndb", "mel_stats", "collapse_report", "save_generator", "load_generator",
@@ -128,16 +129,12 @@ def gan_step_fn(G, D, opt_g, opt_d, loss: str = "hinge", ac_weight: float = 1.0)
         fake_s = D(fake.detach(), pitch, family)
         ac_real = F.cross_entropy(real_p, target)
         ld = d_loss(real_s, fake_s, loss) + ac_weight * ac_real
-        opt_d.zero_grad(set_to_none=True)
-        ld.backward()
-        opt_d.step()
+        optimizer_step(ld, opt_d)
         # 2. generator: fool the (just updated) discriminator, at the asked pitch
         s, p = D(fake, pitch, family, return_pitch_logits=True)
         ac_fake = F.cross_entropy(p, target)
         lg = g_loss(s, loss) + ac_weight * ac_fake
-        opt_g.zero_grad(set_to_none=True)
-        lg.backward()
-        opt_g.step()
+        optimizer_step(lg, opt_g)
         if not (torch.isfinite(ld) and torch.isfinite(lg)):
             raise FloatingPointError(f"GAN losses became {ld.item()}, {lg.item()} "
                                      f"at step {step_no}")
@@ -150,7 +147,8 @@ def gan_step_fn(G, D, opt_g, opt_d, loss: str = "hinge", ac_weight: float = 1.0)
 def train_gan(notes: dict, recipe: str = "stable", channels: int = 192, batch_size: int = 32,
               max_steps: int | None = None, time_budget_s: float | None = None, ckpt_path=None,
               resume: bool = False, seed: int = 0, eval_every: int | None = None,
-              snapshot_every: int | None = None, progress: bool = True, device=None):
+              snapshot_every: int | None = None, progress: bool = True, device=None,
+              amp: bool | None = None, data_on_device: bool | None = None):
     """Train a GAN with one recipe through the course's loop.
 
     ``device`` is where to train (:func:`coursekit.train.pick_device`; default: the CPU, where
@@ -158,15 +156,17 @@ def train_gan(notes: dict, recipe: str = "stable", channels: int = 192, batch_si
     the generator's features (on the CPU) for a fixed ``z`` and fixed pitches (for sample grids
     over training), taken every ``snapshot_every`` steps. ``eval_every`` adds ``diversity``
     (mean pairwise distance between notes generated for the same pitch, see
-    :func:`feature_diversity`) to the history.
+    :func:`feature_diversity`) to the history. ``amp`` and ``data_on_device`` (default: the
+    profile's) put mixed precision and the notes on a GPU (:func:`coursekit.train.data_device`).
     """
-    from ..train import seed_everything, train
+    from ..train import data_device, seed_everything, train
 
     seed_everything(seed)
     pitch_range = (int(notes["pitch"].min()), int(notes["pitch"].max()))
     fams = sorted({FAMILIES[i] for i in notes["family"].tolist()})
     G, D, opt_g, opt_d, r = make_gan(recipe, channels, pitch_range, fams)
-    notes_ds = torch.utils.data.TensorDataset(notes["audio"], notes["pitch"], notes["family"])
+    where = data_device(device, data_on_device)
+    notes_ds = torch.utils.data.TensorDataset(*(notes[k].to(where) for k in ("audio", "pitch", "family")))
     data = torch.utils.data.DataLoader(notes_ds, batch_size=batch_size, shuffle=True,
                                        drop_last=len(notes["audio"]) > batch_size)
     step = gan_step_fn(G, D, opt_g, opt_d, r["loss"])
@@ -191,7 +191,7 @@ def train_gan(notes: dict, recipe: str = "stable", channels: int = 192, batch_si
                     max_steps=max_steps, time_budget_s=time_budget_s, ckpt_path=ckpt_path,
                     resume=resume, eval_fn=eval_fn if every else None, eval_every=every,
                     config={**asdict(G.cfg), "recipe": recipe}, seed=seed, desc=f"gan ({recipe})",
-                    progress=progress, kind="gan", device=device)
+                    progress=progress, kind="gan", device=device, amp=amp)
     return G, D, history, snapshots
 
 
@@ -426,7 +426,8 @@ def train_command(args) -> int:
                                  max_steps=p.max_steps, time_budget_s=budget,
                                  ckpt_path=resume_path(out),
                                  resume=args.resume, seed=args.seed, eval_every=p.eval_every,
-                                 device=device)
+                                 device=device, amp=prof.train.amp,
+                                 data_on_device=prof.train.data_on_device)
     save_generator(G, out, step=history[-1]["step"] if history else 0)
     div = [h["diversity"] for h in history if "diversity" in h]
     last = history[-100:]
@@ -454,7 +455,9 @@ def sample_command(args) -> int:
     """``python -m coursekit sample gan --n N --out DIR [--checkpoint --seed --pitch --family]``."""
     from ..data.nsynth import write_nsynth_folder
 
-    G = load_generator(args.checkpoint, device=args.device or "cpu")
+    from ..train import pick_device
+
+    G = load_generator(args.checkpoint, device=pick_device(args.device))
     rng = np.random.default_rng(args.seed)
     pitches = [args.pitch] * args.n if args.pitch is not None else \
         rng.integers(G.cfg.pitch_min, G.cfg.pitch_max + 1, args.n).tolist()

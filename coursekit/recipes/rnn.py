@@ -145,7 +145,7 @@ class NoteSegments(torch.utils.data.Dataset):
             start = int(torch.randint(0, n_frames + 1, (1,)).item()) * self.fs
         seg = self.notes["codes"][i, start:start + self.seg_len].long()
         prev = self.notes["codes"][i, start - self.fs:start].long() if start else \
-            torch.full((self.fs,), SILENCE, dtype=torch.long)
+            torch.full((self.fs,), SILENCE, dtype=torch.long, device=seg.device)
         return seg, self.notes["pitch"][i], self.notes["family"][i], prev, start // self.fs
 
 
@@ -168,20 +168,24 @@ def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_secon
               lr: float = 2e-3, keep: float = 0.25, max_steps: int | None = None,
               time_budget_s: float | None = None, ckpt_path=None, resume: bool = False,
               seed: int = 0, progress: bool = True, eval_every: int | None = None,
-              val_notes: dict | None = None, device=None):
+              val_notes: dict | None = None, device=None, amp: bool | None = None,
+              data_on_device: bool | None = None):
     """Teacher-forcing training (:func:`~coursekit.models.rnn.nll_loss`, Adam at a constant
     ``lr``, gradients clipped at 1) with the course's loop (:func:`coursekit.train.train`).
 
     ``keep`` is the fraction of frames the sample tier predicts each step; ``device`` is where
-    to train (default: where the model is). Returns the loop's
+    to train (default: where the model is); ``amp`` and ``data_on_device`` (default: the
+    profile's) put mixed precision and the notes on a GPU (:func:`coursekit.train.data_device`).
+    Returns the loop's
     :class:`~coursekit.train.History` (``loss`` in nats per sample, and every ``eval_every``
     steps ``val_nll`` on a fixed batch of onset segments predicted in full: from ``val_notes``
     (held-out notes, as :func:`load_notes` returns them) when given, else from the training
     notes, which says how well the model fits, not how it generalises).
     """
-    from ..train import make_step, seed_everything, to_device, train
+    from ..train import data_device, make_step, seed_everything, to_device, train
 
     seed_everything(seed)
+    notes = to_device(notes, data_device(device, data_on_device))
     fs = model.cfg.frame_size
     seg_len = int(round(segment_seconds * model.cfg.sr / fs)) * fs
     data = torch.utils.data.DataLoader(NoteSegments(notes, seg_len, fs), batch_size=batch_size,
@@ -204,7 +208,7 @@ def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_secon
                  state={"model": model, "opt": opt}, max_steps=max_steps,
                  time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
                  eval_fn=eval_fn, eval_every=eval_every, config=asdict(model.cfg), seed=seed,
-                 desc="rnn", progress=progress, kind="rnn", device=device)
+                 desc="rnn", progress=progress, kind="rnn", device=device, amp=amp)
 
 
 def save_model(model: SampleRNN, path, half: bool = True, **extra) -> Path:
@@ -362,7 +366,7 @@ def train_command(args) -> int:
                         lr=p.lr, keep=p.keep, max_steps=p.max_steps, time_budget_s=budget,
                         ckpt_path=resume_path(out), resume=args.resume,
                         seed=args.seed, eval_every=p.eval_every, val_notes=val_notes,
-                        device=device)
+                        device=device, amp=prof.train.amp, data_on_device=prof.train.data_on_device)
     save_model(model.cpu(), out, step=history[-1]["step"] if history else 0)
     vals = [h["val_nll"] for h in history if "val_nll" in h]
     write_run_card(
@@ -394,7 +398,9 @@ def sample_command(args) -> int:
     """
     from ..data.nsynth import write_nsynth_folder
 
-    model = load_model(args.checkpoint, device=args.device or "cpu")
+    from ..train import pick_device
+
+    model = load_model(args.checkpoint, device=pick_device(args.device))
     cfg = model.cfg
     rng = np.random.default_rng(args.seed)
     if args.pitch is not None:

@@ -188,14 +188,19 @@ class NoteSteps(torch.utils.data.Dataset):
 
     def __init__(self, tokens: dict, pattern: str, card: int):
         self.seq = P.build_pattern(tokens["codes"].long(), pattern, card)
+        self.cond = [tokens[k] for k in ("family", "pitch", "velocity")]
         self.tokens = tokens
+
+    def to(self, device) -> "NoteSteps":
+        """Keep the sequences and conditions on ``device`` (a GPU): batches are cut there."""
+        self.seq, self.cond = self.seq.to(device), [c.to(device) for c in self.cond]
+        return self
 
     def __len__(self):
         return len(self.seq)
 
     def __getitem__(self, i):
-        t = self.tokens
-        return self.seq[i], t["family"][i], t["pitch"][i], t["velocity"][i]
+        return self.seq[i], *(c[i] for c in self.cond)
 
 
 class PerformanceWindows(torch.utils.data.Dataset):
@@ -208,6 +213,11 @@ class PerformanceWindows(torch.utils.data.Dataset):
             raise ValueError(f"no performance is {n_frames} frames long; use shorter windows")
         self.n_frames, self.pattern, self.card, self.n_items = n_frames, pattern, card, n_items
 
+    def to(self, device) -> "PerformanceWindows":
+        """Keep the performances' codes on ``device`` (a GPU): windows are cut there."""
+        self.codes = [c.to(device) for c in self.codes]
+        return self
+
     def __len__(self):
         return self.n_items
 
@@ -215,7 +225,7 @@ class PerformanceWindows(torch.utils.data.Dataset):
         c = self.codes[i % len(self.codes)]
         start = int(torch.randint(0, c.shape[-1] - self.n_frames + 1, (1,)))
         seq = P.build_pattern(c[None, :, start:start + self.n_frames], self.pattern, self.card)[0]
-        none = torch.tensor(-1)
+        none = torch.tensor(-1, device=c.device)
         return seq, none, none, none
 
 
@@ -235,16 +245,22 @@ def config_from_profile(profile=None, **overrides) -> LMConfig:
 def train_lm(model: CodecLM, dataset, batch_size: int = 16, lr: float = 2e-3,
              max_steps: int | None = None, time_budget_s: float | None = None, ckpt_path=None,
              resume: bool = False, seed: int = 0, eval_batch=None, eval_every: int | None = None,
-             progress: bool = True, desc: str = "transformer", device=None):
+             progress: bool = True, desc: str = "transformer", device=None, amp: bool | None = None,
+             data_on_device: bool | None = None):
     """Train with the course loop (:func:`coursekit.train.train`): AdamW, 50 warm-up steps then a
     cosine to a tenth of ``lr`` over ``max_steps`` or the time budget, gradients clipped at 1.
+    ``amp`` and ``data_on_device`` (default: the profile's) put mixed precision and the tokens
+    on a GPU (:func:`coursekit.train.data_device`).
 
     Returns the loop's History (``loss`` in nats per token; ``val_loss`` every ``eval_every``
     steps on ``eval_batch``, a batch of :class:`NoteSteps` or :class:`PerformanceWindows`).
     """
-    from ..train import make_step, seed_everything, to_device, train, warmup_cosine
+    from ..train import data_device, make_step, seed_everything, to_device, train, warmup_cosine
 
     seed_everything(seed)
+    where = data_device(device, data_on_device)
+    if where.type != "cpu" and hasattr(dataset, "to"):
+        dataset = dataset.to(where)
     data = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                        drop_last=len(dataset) > batch_size)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
@@ -266,7 +282,8 @@ def train_lm(model: CodecLM, dataset, batch_size: int = 16, lr: float = 2e-3,
     return train(make_step(model, opt, loss_fn, clip_grad=1.0), data, state={"model": model, "opt": opt},
                  max_steps=max_steps, time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
                  eval_fn=eval_fn, eval_every=eval_every, config=asdict(model.cfg), seed=seed, desc=desc,
-                 progress=progress, kind="transformer", device=device, schedule=warmup_cosine(50, 0.1))
+                 progress=progress, kind="transformer", device=device, schedule=warmup_cosine(50, 0.1),
+                 amp=amp)
 
 
 # -- Saving and loading ----------------------------------------------------------------------
@@ -301,8 +318,10 @@ def load_model(path=None, task: str = "notes", device="cpu") -> CodecLM:
 
 
 def tokenizer_for(model: CodecLM):
-    """The codec the model's tokens came from, refused unless its ``latent_digest`` is the config's."""
+    """The codec the model's tokens came from (on the model's device), refused unless its
+    ``latent_digest`` is the config's."""
     tok, digest = load_tokenizer(model.cfg.tokenizer, model.cfg.n_q)
+    tok = tok.to(model.pos_emb.weight.device)
     want = model.cfg.latent_digest
     if want and not digest.startswith(want):
         raise ValueError(f"the codec {model.cfg.tokenizer} (latent_digest {digest}) is not the one this model "
@@ -456,7 +475,8 @@ def train_transformer(opts: TrainOptions) -> Path:
     history = train_lm(model, dataset, batch_size=p.batch_size, lr=p.lr, max_steps=p.max_steps,
                        time_budget_s=budget, ckpt_path=resume_path(out),
                        resume=opts.resume, seed=opts.seed, eval_batch=eval_batch, eval_every=p.eval_every,
-                       desc=f"transformer-{opts.task}", device=device)
+                       desc=f"transformer-{opts.task}", device=device, amp=prof.train.amp,
+                       data_on_device=prof.train.data_on_device)
     save_model(model.cpu(), out, step=history[-1]["step"] if history else 0)
     vals = [h["val_loss"] for h in history if "val_loss" in h]
     write_run_card(
@@ -506,6 +526,7 @@ def sample_command(args) -> int:
     from ..audio import load
     from ..data.mini_nsynth import FAMILY_SPECS
     from ..data.nsynth import write_nsynth_folder
+    from ..train import pick_device
 
     temperature = 1.0 if args.temperature is None else args.temperature
     top_k, top_p = args.top_k, args.top_p
@@ -519,7 +540,7 @@ def sample_command(args) -> int:
         prompt = Path(args.prompt)
         if not prompt.exists():
             raise FileNotFoundError(f"{prompt}: no such audio file to continue")
-        model = load_model(args.checkpoint, task="piano", device=args.device or "cpu")
+        model = load_model(args.checkpoint, task="piano", device=pick_device(args.device))
         y, sr = load(prompt)
         clips = continue_audio(model, y, sr, seconds, temperature=temperature, top_k=top_k or 0,
                                top_p=top_p or 0.0, n=args.n, seed=args.seed)
@@ -530,7 +551,7 @@ def sample_command(args) -> int:
                  for c in clips]
         out = write_nsynth_folder(args.out, notes, n_frames=None)
     else:
-        model = load_model(args.checkpoint, task="notes", device=args.device or "cpu")
+        model = load_model(args.checkpoint, task="notes", device=pick_device(args.device))
         rng = np.random.default_rng(args.seed)
         if args.family is not None:
             fams = [family_ids(args.family)] * args.n
