@@ -144,5 +144,13 @@ def main(argv=None) -> int:
     return 0
 
 
+def cli(args=None) -> int:
+    """For ``python -m coursekit colab [--check] [--root DIR]``: the same as :func:`main`."""
+    argv = ["--check"] if getattr(args, "check", False) else []
+    if getattr(args, "root", None):
+        argv += ["--root", str(args.root)]
+    return main(argv)
+
+
 if __name__ == "__main__":
     sys.exit(main())

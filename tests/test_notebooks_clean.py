@@ -15,6 +15,7 @@ Notebooks are discovered, so chapters added later are held to the same rules:
 """
 
 import re
+from argparse import Namespace
 from pathlib import Path
 
 import nbformat
@@ -128,6 +129,7 @@ def test_colab_command_rewrites_every_install_cell(tmp_path, capsys):
     assert '!pip install -q "coursekit @ git+https://github.com/me/course@v2"' in cells[1].source
     assert [c.source for c in cells[::2]] == ["# 00", "print(1)"]  # the rest is untouched
     assert colab.main(["--root", str(tmp_path), "--check"]) == 0
+    assert colab.cli(Namespace(check=True, root=tmp_path)) == 0     # what a CLI subcommand calls
 
 
 @pytest.mark.parametrize("line, why", [
