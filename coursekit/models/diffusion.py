@@ -358,7 +358,7 @@ def diffusion_loss(model: LatentDiffusion, x0, cond: dict, alphas_cumprod):
     drop = torch.rand(B, device=x0.device) < model.cfg.p_uncond           # [B]
     cond = {k: torch.where(drop, -1, torch.as_tensor(v, device=x0.device).long()) for k, v in cond.items()}
     target = velocity(x0, noise, t, alphas_cumprod) if model.cfg.prediction_type == "v_prediction" else noise
-    return F.mse_loss(model(x_t, t, cond), target)
+    return F.mse_loss(model(x_t, t, cond).float(), target.float())         # float32 under amp
 
 
 SAMPLERS = ("ddpm", "ddim", "dpm")

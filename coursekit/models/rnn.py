@@ -247,7 +247,7 @@ def nll_loss(model: SampleRNN, codes, pitch, family=None, keep: float = 1.0,
         frames = torch.randperm(n_frames, generator=generator, device=on)[:k].sort().values.to(codes.device)
     logits = model(codes, pitch, family, frames=frames, prev=prev, start=start)
     targets = codes if frames is None else codes.view(B, n_frames, fs)[:, frames].reshape(B, -1)
-    return F.cross_entropy(logits.reshape(-1, N_CLASSES), targets.reshape(-1))
+    return F.cross_entropy(logits.float().reshape(-1, N_CLASSES), targets.reshape(-1))  # float32 under amp
 
 
 # -- Free-running generation with a state cache ----------------------------------------------

@@ -299,6 +299,7 @@ def lm_loss(model: CodecLM, seq: torch.Tensor, cond: dict):
     target = seq.clone()
     if model.cfg.pattern != "flatten":
         target[target == model.cfg.card] = -100
+    logits = logits.float()     # a softmax over the whole vocabulary: float32 under mixed precision
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
 
 
