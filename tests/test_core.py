@@ -237,3 +237,36 @@ def test_doctor_names_a_missing_optional_package_with_its_extra(monkeypatch, no_
     monkeypatch.setattr(doctor, "online", lambda *a, **k: False)
     line = next(s for s in doctor.report() if s.split()[0] == "voila")
     assert "not installed" in line and "listening test" in line and "pip install" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# Dependency versions: the range pyproject.toml allows
+# ---------------------------------------------------------------------------------------------
+
+def test_griffin_lim_speaks_librosa_1_0_and_0_x(monkeypatch):
+    """librosa 1.0 names the seed's argument rng and warns about random_state; 0.10 and 0.11
+    know only random_state. Either way the same seed gives the same waveform."""
+    import warnings
+
+    import librosa
+    import numpy as np
+
+    from coursekit import audio
+
+    y = np.sin(2 * np.pi * 440 * np.arange(4000) / 8000).astype(np.float32)
+    mag = np.abs(audio.stft(y, n_fft=256))
+    old = audio.griffin_lim(mag, n_iter=4, length=len(y), seed=3)      # the installed librosa
+    real, unset = librosa.griffinlim, object()
+
+    def griffinlim_1_0(S, *, rng=None, random_state=unset, **kw):
+        if random_state is not unset:
+            warnings.warn("random_state is deprecated in 1.0.0; use rng", FutureWarning)
+        return real(S, random_state=rng, **kw)
+
+    monkeypatch.setattr(librosa, "griffinlim", griffinlim_1_0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        new = audio.griffin_lim(mag, n_iter=4, length=len(y), seed=3)
+        other = audio.griffin_lim(mag, n_iter=4, length=len(y), seed=4)
+    assert np.array_equal(old, new)
+    assert not np.allclose(new, other)
