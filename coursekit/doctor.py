@@ -197,6 +197,8 @@ def report() -> list[str]:
         lines.append(f"  {name:12s} {v or 'NOT INSTALLED: ' + install_hint()}")
     for name, extra, what in EXTRAS:
         v = _version(name)
+        if v is None and extra == "jupyter" and on_colab():
+            continue  # Colab is the notebook server
         lines.append(f"  {name:12s} " + (v if v else f"not installed (optional: {what}): "
                                           f"{install_hint(extra)}"))
     lines.extend(gpu_lines())

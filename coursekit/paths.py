@@ -13,6 +13,12 @@ all agree:
   ones (read once, at import). For a set retrained together, e.g. a new codec with the models
   of chapters 05 and 06 trained on its tokens and latents: the benchmarks then measure the
   set before it replaces ``coursekit/checkpoints/``.
+
+Unset, the three folders are ``datasets/``, ``samples/`` and ``runs/`` of the checkout when
+coursekit runs from one (``pip install -e``), and ``~/coursekit_data``, ``~/coursekit_samples``
+and ``~/coursekit_runs`` when it is installed as a package (``pip install``, Colab), so every
+notebook finds what another wrote wherever it is opened from. The reference checkpoints and
+their cards ship inside the package either way.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ def data_root() -> Path:
 
 
 def samples_root() -> Path:
-    """The standard samples folder: ``$COURSEKIT_SAMPLES``, else ``samples/`` beside the data root."""
+    """The standard samples folder: ``$COURSEKIT_SAMPLES``, else ``samples/`` of the checkout,
+    else ``~/coursekit_samples``."""
     env = os.environ.get("COURSEKIT_SAMPLES")
     if env:
         return Path(env).expanduser()
@@ -48,7 +55,8 @@ def samples_root() -> Path:
 
 
 def runs_root() -> Path:
-    """Where training runs keep their checkpoints: ``$COURSEKIT_RUNS``, else ``runs/``."""
+    """Where training runs keep their checkpoints: ``$COURSEKIT_RUNS``, else ``runs/`` of the
+    checkout, else ``~/coursekit_runs``."""
     env = os.environ.get("COURSEKIT_RUNS")
     if env:
         return Path(env).expanduser()

@@ -45,7 +45,8 @@ def test_every_section_in_a_fresh_interpreter():
     code = "from coursekit import get_profile; p = get_profile('full'); print(p.ch05.d_model, p.ch08.n_items)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["128", "12"]
+    full = profiles.get_profile("full")
+    assert out.stdout.split() == [str(full.ch05.d_model), str(full.ch08.n_items)]
 
 
 def test_smoke_is_smallest():
@@ -77,6 +78,21 @@ def test_doctor_runs_in_a_subprocess():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "profile:" in out.stdout and "device:" in out.stdout and "torch" in out.stdout
+
+
+def test_an_installed_package_keeps_its_folders_in_the_home(monkeypatch, tmp_path):
+    from coursekit import paths
+
+    for var in ("COURSEKIT_DATA", "COURSEKIT_SAMPLES", "COURSEKIT_RUNS", "COURSEKIT_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(paths, "_in_checkout", lambda: False)
+    assert paths.data_root() == tmp_path / "coursekit_data"
+    assert paths.samples_root() == tmp_path / "coursekit_samples"
+    assert paths.runs_root() == tmp_path / "coursekit_runs"
+    assert paths.cache_root() == tmp_path / "coursekit_data" / ".cache"
+    monkeypatch.setenv("COURSEKIT_SAMPLES", str(tmp_path / "mine"))
+    assert paths.samples_root() == tmp_path / "mine"
 
 
 # ---------------------------------------------------------------------------------------------
