@@ -227,7 +227,7 @@ def train_model(opts: TrainOptions, out, profile=None, data=None, seed: int = 0,
     device = pick_device(device)                        # default: the best available
     out = Path(out)
     t0 = time.perf_counter()
-    codec = load_codec(opts.codec)
+    codec = load_codec(opts.codec, device=device)      # the latents are encoded there (cached)
     cfg = config_for_profile(prof, opts.task)
     cfg.latent_digest, cfg.latent_dim = latent_digest(codec), codec.latent_dim
     cfg.sample_rate, cfg.frame_rate = codec.sample_rate, codec.frame_rate

@@ -434,6 +434,7 @@ def train_transformer(opts: TrainOptions) -> Path:
     out, device, t0 = Path(opts.out), pick_device(opts.device), time.perf_counter()
     tok_name = opts.codec or default_tokenizer()
     tok, digest = load_tokenizer(tok_name, p.n_q)
+    tok = tok.to(device)                                # tokenize on the device too (cached)
     if opts.task == "notes":
         folder = Path(opts.data) if opts.data else dataset_dir("nsynth", "train", size=p.nsynth_size)
         tokens = tokenize_nsynth(folder, tok, digest, p.n_q, p.note_seconds, p.max_notes, seed=opts.seed)
