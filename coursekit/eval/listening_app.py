@@ -118,8 +118,11 @@ class ListeningApp:
             self.start(participant)
 
     # -- what Jupyter calls to display it
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _ipython_display_(self):
+        # display() of the widget itself: ipywidgets 7 (Colab's) has no _repr_mimebundle_
+        from IPython.display import display
+
+        display(self.widget)
 
     def __repr__(self) -> str:
         who = self.participant or "(no participant yet)"
