@@ -40,8 +40,10 @@ def _version(name: str, extra: str | None = None) -> str | None:
     if name in MUST_IMPORT:
         try:
             mod = importlib.import_module(name)
-        except ModuleNotFoundError:
-            return None
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                return None
+            return f"NOT IMPORTABLE (it needs {err.name!r}, which is missing)"
         except Exception as err:  # a broken install says why
             return f"NOT IMPORTABLE ({type(err).__name__}: {str(err).splitlines()[0]})"
         return getattr(mod, "__version__", "installed")

@@ -182,6 +182,20 @@ def test_doctor_device_env_naming_a_missing_gpu_is_one_line(monkeypatch, no_gpu_
     assert lines[-1].startswith("device:") and "'cuda' is not available" in lines[-1]
 
 
+def test_doctor_tells_a_missing_torchaudio_from_a_broken_one(monkeypatch):
+    from coursekit import doctor
+
+    monkeypatch.setitem(sys.modules, "torchaudio", None)          # not installed
+    assert doctor._version("torchaudio") is None
+    monkeypatch.delitem(sys.modules, "torchaudio")
+
+    def broken(name):
+        raise ModuleNotFoundError("No module named 'libtorchaudio_ext'", name="libtorchaudio_ext")
+
+    monkeypatch.setattr(doctor.importlib, "import_module", broken)
+    assert doctor._version("torchaudio") == "NOT IMPORTABLE (it needs 'libtorchaudio_ext', which is missing)"
+
+
 class _Dist:
     """A stand-in for importlib.metadata's distribution of coursekit with a direct_url.json."""
 
