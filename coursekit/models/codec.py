@@ -315,10 +315,10 @@ def _float32(loss):
     of spectra need float32's range and precision under mixed-precision training."""
     @functools.wraps(loss)
     def run(*args, **kwargs):
-        device = next(a.device.type for a in args if torch.is_tensor(a))
+        f32 = lambda a: a.float() if torch.is_tensor(a) and a.is_floating_point() else a  # noqa: E731
+        device = next((a.device.type for a in (*args, *kwargs.values()) if torch.is_tensor(a)), "cpu")
         with torch.autocast(device, enabled=False):
-            return loss(*(a.float() if torch.is_tensor(a) and a.is_floating_point() else a
-                          for a in args), **kwargs)
+            return loss(*map(f32, args), **{k: f32(v) for k, v in kwargs.items()})
     return run
 
 
