@@ -85,15 +85,15 @@ _TABLE = {
     "ch02": {
         "sr": (8000, 8000, 8000),
         "frame_size": (16, 16, 16),
-        "hidden": (32, 192, 256),              # GRU state of the frame tier
-        "mlp_hidden": (32, 128, 192),          # width of the sample tier
+        "hidden": (32, 192, 512),              # GRU state of the frame tier
+        "mlp_hidden": (32, 128, 384),          # width of the sample tier
         "emb_dim": (8, 16, 16),                # embedding of each mu-law code
         # teacher-forcing segment length: the full model learns on 2 s from the onset, so the
         # state it reaches late in a note is one it was trained on (0.5 s segments drift after 0.5 s)
         "segment_seconds": (0.064, 0.5, 2.0),
-        "batch_size": (4, 16, 16),
+        "batch_size": (4, 16, 32),
         "lr": (3e-3, 2e-3, 2e-3),
-        "max_steps": (4, 100000, 100000),      # the time budget usually stops training first
+        "max_steps": (4, 100000, 5000),        # default: the time budget stops training first
         "time_budget_s": (10, 240, 2700),
         "max_notes": (32, 400, 2000),          # training notes kept in memory
         "gen_seconds": (0.2, 3.0, 4.0),        # length of generated notes
@@ -114,9 +114,9 @@ _TABLE = {
         "eval_every": (2, 50, 200),
     },
     "ch03": {
-        "channels": (32, 128, 192),
+        "channels": (32, 128, 320),
         "batch_size": (4, 16, 32),
-        "max_steps": (3, 100000, 100000),   # the time budget usually stops training first
+        "max_steps": (3, 100000, 18000),    # default: the time budget stops training first
         "time_budget_s": (10, 150, 2400),   # per recipe: the chapter trains two
         "max_notes": (32, 600, 3000),
         "n_generate": (4, 16, 64),
@@ -128,14 +128,14 @@ _TABLE = {
         "nsynth_size": ("smoke", "default", "default"),  # mini-NSynth size trained on
     },
     "codec": {
-        "channels": (4, 8, 16),            # width C of the first conv; doubles at each block (capped)
-        "max_channels": (32, 64, 128),
+        "channels": (4, 8, 64),            # width C of the first conv; doubles at each block (capped)
+        "max_channels": (32, 64, 512),
         "latent_dim": (16, 64, 64),        # D
         "n_q": (2, 8, 8),                  # quantizers
         "codebook_size": (32, 256, 256),   # K codes per quantizer (8 bits)
         "segment_seconds": (0.25, 0.4, 0.4),
-        "batch_size": (2, 8, 12),
-        "steps": (4, 600, 20000),        # the time budget usually stops training first
+        "batch_size": (2, 8, 16),
+        "steps": (4, 600, 15000),        # default: the time budget stops training first
         "lr": (1e-3, 1e-3, 1e-3),
         "time_budget_s": (30, 600, 2700),  # wall-clock cap of one training run
         "ckpt_every": (2, 100, 200),
@@ -147,26 +147,26 @@ _TABLE = {
         "data_size": ("smoke", "default", "default"),
     },
     "ch04": {
-        "student_steps": (3, 400, 3000),
+        "student_steps": (3, 400, 12000),
         "student_time_budget_s": (10, 150, 1200),
-        "student_channels": (4, 8, 16),
+        "student_channels": (4, 8, 32),
         "student_train_seconds": (8, 180, 900),  # audio per dataset kept in memory for your codec
         "n_eval_notes": (3, 24, 64),
         "vq_steps": (3, 200, 600),        # the plain VQ vs RVQ toy experiment
     },
     "ch05": {
         # the model
-        "d_model": (32, 128, 128),
-        "n_layer": (1, 4, 4),
-        "n_head": (2, 4, 4),
+        "d_model": (32, 128, 384),
+        "n_layer": (1, 4, 8),
+        "n_head": (2, 4, 6),
         "n_q": (2, 4, 4),                      # codebooks used of the codec (50 Hz frames)
         "cond_dropout": (0.2, 0.2, 0.2),       # probability of training a batch item unconditioned
         "dropout": (0.0, 0.0, 0.1),            # residual/attention dropout: the full run overfits without
         # training
         "batch_size": (4, 16, 32),
         "lr": (3e-3, 2e-3, 2e-3),
-        "max_steps": (6, 100000, 100000),      # the time budget usually stops training first
-        "time_budget_s": (15, 150, 1200),
+        "max_steps": (6, 100000, 3500),        # default: the time budget stops training first
+        "time_budget_s": (15, 150, 1800),
         "note_seconds": (1.0, 4.0, 4.0),       # notes are cut to this (NSynth: 4 s)
         "max_notes": (24, 600, 10000),         # training notes tokenized (a seeded subset; full: all)
         "nsynth_size": ("smoke", "default", "default"),
@@ -183,18 +183,18 @@ _TABLE = {
         "piano_window_s": (1.0, 6.0, 6.0),     # training window of the piano model
         "piano_prompt_s": (0.5, 3.0, 3.0),
         "piano_continue_s": (0.5, 3.0, 3.0),
-        "piano_time_budget_s": (15, 120, 900),
+        "piano_time_budget_s": (15, 120, 1800),
         "maestro_size": ("smoke", "default", "default"),
     },
     "ch06": {
         # the denoiser
-        "channels": ((16, 32), (32, 64, 96), (64, 96, 128)),  # UNet widths, one per resolution
-        "emb_dim": (32, 128, 128),          # timestep + condition embedding
+        "channels": ((16, 32), (32, 64, 96), (128, 256, 384)),  # UNet widths, one per resolution
+        "emb_dim": (32, 128, 256),          # timestep + condition embedding
         "p_uncond": (0.1, 0.1, 0.1),        # condition dropout (classifier-free guidance)
         # training
-        "batch_size": (4, 16, 16),
+        "batch_size": (4, 16, 64),
         "lr": (1e-3, 5e-4, 5e-4),
-        "max_steps": (6, 100000, 100000),   # the time budget usually stops training first
+        "max_steps": (6, 100000, 20000),    # default: the time budget stops training first
         "time_budget_s": (15, 150, 2100),   # wall clock of one training run
         "ema_decay": (0.9, 0.995, 0.998),
         "nsynth_size": ("smoke", "default", "default"),
