@@ -147,11 +147,13 @@ def chapter_plan(profile: str, short: bool = False) -> dict[str, Chapter]:
     def rnn_sample(device):
         model = rnn_model().to(device).eval()
         return rnn_recipe.generate_notes(model, _pitches(s2.pitch_min, s2.pitch_max, s2.n_generate),
-                                         [fams2[k % len(fams2)] for k in range(s2.n_generate)], seconds=gen2, progress=False)
+                                         [fams2[k % len(fams2)] for k in range(s2.n_generate)], seconds=gen2,
+                                         progress=False)
 
     plan["02"].trains.append(Train("02", "rnn", s2.max_steps, lambda: {"rnn": rnn_model()}, rnn_train))
     # the notebook generates n_generate notes of gen_seconds, three 1 s notes at three temperatures
-    plan["02"].samples.append(Sample("02", "rnn notes", rnn_sample, (s2.gen_seconds + 3 * min(1.0, s2.gen_seconds)) / gen2,
+    plan["02"].samples.append(Sample("02", "rnn notes", rnn_sample,
+                                     (s2.gen_seconds + 3 * min(1.0, s2.gen_seconds)) / gen2,
                                      f"{s2.n_generate} notes x {s2.gen_seconds} s + 3 x 1 s, measured on {gen2} s"))
 
     # -- 03: the GAN, two recipes --------------------------------------------------------------
@@ -268,9 +270,11 @@ def chapter_plan(profile: str, short: bool = False) -> dict[str, Chapter]:
         return run
 
     # the training notes, 16 at a time (max_notes bounds how many the split gives)
-    plan["05"].samples.append(Sample("05", "tokenize notes", tokenize(tok, s5.n_q), s5.max_notes / 16 * (4 if short else 1),
+    plan["05"].samples.append(Sample("05", "tokenize notes", tokenize(tok, s5.n_q),
+                                     s5.max_notes / 16 * (4 if short else 1),
                                      f"{s5.max_notes} notes of 4 s with the reference codec, measured on 16"))
-    plan["05"].trains.append(Train("05", "transformer (notes)", s5.max_steps, lambda: {"lm": lm_model()}, lm_train_notes))
+    plan["05"].trains.append(Train("05", "transformer (notes)", s5.max_steps, lambda: {"lm": lm_model()},
+                                   lm_train_notes))
     plan["05"].trains.append(Train("05", "transformer (piano)", s5.max_steps, lambda: {"lm": lm_model("piano")},
                                    lm_train_piano))
     gen5 = 0.1 if short else 0.5
@@ -313,7 +317,8 @@ def chapter_plan(profile: str, short: bool = False) -> dict[str, Chapter]:
                                            batch_size=s6.batch_size, lr=s6.lr, ema_decay=s6.ema_decay,
                                            time_budget_s=inf, progress=False, device=device)[1]
 
-    plan["06"].samples.append(Sample("06", "encode notes", tokenize(codec, None), s6.max_notes / 16 * (4 if short else 1),
+    plan["06"].samples.append(Sample("06", "encode notes", tokenize(codec, None),
+                                     s6.max_notes / 16 * (4 if short else 1),
                                      f"{s6.max_notes} notes of 4 s with the reference codec, measured on 16"))
     plan["06"].trains.append(Train("06", "diffusion (notes)", s6.max_steps, lambda: {"denoiser": diff_model()},
                                    diff_train))
@@ -465,6 +470,8 @@ def main(argv=None) -> int:
     if device.type != "cuda" and not args.smoke:
         print(f"gpu_check: no CUDA GPU here ({device}); run it on a GPU machine, or use --smoke", file=sys.stderr)
         return 2
+    if args.smoke:
+        torch.set_num_threads(1)          # tiny models: more threads only add synchronisation
     t0 = time.perf_counter()
     result = measure(profile, device, steps, warmup, short=args.smoke, chapters=chapters)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
