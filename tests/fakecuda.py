@@ -31,6 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode, return_and_correct_a
 CUDA = torch.device("cuda", 0)
 aten = torch.ops.aten
 _ACTIVE = []          # the running FakeCudaMode, if any
+_IN_CUDA_CALL = []   # torch functions running with a GPU tensor among their arguments
 _TO_CPU = []         # set while a tensor is explicitly copied to the CPU
 _SAVING = set()       # data pointers of CPU storages that stand for CUDA storages in a torch.save
 # ops CUDA accepts with CPU tensors beside CUDA ones (a copy between devices; CPU indices)
@@ -120,7 +121,8 @@ class FakeCudaMode(TorchDispatchMode):
         tensors = [t for t in flat if isinstance(t, torch.Tensor)]
         on_cuda = [t for t in tensors if isinstance(t, FakeCudaTensor)]
         on_cpu = [t for t in tensors if not isinstance(t, FakeCudaTensor) and t.device.type == "cpu"]
-        want_cuda = _is_cuda(kwargs.get("device"))
+        want_cuda = _is_cuda(kwargs.get("device")) or (
+            not tensors and _IN_CUDA_CALL and torch.device(kwargs.get("device") or "cpu").type == "cpu")
         if want_cuda:
             kwargs["device"] = torch.device("cpu")
         if func in (aten._pin_memory.default,):
@@ -155,6 +157,17 @@ class _MoveToFakeCuda(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
+        if any(isinstance(t, FakeCudaTensor) for t in tree_flatten((args, kwargs))[0]):
+            # torch's own C++ code for this call (a composite op, a backward formula) makes its
+            # helper tensors with the input's options, i.e. on the GPU: factories inside it do too
+            _IN_CUDA_CALL.append(func)
+            try:
+                return self._call(func, args, kwargs)
+            finally:
+                _IN_CUDA_CALL.pop()
+        return self._call(func, args, kwargs)
+
+    def _call(self, func, args, kwargs):
         if func is torch.Tensor.to:
             copy = kwargs.pop("copy", False)
             device, dtype, _, _ = torch._C._nn._parse_to(*args[1:], **kwargs)

@@ -82,7 +82,7 @@ class VectorQuantizer(nn.Module):
             self.ema_count.fill_(1.0)
             self.initialized.fill_(True)
             return
-        onehot = (idx[:, None] == torch.arange(self.size, device=idx.device)).type_as(x)  # [N, K]
+        onehot = F.one_hot(idx, self.size).type_as(x)                    # [N, K]
         self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
         self.ema_sum.mul_(self.decay).add_(onehot.t() @ x, alpha=1 - self.decay)
         # Laplace smoothing keeps counts > 0, so the division below is safe
