@@ -149,10 +149,39 @@ def test_train_cli_resumes_and_fine_tunes_into_a_clock(tmp_path, capsys):
     assert main(base + ["--out", str(tmp_path / "tuned.pt"), "--init", str(plain)]) == 0
     assert "the clock starting at zero" in capsys.readouterr().out
     assert json.loads((tmp_path / "tuned.json").read_text())["initialized_from"] == str(plain)
-    # a model of another size does not fit: one clear error
-    cfg.hidden *= 2
-    other = rnn.save_model(SampleRNN(cfg), tmp_path / "other.pt")
-    assert main(base + ["--out", str(tmp_path / "bad.pt"), "--init", str(other)]) == 2
+    # a checkpoint that is no RNN is one clear error
+    bad = checkpoint.save(tmp_path / "bad_init.pt", kind="gan", config={"channels": 8}, state={})
+    assert main(base + ["--out", str(tmp_path / "bad.pt"), "--init", str(bad)]) == 2
+
+
+def test_init_takes_the_architecture_of_its_checkpoint_and_resume_keeps_it(tmp_path, capsys):
+    from coursekit.cli import main
+
+    folder = _tone_folder(tmp_path / "nsynth-train")
+    small = tmp_path / "small.pt"
+    assert main(["train", "rnn", "--profile", "smoke", "--data", str(folder), "--out", str(small)]) == 0
+    init = checkpoint.load(small, kind="rnn")["config"]
+    assert init["hidden"] != rnn.config_from_profile("default").hidden
+    # the default profile trains it (its budget, batch and data) at the smoke checkpoint's size
+    tuned = tmp_path / "tuned.pt"
+    base = ["train", "rnn", "--profile", "default", "--data", str(folder), "--out", str(tuned),
+            "--time-budget", "3"]
+    capsys.readouterr()
+    assert main(base + ["--init", str(small)]) == 0
+    out = capsys.readouterr().out
+    assert f"the architecture comes from {small} (hidden {init['hidden']}" in out
+    assert "not from the default profile (hidden 192" in out
+    config = checkpoint.load(tuned, kind="rnn")["config"]
+    trained_on = ("train_families",)       # the default profile's families, a record of the data
+    assert {k: v for k, v in config.items() if k not in trained_on} == \
+        {k: v for k, v in init.items() if k not in trained_on}
+    assert config["train_families"] == ["flute", "organ"]
+    card = json.loads(tuned.with_suffix(".json").read_text())
+    assert card["profile"] == "default" and card["steps"] > 0 and card["config"] == config
+    # --resume rebuilds the model its training state was saved with, not the profile's
+    assert main(base + ["--resume", "--time-budget", "4"]) == 0
+    assert f"resumed from {tmp_path / 'tuned.train.pt'}" in capsys.readouterr().out
+    assert checkpoint.load(tuned, kind="rnn")["config"] == config
 
 
 def test_a_resumed_training_ends_as_an_uninterrupted_one(tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import checkpoint
 
-__all__ = ["resume_path", "write_run_card", "cache_path"]
+__all__ = ["resume_path", "write_run_card", "cache_path", "stored_architecture", "say_architecture"]
 
 
 def cache_path(kind: str, folder, key: str) -> Path:
@@ -41,6 +41,37 @@ def resume_path(out) -> Path:
     beside ``OUT`` (weights, optimizers, random states, data position; ``--resume`` reads it)."""
     out = Path(out)
     return out.with_name(out.stem + ".train.pt")
+
+
+def stored_architecture(kind: str, out, init=None, resume: bool = False):
+    """Where ``train MODEL`` takes its model's architecture from: ``(path, config)``.
+
+    With ``--resume`` and the run's training checkpoint (:func:`resume_path`) there, that
+    checkpoint and the config it was trained with; else with ``--init``, the init checkpoint
+    and its stored config (a fine-tune keeps the architecture it starts from, whatever the
+    profile's sizes); else ``(None, None)``: the profile's model. Training settings (steps,
+    batch, learning rate, data, mixed precision) stay the profile's either way.
+    """
+    state = resume_path(out)
+    path = state if resume and state.exists() else Path(init) if init else None
+    if path is None:
+        return None, None
+    ckpt = checkpoint.load(path, kind=kind)
+    if not ckpt.get("config"):
+        raise ValueError(f"{path} stores no model config to rebuild its {kind} model from")
+    return path, dict(ckpt["config"])
+
+
+def say_architecture(source, profile: str, profile_config: dict, config: dict, keys) -> None:
+    """Print one line when the model's architecture (the ``keys`` of ``config``, taken from
+    the checkpoint ``source``) is not the one the profile's config would build."""
+    def plain(v):
+        return list(v) if isinstance(v, tuple) else v
+    differ = [k for k in keys if plain(config.get(k)) != plain(profile_config.get(k))]
+    if differ:
+        print(f"the architecture comes from {source} ("
+              + ", ".join(f"{k} {plain(config.get(k))}" for k in differ) + f"), not from the {profile} "
+              "profile (" + ", ".join(f"{k} {plain(profile_config.get(k))}" for k in differ) + ")")
 
 
 def write_run_card(out, *, model: str, profile: str, data, config: dict, history, started: float,

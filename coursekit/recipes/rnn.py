@@ -36,7 +36,7 @@ import torch
 from .. import audio, checkpoint
 from ..data.nsynth import FAMILIES, N_FRAMES, SAMPLE_RATE
 from ..models.rnn import SILENCE, RNNConfig, SampleRNN, generate, nll_loss
-from . import resume_path, write_run_card
+from . import resume_path, say_architecture, stored_architecture, write_run_card
 
 __all__ = ["NOTE_SECONDS", "load_notes", "heldout_notes", "NoteSegments", "config_from_profile",
            "train_rnn", "save_model", "load_model", "reference_checkpoint", "generate_notes",
@@ -306,18 +306,37 @@ def _family_ids(families, n: int, names) -> list[int]:
 def add_train_arguments(parser) -> None:
     """The flags of ``train rnn`` besides the common ones (``--profile --out --seed --data
     --resume --device --time-budget``)."""
-    parser.add_argument("--init", default=None, help="start from this RNN checkpoint's weights "
-                        "(fine-tuning; a clock or an oscillator it lacks starts at zero)")
+    parser.add_argument("--init", default=None, help="start from this RNN checkpoint: its model "
+                        "and weights, the profile's training (fine-tuning; the profile's clock or "
+                        "oscillator, when it lacks them, starts at zero)")
 
 
-def _init_from(model: SampleRNN, init, profile: str) -> None:
+# what a stored config fixes of the model (the rest records the data it was trained on)
+ARCHITECTURE = ("sr", "frame_size", "hidden", "mlp_hidden", "emb_dim", "cond_dim", "n_pitches",
+                "families", "time_buckets", "time_bucket_s", "osc_harmonics")
+
+
+def _config_from(stored: dict, profile_cfg: RNNConfig, fine_tune: bool) -> RNNConfig:
+    """The model a run builds from a checkpoint's stored config: its architecture, the
+    profile's pitch range. A fine-tune (``fine_tune``) adds the profile's clock and oscillator
+    where the checkpoint has none (they start at zero, :func:`_init_from`)."""
+    cfg = RNNConfig.from_dict({"families": list(FAMILIES), **stored})
+    cfg.pitch_min, cfg.pitch_max = profile_cfg.pitch_min, profile_cfg.pitch_max
+    if fine_tune and not cfg.time_buckets:
+        cfg.time_buckets, cfg.time_bucket_s = profile_cfg.time_buckets, profile_cfg.time_bucket_s
+    if fine_tune and not cfg.osc_harmonics:
+        cfg.osc_harmonics = profile_cfg.osc_harmonics
+    return cfg
+
+
+def _init_from(model: SampleRNN, init) -> None:
     """Load ``init``'s weights into ``model``; the clock and the oscillator may be missing."""
     weights, own = load_model(init).state_dict(), model.state_dict()
     missing = [k for k in own if k not in weights]
     unexpected = [k for k in weights if k not in own]
     resized = [k for k in weights if k in own and weights[k].shape != own[k].shape]
     if unexpected or resized or any(not k.startswith(("time_emb.", "osc_in.")) for k in missing):
-        raise ValueError(f"{init} does not fit the {profile} profile's RNN: missing {missing}, "
+        raise ValueError(f"{init} does not fit the RNN built from its config: missing {missing}, "
                          f"unexpected {unexpected}, other shapes {resized}")
     model.load_state_dict(weights, strict=False)
     new = [name for name, prefix in (("the clock", "time_emb."), ("the oscillator", "osc_in."))
@@ -329,7 +348,8 @@ def _init_from(model: SampleRNN, init, profile: str) -> None:
 def train_command(args) -> int:
     """``python -m coursekit train rnn --profile P --out CKPT [--init CKPT] [--resume]``.
 
-    Trains with the profile's ``ch02`` sizes, keeps a resumable training checkpoint beside
+    Trains with the profile's ``ch02`` sizes (with ``--init``, the init checkpoint's model;
+    with ``--resume``, the model the run started with), keeps a resumable training checkpoint beside
     ``--out`` (``<out>.train.pt``), and at the end writes the compact model to ``--out`` and its
     card to ``<out without .pt>.json``.
     """
@@ -344,17 +364,22 @@ def train_command(args) -> int:
     families = None if p.families in (None, "all") else [f.strip() for f in p.families.split(",")]
     device = pick_device(args.device)
     t0 = time.perf_counter()
+    source, stored = stored_architecture("rnn", out, args.init, args.resume)
+    fine_tune = source is not None and args.init is not None and source == Path(args.init)
+    profile_cfg = config_from_profile(prof.name)
+    cfg = profile_cfg if stored is None else _config_from(stored, profile_cfg, fine_tune)
+    if stored is not None:
+        say_architecture(source, prof.name, asdict(profile_cfg), asdict(cfg), ARCHITECTURE)
     seed_everything(args.seed)                          # the starting weights follow --seed
     pitch_range = (p.pitch_min, p.pitch_max)
-    notes = load_notes(split, sr=p.sr, pitch_range=pitch_range, families=families,
+    notes = load_notes(split, sr=cfg.sr, pitch_range=pitch_range, families=families,
                        max_notes=p.max_notes, seed=args.seed)
-    cfg = config_from_profile(prof.name)
     cfg.train_families = sorted({cfg.families[i] for i in notes["family"].tolist()})
     model = SampleRNN(cfg)
-    if args.init and not args.resume:
-        _init_from(model, args.init, prof.name)
+    if fine_tune:
+        _init_from(model, args.init)
     # the validation loss is measured on notes of instruments the model never trains on
-    val_notes = heldout_notes(split, sr=p.sr, pitch_range=pitch_range, families=families,
+    val_notes = heldout_notes(split, sr=cfg.sr, pitch_range=pitch_range, families=families,
                               seed=args.seed)
     val_desc = "8 onset segments of training notes (no held-out notes found)" if val_notes is None else \
         f"{len(val_notes['codes'])} onset segments of {val_notes['folder']} (instruments not trained on)"
@@ -372,7 +397,7 @@ def train_command(args) -> int:
     write_run_card(
         out, model="rnn", profile=prof.name, started=t0, history=history, initialized_from=args.init,
         data={"folder": str(split), "notes": len(notes["codes"]), "pitch_range": list(pitch_range),
-              "families": cfg.train_families, "sample_rate": p.sr},
+              "families": cfg.train_families, "sample_rate": cfg.sr},
         config=asdict(cfg),
         metrics={"train_nll_last100": float(np.mean([h["loss"] for h in history[-100:]])) if history else None,
                  "val_nll": vals[-1] if vals else None, "val_data": val_desc})
