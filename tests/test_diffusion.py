@@ -302,6 +302,40 @@ def test_init_fine_tunes_from_a_checkpoint_on_another_codecs_latents(tmp_path, t
         R.init_from(fresh, tmp_path / "nope.pt")
 
 
+def test_init_takes_the_architecture_of_its_checkpoint_and_resume_keeps_it(tmp_path, tiny_codec,
+                                                                           mini_nsynth_root, capsys):
+    from coursekit.profiles import get_profile
+
+    data = mini_nsynth_root / "nsynth-train"
+    small = tmp_path / "small.pt"
+    assert _train("--out", small, "--codec", tiny_codec, "--time-budget", 2, "--data", data) == 0
+    init = checkpoint.load(small, kind="diffusion")["config"]
+    assert list(init["channels"]) != list(get_profile("default").ch06.channels)
+    # the default profile trains it (its budget, batch and data) at the smoke checkpoint's size
+    tuned = tmp_path / "tuned.pt"
+    base = ["--out", tuned, "--codec", tiny_codec, "--data", data, "--profile", "default"]
+    capsys.readouterr()
+    assert _train(*base, "--time-budget", 2, "--init", small) == 0
+    out = capsys.readouterr().out
+    assert f"the architecture comes from {small} (channels {list(init['channels'])}" in out
+    config = checkpoint.load(tuned, kind="diffusion")["config"]
+    trained_on = ("train_pairs", "velocities")       # records of the default profile's notes
+    assert {k: v for k, v in config.items() if k not in trained_on} == \
+        {k: v for k, v in init.items() if k not in trained_on}
+    card = checkpoint.read_card(tuned.with_suffix(".json"))
+    assert card["profile"] == "default" and card["steps"] >= 1
+    assert card["initialized_from"]["from"] == str(small)
+    # --resume rebuilds the model its training state was saved with, not the profile's
+    assert _train(*base, "--time-budget", 3, "--resume") == 0
+    assert f"resumed from {tmp_path / 'tuned.train.pt'}" in capsys.readouterr().out
+    assert checkpoint.load(tuned, kind="diffusion")["config"]["channels"] == init["channels"]
+    # a genre model does not start a note model: one clear error
+    genres = checkpoint.save(tmp_path / "genres.pt", kind="diffusion", config={**init, "task": "genres"},
+                             state={})
+    with pytest.raises(ValueError, match="'genres' model"):
+        _train("--out", tmp_path / "x.pt", "--codec", tiny_codec, "--data", data, "--init", genres)
+
+
 def test_genre_train_and_sample_cli(tmp_path, tiny_codec):
     from coursekit.data import make_dataset
     from coursekit.data.nsynth import read_examples

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import checkpoint
-from . import resume_path, write_run_card
+from . import resume_path, say_architecture, stored_architecture, write_run_card
 from ..data.gtzan import GENRES
 from ..data.nsynth import FAMILIES, N_FRAMES, SAMPLE_RATE
 from ..models.diffusion import (DiffusionConfig, LatentDiffusion, diffusion_loss, latent_stats,
@@ -65,6 +65,19 @@ def config_for_profile(profile=None, task: str = "notes") -> DiffusionConfig:
                   else {"genre": len(GENRES)})
     return DiffusionConfig(channels=tuple(s.channels), emb_dim=s.emb_dim, p_uncond=s.p_uncond,
                            conditions=conditions, task=task)
+
+
+# what a stored config fixes of the denoiser (the rest is the codec's, the data's or training's)
+ARCHITECTURE = ("channels", "emb_dim", "groups", "num_train_timesteps", "beta_schedule", "prediction_type")
+
+
+def config_from_checkpoint(profile_cfg: DiffusionConfig, stored: dict, source) -> DiffusionConfig:
+    """``profile_cfg`` with the architecture (:data:`ARCHITECTURE`) of the checkpoint config
+    ``stored`` (read from ``source``), which must be a model of the same task."""
+    if stored.get("task", "notes") != profile_cfg.task:
+        raise ValueError(f"{source} is a {stored.get('task')!r} model; this run trains {profile_cfg.task!r}")
+    arch = {k: stored[k] for k in ARCHITECTURE if k in stored}
+    return DiffusionConfig.from_dict({**asdict(profile_cfg), **arch})
 
 
 @dataclass
@@ -215,7 +228,10 @@ def train_model(opts: TrainOptions, out, profile=None, data=None, seed: int = 0,
                 device=None, time_budget_s: float | None = None) -> Path:
     """One training run: encode the data (cached), train, write the EMA model and its card.
 
-    A resumable training state is kept in ``<out>.train.pt`` beside ``out``. The model
+    The model is the profile's, or with ``opts.init`` the init checkpoint's architecture
+    (:data:`ARCHITECTURE`; training stays the profile's), or with ``resume`` the one the run's
+    training state was saved with. A resumable training state is kept in
+    ``<out>.train.pt`` beside ``out``. The model
     (float16 weights) goes to ``out``, the card to ``out`` with ``.json``; with ``opts.codec``
     the codec travels inside the file. Returns ``out``.
     """
@@ -229,6 +245,10 @@ def train_model(opts: TrainOptions, out, profile=None, data=None, seed: int = 0,
     t0 = time.perf_counter()
     codec = load_codec(opts.codec, device=device)      # the latents are encoded there (cached)
     cfg = config_for_profile(prof, opts.task)
+    source, stored = stored_architecture("diffusion", out, opts.init, resume)
+    if stored is not None:
+        profile_cfg, cfg = cfg, config_from_checkpoint(cfg, stored, source)
+        say_architecture(source, prof.name, asdict(profile_cfg), asdict(cfg), ARCHITECTURE)
     cfg.latent_digest, cfg.latent_dim = latent_digest(codec), codec.latent_dim
     cfg.sample_rate, cfg.frame_rate = codec.sample_rate, codec.frame_rate
     dataset, (mean, std), described = _training_data(codec, cfg, data, s, seed)
