@@ -294,3 +294,33 @@ def test_train_cli_resumes_and_fine_tunes(tiny_checkpoints, mini_nsynth_root, tm
     bad = R.save_model(CodecLM(LMConfig(n_q=3, card=16, d_model=32, n_layer=1, n_head=2)), tmp / "bad.pt")
     with pytest.raises(ValueError, match="does not match"):
         R.train_command(_train_args(out=str(tmp_path / "x.pt"), init=str(bad), **kw))   # another layout
+
+
+def test_init_takes_the_architecture_of_its_checkpoint_and_resume_keeps_it(tiny_checkpoints, mini_nsynth_root,
+                                                                           tmp_path, capsys):
+    from coursekit.profiles import get_profile
+
+    _, _, tmp = tiny_checkpoints
+    kw = dict(data=str(mini_nsynth_root / "nsynth-train"), codec=str(tmp / "codec.pt"))
+    small = tmp_path / "small.pt"
+    assert R.train_command(_train_args(out=str(small), time_budget=float("inf"), **kw)) == 0   # smoke: 6 steps
+    init = checkpoint.load(small, kind="transformer")["config"]
+    default = get_profile("default").ch05
+    assert (init["d_model"], init["n_q"]) != (default.d_model, default.n_q)
+    # the default profile (its budget, batch, 4 s notes) trains it at the smoke checkpoint's size
+    tuned = tmp_path / "tuned.pt"
+    capsys.readouterr()
+    assert R.train_command(_train_args(out=str(tuned), profile="default", init=str(small), time_budget=3,
+                                       **kw)) == 0
+    out = capsys.readouterr().out
+    assert f"the architecture comes from {small} (n_q {init['n_q']}, d_model {init['d_model']}" in out
+    assert f"the most {small}'s {init['max_steps']} positions hold" in out     # 4 s notes cut to fit
+    config = checkpoint.load(tuned, kind="transformer")["config"]
+    assert config == init
+    card = checkpoint.read_card(tuned.with_suffix(".json"))
+    assert card["profile"] == "default" and card["steps"] >= 1 and card["tokenizer"]["n_q"] == init["n_q"]
+    # --resume rebuilds the model its training state was saved with, not the profile's
+    assert R.train_command(_train_args(out=str(tuned), profile="default", resume=True, time_budget=4,
+                                       **kw)) == 0
+    assert f"resumed from {tmp_path / 'tuned.train.pt'}" in capsys.readouterr().out
+    assert checkpoint.load(tuned, kind="transformer")["config"] == init

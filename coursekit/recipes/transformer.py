@@ -33,13 +33,16 @@ import numpy as np
 import torch
 
 from .. import checkpoint
-from . import cache_path, resume_path, write_run_card
+from . import cache_path, resume_path, say_architecture, stored_architecture, write_run_card
 from ..data.nsynth import FAMILIES
 from ..models import patterns as P
 from ..models.transformer import CodecLM, LMConfig, drop_condition, generate, lm_loss
 from ..profiles import get_profile
 
 REFERENCE = {"notes": "transformer.pt", "piano": "transformer_piano.pt"}
+# what a stored config fixes of the model (the tokens' codec, the task and dropout are the run's)
+ARCHITECTURE = ("n_q", "pattern", "d_model", "n_layer", "n_head", "max_steps", "n_families", "n_pitches",
+                "n_velocities", "families")
 
 
 # -- Tokenizers: the course codec, or EnCodec when its pretrained weights can be had ---------
@@ -395,7 +398,7 @@ class TrainOptions:
     profile: str | None = None     # model size, data and budget (default: the active profile)
     data: str | None = None        # NSynth train split or MAESTRO folder (default: the profile's)
     codec: str | None = None       # the tokenizer (default: default_tokenizer())
-    init: str | None = None        # fine-tune: start from this checkpoint's weights (same layout)
+    init: str | None = None        # fine-tune: start from this checkpoint (its architecture and weights)
     seed: int = 0
     resume: bool = False           # continue the run's training checkpoint under runs_root()
     device: str | None = None
@@ -403,15 +406,16 @@ class TrainOptions:
 
 
 def _held_out(task: str, folder: Path, tok, digest: str, p, cfg: LMConfig, n_frames: int, seed: int):
-    """Held-out data for the validation loss (NSynth valid beside the train split; MAESTRO's
-    validation + test performances) and its description, or ``(None, None)``."""
+    """Held-out data for the validation loss (NSynth valid beside the train split, notes cut to
+    ``n_frames``; MAESTRO's validation + test performances) and its description, or ``(None, None)``."""
     if task == "notes":
         valid_dir = folder.parent / folder.name.replace("train", "valid")
         if valid_dir != folder and (valid_dir / "examples.json").exists():
-            v = tokenize_nsynth(valid_dir, tok, digest, p.n_q, p.note_seconds, 64, seed=seed)
+            v = tokenize_nsynth(valid_dir, tok, digest, cfg.n_q, p.note_seconds, 64, seed=seed)
+            v = {**v, "codes": v["codes"][..., :n_frames]}
             return NoteSteps(v, cfg.pattern, cfg.card), f"{len(v['codes'])} notes of {valid_dir}"
     elif maestro_audio_files(folder, "heldout"):
-        v = tokenize_maestro(folder, tok, digest, p.n_q, "heldout")
+        v = tokenize_maestro(folder, tok, digest, cfg.n_q, "heldout")
         try:
             return (PerformanceWindows(v["codes"], n_frames, cfg.pattern, cfg.card, n_items=64),
                     f"windows of the held-out performances of {folder}")
@@ -423,7 +427,12 @@ def _held_out(task: str, folder: Path, tok, digest: str, p, cfg: LMConfig, n_fra
 def train_transformer(opts: TrainOptions) -> Path:
     """Tokenize the data with the codec (cached), train within the profile's budget, keep a
     resumable training checkpoint at ``<out>.train.pt`` beside ``opts.out``, then write
-    the compact model to ``opts.out`` and its card beside it. Returns the model's path."""
+    the compact model to ``opts.out`` and its card beside it. Returns the model's path.
+
+    The model is the profile's; with ``opts.init`` it has the init checkpoint's architecture
+    (:data:`ARCHITECTURE`; sequences longer than its ``max_steps`` are cut to fit), with
+    ``opts.resume`` the one the run's training state was saved with. Training (steps, batch,
+    learning rate, dropout, data) stays the profile's."""
     from ..data import dataset_dir
     from ..train import pick_device, seed_everything
 
@@ -432,17 +441,22 @@ def train_transformer(opts: TrainOptions) -> Path:
     if opts.task not in REFERENCE:
         raise ValueError(f"--task must be notes or piano, got {opts.task!r}")
     out, device, t0 = Path(opts.out), pick_device(opts.device), time.perf_counter()
+    source, stored = stored_architecture("transformer", out, opts.init, opts.resume)
+    n_q = stored["n_q"] if stored is not None else p.n_q
     tok_name = opts.codec or default_tokenizer()
-    tok, digest = load_tokenizer(tok_name, p.n_q)
+    tok, digest = load_tokenizer(tok_name, n_q)
+    if stored is not None and (n_q > tok.n_q or stored.get("card", tok.codebook_size) != tok.codebook_size):
+        raise ValueError(f"{source}: its layout ({n_q} codebooks of {stored.get('card')}) does not match "
+                         f"the codec {tok_name}'s ({tok.n_q} codebooks of {tok.codebook_size})")
     tok = tok.to(device)                                # tokenize on the device too (cached)
     if opts.task == "notes":
         folder = Path(opts.data) if opts.data else dataset_dir("nsynth", "train", size=p.nsynth_size)
-        tokens = tokenize_nsynth(folder, tok, digest, p.n_q, p.note_seconds, p.max_notes, seed=opts.seed)
+        tokens = tokenize_nsynth(folder, tok, digest, n_q, p.note_seconds, p.max_notes, seed=opts.seed)
         n_frames, budget = tokens["codes"].shape[-1], p.time_budget_s
         data_desc = {"folder": str(folder), "notes": len(tokens["codes"])}
     else:
         folder = Path(opts.data) if opts.data else dataset_dir("maestro", size=p.maestro_size)
-        tokens = tokenize_maestro(folder, tok, digest, p.n_q, "train")
+        tokens = tokenize_maestro(folder, tok, digest, n_q, "train")
         n_frames, budget = int(round(p.piano_window_s * tok.frame_rate)), p.piano_time_budget_s
         data_desc = {"folder": str(folder), "performances": len(tokens["codes"]),
                      "seconds": round(sum(c.shape[-1] for c in tokens["codes"]) / tok.frame_rate, 1)}
@@ -451,6 +465,17 @@ def train_transformer(opts: TrainOptions) -> Path:
                               latent_digest=digest, frame_rate=float(tok.frame_rate),
                               sample_rate=int(tok.sample_rate))
     cfg.max_steps = P.sequence_length(n_frames, cfg.n_q, cfg.pattern)
+    if stored is not None:
+        profile_cfg = cfg
+        cfg = LMConfig.from_dict({**asdict(cfg), **{k: stored[k] for k in ARCHITECTURE if k in stored}})
+        say_architecture(source, prof.name, asdict(profile_cfg), asdict(cfg), ARCHITECTURE)
+        if P.sequence_length(n_frames, cfg.n_q, cfg.pattern) > cfg.max_steps:
+            n_frames = next(n for n in range(n_frames, 0, -1)
+                            if P.sequence_length(n, cfg.n_q, cfg.pattern) <= cfg.max_steps)
+            print(f"training sequences cut to {n_frames} frames ({n_frames / tok.frame_rate:.2f} s), "
+                  f"the most {source}'s {cfg.max_steps} positions hold")
+            if opts.task == "notes":
+                tokens = {**tokens, "codes": tokens["codes"][..., :n_frames]}
     if opts.task == "piano":
         cfg.cond_dropout = 0.0
         dataset = PerformanceWindows(tokens["codes"], n_frames, cfg.pattern, cfg.card)
@@ -463,7 +488,7 @@ def train_transformer(opts: TrainOptions) -> Path:
         if start.cfg.streams != cfg.streams or start.cfg.vocab != cfg.vocab:
             raise ValueError(f"--init {opts.init}: its layout ({start.cfg.pattern}, {start.cfg.n_q} codebooks "
                              f"of {start.cfg.card}) does not match this run's")
-        model.load_state_dict(start.state_dict(), strict=False)
+        model.load_state_dict(start.state_dict())
         print(f"initialized from {opts.init} (trained on the tokens of {start.cfg.tokenizer})")
     held_out, val_desc = _held_out(opts.task, folder, tok, digest, p, cfg, n_frames, opts.seed)
     if held_out is None:
@@ -494,7 +519,8 @@ def add_train_arguments(parser) -> None:
     """The flags of ``train transformer`` beyond the common ones."""
     parser.add_argument("--task", default="notes", choices=sorted(REFERENCE),
                         help="notes (conditioned on family, pitch, velocity) or piano (continuation)")
-    parser.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
+    parser.add_argument("--init", default=None, help="start from this checkpoint: its model and weights, "
+                        "the profile's training (fine-tuning)")
     parser.add_argument("--codec", default=None, help="codec checkpoint that makes the tokens "
                         "(default: the reference codec)")
 
