@@ -117,6 +117,32 @@ def test_train_save_load_and_sample_cli_write_a_valid_nsynth_folder(tmp_path):
                  "--pitch", "90"]) == 2
 
 
+def test_resume_keeps_the_width_and_recipe_its_training_state_was_saved_with(tmp_path, capsys):
+    from coursekit.cli import main
+    from coursekit.data.nsynth import write_nsynth_folder
+    from coursekit.profiles import get_profile
+
+    notes = [{"audio": audio.tone(audio.midi_to_hz(p), 4.0, 16000, 0.5), "pitch": p,
+              "velocity": 100, "instrument_family_str": f} for p, f in [(50, "flute"), (66, "organ")]]
+    folder = write_nsynth_folder(tmp_path / "nsynth-train", notes)
+    ckpt = tmp_path / "gan.pt"
+    base = ["train", "gan", "--out", str(ckpt), "--data", str(folder)]
+    assert main(base + ["--profile", "smoke", "--task", "unstable"]) == 0
+    small, steps = checkpoint.load(ckpt, kind="gan")["config"], checkpoint.load(ckpt, kind="gan")["step"]
+    assert small["channels"] != get_profile("default").ch03.channels
+    # the default profile (its budget and batch) carries on at the smoke run's width and recipe
+    capsys.readouterr()
+    assert main(base + ["--profile", "default", "--resume", "--time-budget", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"the architecture comes from {tmp_path / 'gan.train.pt'} (channels {small['channels']})" in out
+    assert f"resumed from {tmp_path / 'gan.train.pt'}" in out
+    card = json.loads(ckpt.with_suffix(".json").read_text())
+    assert card["profile"] == "default" and card["recipe"] == "unstable" and card["steps"] > steps
+    assert checkpoint.load(ckpt, kind="gan")["config"] == small
+    # another recipe than the saved one is one clear line
+    assert main(base + ["--profile", "default", "--resume", "--task", "stable"]) == 2
+
+
 def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path):
     y = torch.from_numpy(np.stack([audio.tone(audio.midi_to_hz(p), 1.1, 16000, 0.5)[:SEGMENT]
                                    for p in (50, 60, 70, 55)]))

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from .. import audio, checkpoint
 from ..data.nsynth import FAMILIES, SAMPLE_RATE as SR
-from . import resume_path, write_run_card
+from . import resume_path, say_architecture, stored_architecture, write_run_card
 from ..models.gan import (SEGMENT, Discriminator, GANConfig, Generator, d_loss, from_features,
                           g_loss, to_features)
 from ..train import optimizer_step
@@ -400,10 +400,12 @@ def add_train_arguments(parser) -> None:
 
 
 def train_command(args) -> int:
-    """``python -m coursekit train gan --profile P --out CKPT [--task stable|unstable]``.
+    """``python -m coursekit train gan --profile P --out CKPT [--task stable|unstable] [--resume]``.
 
     Keeps a resumable training checkpoint (G, D, both optimizers) at ``<out>.train.pt`` and at
-    the end writes the generator to ``--out`` and its card to ``<out without .pt>.json``.
+    the end writes the generator to ``--out`` and its card to ``<out without .pt>.json``. The
+    networks have the profile's width; with ``--resume``, the width and recipe the run's training
+    state was saved with (the profile's other settings, steps, batch and data, still apply).
     """
     from ..data import dataset_dir
     from ..profiles import get_profile
@@ -414,6 +416,14 @@ def train_command(args) -> int:
     recipe = args.task or "stable"
     device = pick_device(args.device)                          # default: the best available
     out = Path(args.out)
+    channels = p.channels
+    source, stored = stored_architecture("gan", out, resume=args.resume)
+    if stored is not None:
+        if args.task and stored.get("recipe", recipe) != args.task:
+            raise ValueError(f"{source} trains the {stored['recipe']!r} recipe; drop --task or pass "
+                             f"--task {stored['recipe']}")
+        recipe, channels = stored.get("recipe", recipe), stored["channels"]
+        say_architecture(source, prof.name, {"channels": p.channels}, stored, ("channels",))
     split = Path(args.data) if args.data else dataset_dir("nsynth", "train", size=p.nsynth_size)
     families = None if p.families == "all" else [f.strip() for f in p.families.split(",")]
     t0 = time.perf_counter()
@@ -422,7 +432,7 @@ def train_command(args) -> int:
     budget = args.time_budget if args.time_budget is not None else p.time_budget_s
     print(f"training the GAN ({recipe}) on {len(notes['audio'])} notes of {split}, "
           f"profile {prof.name}, {device}, budget {budget:.0f} s")
-    G, D, history, _ = train_gan(notes, recipe, channels=p.channels, batch_size=p.batch_size,
+    G, D, history, _ = train_gan(notes, recipe, channels=channels, batch_size=p.batch_size,
                                  max_steps=p.max_steps, time_budget_s=budget,
                                  ckpt_path=resume_path(out),
                                  resume=args.resume, seed=args.seed, eval_every=p.eval_every,
