@@ -6,11 +6,35 @@ import time
 import pytest
 
 from coursekit import checkpoint
-from coursekit.recipes import cache_path, resume_path, write_run_card
+from coursekit.recipes import cache_path, resume_path, say_architecture, stored_architecture, write_run_card
 
 
 def test_resume_state_lives_beside_the_output(tmp_path):
     assert resume_path(tmp_path / "model.pt") == tmp_path / "model.train.pt"
+
+
+def test_the_architecture_comes_from_the_resume_state_then_the_init_then_the_profile(tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    init = checkpoint.save(tmp_path / "init.pt", kind="rnn", config={"hidden": 8, "sr": 8000}, state={})
+    assert stored_architecture("rnn", out) == (None, None)
+    assert stored_architecture("rnn", out, resume=True) == (None, None)         # no training state yet
+    assert stored_architecture("rnn", out, init=init) == (init, {"hidden": 8, "sr": 8000})
+    assert stored_architecture("rnn", out, init=str(init), resume=True) == (init, {"hidden": 8, "sr": 8000})
+    checkpoint.save(resume_path(out), kind="rnn", config={"hidden": 16, "sr": 8000}, state={})
+    assert stored_architecture("rnn", out, init=init, resume=True) == (resume_path(out), {"hidden": 16, "sr": 8000})
+    assert stored_architecture("rnn", out, init=init)[0] == init                 # without --resume: the init
+    with pytest.raises(ValueError, match="holds a rnn model, not a gan model"):
+        stored_architecture("gan", out, init=init)
+    empty = checkpoint.save(tmp_path / "empty.pt", kind="rnn", config={}, state={})
+    with pytest.raises(ValueError, match="stores no model config"):
+        stored_architecture("rnn", out, init=empty)
+    # one line naming what differs from the profile, nothing when nothing does
+    say_architecture(init, "full", {"hidden": 32, "sr": 8000, "x": (1, 2)}, {"hidden": 8, "sr": 8000, "x": [1, 2]},
+                     ("hidden", "sr", "x"))
+    assert capsys.readouterr().out == (f"the architecture comes from {init} (hidden 8), "
+                                       "not from the full profile (hidden 32)\n")
+    say_architecture(init, "full", {"hidden": 8}, {"hidden": 8}, ("hidden",))
+    assert capsys.readouterr().out == ""
 
 
 def test_run_card_has_the_schema_and_the_runs_figures(tmp_path, capsys):
