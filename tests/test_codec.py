@@ -613,3 +613,21 @@ def test_segment_dataset_on_a_gpu_gives_the_same_segments():
         assert all(s.device.type == "cuda" for s in gpu)
         gpu = [s.cpu() for s in gpu]
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(cpu, gpu))
+
+
+def test_resume_keeps_the_codec_the_run_started_with(tmp_path, capsys):
+    """A run started under one profile resumes under another with its own architecture."""
+    data = tmp_path / "wavs"
+    data.mkdir()
+    for i, clip in enumerate(synthetic_notes(3, 16000, seconds=1.0, seed=0)):
+        save(data / f"{i}.wav", clip, 16000)
+    out = tmp_path / "c.pt"
+    argv = ["train", "codec", "--out", str(out), "--data", str(data), "--device", "cpu"]
+    from coursekit.cli import main
+
+    assert main([*argv, "--profile", "smoke"]) == 0
+    smoke = R.load_codec(out).cfg
+    capsys.readouterr()
+    assert main([*argv, "--profile", "default", "--resume", "--time-budget", "2"]) == 0
+    assert "the architecture comes from" in capsys.readouterr().out
+    assert R.load_codec(out).cfg == smoke

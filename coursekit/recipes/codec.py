@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from .. import checkpoint
-from . import resume_path, write_run_card
+from . import resume_path, say_architecture, stored_architecture, write_run_card
 from ..audio import AudioError, fix_length, info, load, log_mel, mel_filterbank, resample, save
 from ..models.codec import STFT_EPS, Codec, NeuralCodec, _say_once, as_batch, codec_loss
 from ..models.stft_discriminator import STFTDiscriminator, discriminator_loss, generator_loss
@@ -401,6 +401,10 @@ def train_command(args) -> int:
     start = load_codec(ft.init) if ft.init else None
     cfg = start.cfg if start is not None else config_for_profile(p)
     out = Path(args.out)
+    source, stored = stored_architecture("codec", out, resume=args.resume)
+    if stored is not None:  # a resumed run keeps the codec it was started with
+        say_architecture(source, p.name, asdict(cfg), stored, [k for k in stored if k in asdict(cfg)])
+        cfg = Codec.from_dict(stored)
     t0 = time.perf_counter()
     if args.data:
         files = {"data": find_audio_files(args.data)}
