@@ -19,6 +19,8 @@ os.environ.setdefault("COURSEKIT_SAMPLES", str(REPO / ".cache" / "test-samples")
 os.environ.setdefault("COURSEKIT_RUNS", str(REPO / ".cache" / "test-runs"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TQDM_MININTERVAL", "5")
+if REALDATA.is_dir():  # chapter 01 reads its real excerpts from here when they are present
+    os.environ.setdefault("COURSEKIT_REALDATA", str(REALDATA))
 
 
 @pytest.fixture

@@ -111,6 +111,11 @@ def serve(test, results, port: int = 8866, ip: str = "127.0.0.1", wait: bool = T
     import subprocess
     import tempfile
 
+    import importlib.util
+
+    if importlib.util.find_spec("voila") is None:
+        raise RuntimeError('the listening page needs Voilà, which comes with the listening extra: '
+                           'pip install "coursekit[listening]"')
     test = test if isinstance(test, ListeningTest) else load_test(test)
     if not APP_NOTEBOOK.exists():
         raise FileNotFoundError(f"{APP_NOTEBOOK}: the page notebook is missing from this install")
