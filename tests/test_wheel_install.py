@@ -203,3 +203,24 @@ def test_chapter_displays_on_colabs_jupyter_stack(notebook, colab_venv, monkeypa
     """The dependency floors are real: the chapters that show players and widgets run, and
     display without an error, on the IPython, ipywidgets and ipykernel that Colab ships."""
     _execute(REPO / "notebooks" / notebook, colab_venv, monkeypatch)
+
+
+def test_installing_beside_a_cuda_torch_and_jupyter_changes_nothing_else(wheel, tmp_path):
+    """``pip install`` of the course into an environment that has torch (here a CUDA build),
+    Jupyter and IPython installs nothing but coursekit: pip's dry-run report of the wheel's own
+    requirements (this environment already holds coursekit, editable) plans no install and no
+    upgrade. ``--no-index``: anything pip would have to download makes it fail here."""
+    with zipfile.ZipFile(wheel) as z:
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    needs = [line.split(":", 1)[1].strip() for line in meta.splitlines()
+             if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert any(n.startswith("torch") for n in needs), needs
+    reqs, report = tmp_path / "requirements.txt", tmp_path / "pip-report.json"
+    reqs.write_text("\n".join(needs) + "\n")
+    out = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "-q",
+                          "--report", str(report), "-r", str(reqs)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, f"pip would have to install or upgrade something:\n{out.stderr}"
+    planned = [f"{i['metadata']['name']} {i['metadata']['version']}"
+               for i in json.loads(report.read_text())["install"]]
+    assert planned == [], f"pip would install or upgrade: {planned}"
