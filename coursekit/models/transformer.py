@@ -293,13 +293,12 @@ def lm_loss(model: CodecLM, seq: torch.Tensor, cond: dict):
     """Cross-entropy (nats per token) of every non-empty position of ``seq`` [B, streams, S].
 
     The empty positions (the corners of the delay pattern, token ``card``) are not predicted:
-    they are fixed by the pattern, never sampled.
+    they are fixed by the pattern, never sampled. The softmax is taken in float32 (mixed precision).
     """
-    logits = model(seq[:, :, :-1], cond)                                # [B, streams, S, vocab]
+    logits = model(seq[:, :, :-1], cond).float()                        # [B, streams, S, vocab]
     target = seq.clone()
     if model.cfg.pattern != "flatten":
         target[target == model.cfg.card] = -100
-    logits = logits.float()     # a softmax over the whole vocabulary: float32 under mixed precision
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
 
 
