@@ -14,10 +14,14 @@ concept and is meant to be read:
 - :mod:`coursekit.train`     the one training loop
 - :mod:`coursekit.checkpoint` the one checkpoint layout and card schema
 - :mod:`coursekit.eval`      FAD, embeddings, the note classifier, the listening test
-- :mod:`coursekit.exercises` exercise markers and checks
+- :mod:`coursekit.exercises` exercise markers and checks; ``same`` checks a mechanism written
+  in a notebook against the library
+- :mod:`coursekit.quiz`      the self-check quiz at the end of a chapter
 """
 
 __version__ = "0.1.0"
 
 from .profiles import get_profile  # noqa: E402,F401
 from .device import choose_device  # noqa: E402,F401
+from .exercises.checks import same  # noqa: E402,F401
+from .quiz import Question, quiz  # noqa: E402,F401

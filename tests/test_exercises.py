@@ -247,3 +247,33 @@ def test_every_check_fails_on_the_stub_and_passes_on_the_solution(solution):
         f"the exercise runs other checks than the solution: {on_exercise} vs {on_solution}"
     assert [v for v, _ in on_exercise] == ["FAIL"] * len(names), \
         f"{exercise.name}: checks passing on the untouched stub: {on_exercise}"
+
+
+# A hint says what to think about, never the code of the answer (an assignment, a call into
+# NumPy or torch, a slice, a loop, a return).
+CODE_IN_HINT = re.compile(r"\b(np|torch|F|math)\.\w|\breturn\b|\w\[[^\]]*:[^\]]*\]|\bfor \w+ in\b"
+                          r"|^\s*\w+\s*=[^=]|[^=!<>]=\s*\w+\(|\w\(\w+(, *\w+)*\)\s*[-+*/]")
+
+
+def _hints():
+    import ast
+    for module in sorted((REPO / "coursekit" / "exercises").glob("ch[0-9][0-9].py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "run_check":
+                args = [k.value for k in node.keywords if k.arg == "hint"] + node.args[2:3]
+                for arg in args:
+                    tiers = arg.elts if isinstance(arg, ast.Tuple) else [arg]
+                    for k, tier in enumerate(tiers):
+                        if isinstance(tier, ast.Constant) and isinstance(tier.value, str):
+                            yield module.name, node.args[0].value, k, tier.value
+
+
+def test_hints_come_in_tiers_and_never_give_the_code():
+    found = list(_hints())
+    assert found, "no hints found in coursekit/exercises/chNN.py"
+    coded = [f"{m} {name} tier {k + 1}: {text!r}" for m, name, k, text in found
+             if CODE_IN_HINT.search(text)]
+    assert not coded, "hints that give code instead of an idea:\n" + "\n".join(coded)
+    single = sorted({f"{m} {name}" for m, name, k, _ in found if k == 0}
+                    - {f"{m} {name}" for m, name, k, _ in found if k == 1})
+    assert not single, "checks with one hint tier (give the idea first, then more):\n" + "\n".join(single)

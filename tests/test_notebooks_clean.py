@@ -14,6 +14,8 @@ Notebooks are discovered, so chapters added later are held to the same rules:
   ``pip install`` (Colab) has none of them.
 """
 
+import json
+import math
 import re
 from argparse import Namespace
 from pathlib import Path
@@ -152,3 +154,106 @@ def test_colab_command_names_a_notebook_without_an_install_cell(tmp_path, capsys
     _course(tmp_path, "coursekit", cells=[nbformat.v4.new_code_cell("print(1)")])
     assert colab.main(["--root", str(tmp_path)]) == 2
     assert "00_a.ipynb: its first code cell is not a Colab install cell" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# The student's voice: how a chapter opens, how it is cut into sections, what it never mentions
+# ---------------------------------------------------------------------------------------------
+
+RESULTS = REPO / "results"
+HEADER_FIELDS = ("**Goal.**", "**You need.**", "**Runtime.**", "**Plan.**")
+RUNTIME = re.compile(r"\*\*Runtime\.\*\* smoke ~(\d+) min · default ~(\d+) min on a 2-core CPU"
+                     r" · full (?:~(\d+) min on a T4 GPU \(projected\)|(.+))")
+# what a pip install does not have, and what only this project's history knows
+FORBIDDEN = [
+    (re.compile(r"REPO_DIR|results/|benchmarks/|(?<![\w.])tests/|shared/"), "a repository path"),
+    (re.compile(r"\btest_\w+\.py\b"), "a test file"),
+    (re.compile(r"(?<![\w-])--(?!help\b)[a-z][a-z0-9-]+"), "a command-line flag"),
+    (re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{12,64}\b"), "a digest"),
+]
+MAX_MARKDOWN_LINES = 30
+# the mechanism of each model chapter, written on the page and checked against the library
+SAME_CHECKS = {"02": 2, "03": 1, "04": 3, "05": 2, "06": 2}
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+def _measured(profile: str, name: str):
+    runs = json.loads((RESULTS / f"notebook_times_{profile}.json").read_text())["runs"]
+    entry = runs.get(name, {}).get(profile)
+    return None if entry is None else entry["wall_seconds"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))
+def test_chapter_opens_with_goal_prerequisites_runtime_and_plan(path):
+    first = next(c.source for c in _read(path).cells if c.cell_type == "markdown")
+    assert first.startswith(f"# {path.name[:2]} · "), f"{path.name}: open with '# {path.name[:2]} · Title'"
+    missing = [f for f in HEADER_FIELDS if f not in first]
+    assert not missing, f"{path.name}: the first cell lacks {missing} (goal, prerequisites, runtime, plan)"
+    m = RUNTIME.search(first)
+    assert m, (f"{path.name}: write the runtime as '**Runtime.** smoke ~N min · default ~N min on a "
+               "2-core CPU · full ~N min on a T4 GPU (projected)'")
+    for profile, stated in (("smoke", m.group(1)), ("default", m.group(2))):
+        wall = _measured(profile, path.name)
+        assert wall is not None, (f"{path.name}: no {profile} time measured; run "
+                                  f"benchmarks/notebook_times.py --profile {profile}")
+        assert int(stated) == _minutes(wall), (
+            f"{path.name}: says {profile} ~{stated} min, measured {wall:.0f} s "
+            f"(~{_minutes(wall)} min, notebook_times_{profile}.json)")
+    projected = json.loads((RESULTS / "gpu_projection.json").read_text())["chapters"]
+    if path.name[:2] in projected:
+        t4 = projected[path.name[:2]]["T4_min"]
+        assert m.group(3) and int(m.group(3)) == math.ceil(t4), (
+            f"{path.name}: the full profile is projected at {t4} min on a T4 (gpu_projection.json)")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))
+def test_sections_are_numbered_in_order_and_plan_matches(path):
+    cells = _read(path).cells
+    markdown = [c.source for c in cells if c.cell_type == "markdown"]
+    numbers = [int(n) for s in markdown for n in re.findall(r"^## (\d+)\. ", s, re.MULTILINE)]
+    assert numbers == list(range(1, len(numbers) + 1)), \
+        f"{path.name}: sections are numbered {numbers}; number them 1, 2, 3, ... in order"
+    lettered = [h for s in markdown for h in re.findall(r"^#+ \d+[a-z]\b.*$", s, re.MULTILINE)]
+    assert not lettered, f"{path.name}: lettered sections {lettered}; renumber them"
+    plan = markdown[0].split("**Plan.**", 1)[-1]
+    items = re.findall(r"^\d+\. ", plan, re.MULTILINE)
+    assert len(items) == len(numbers), \
+        f"{path.name}: the plan lists {len(items)} steps, the chapter has {len(numbers)} numbered sections"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))
+def test_no_text_cell_is_too_long_to_read(path):
+    for i, c in enumerate(_read(path).cells):
+        if c.cell_type == "markdown":
+            n = len(c.source.splitlines())
+            assert n <= MAX_MARKDOWN_LINES, \
+                f"{path.name}, cell {i}: {n} lines of text; split it with the code it explains"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_no_project_history_in_a_notebook(path):
+    for i, cell in enumerate(_read(path).cells):
+        for pattern, what in FORBIDDEN:
+            m = pattern.search(cell.source)
+            assert not m, (f"{path.name}, cell {i}: {what} ({m.group(0)!r}); a student reads the "
+                           "course, not the project's history: say it in the notebook's own terms")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))
+def test_chapter_ends_with_a_self_check_quiz(path):
+    code = "\n".join(c.source for c in _read(path).cells if c.cell_type == "code")
+    assert re.search(r"\bquiz\(", code) and "Question(" in code, \
+        f"{path.name}: close with a short self-check quiz (coursekit.quiz)"
+
+
+@pytest.mark.parametrize("number", sorted(SAME_CHECKS))
+def test_model_chapter_checks_its_mechanism_against_the_library(number):
+    path = next((REPO / "notebooks").glob(f"{number}_*.ipynb"))
+    code = "\n".join(c.source for c in _read(path).cells if c.cell_type == "code")
+    found = len(re.findall(r"\bsame\(", code))
+    assert found >= SAME_CHECKS[number], (
+        f"{path.name}: {found} mechanisms checked against the library with same(...), "
+        f"expected at least {SAME_CHECKS[number]}")

@@ -70,6 +70,7 @@ import sys
 from pathlib import Path
 
 from ..paths import REPO_DIR
+from .checks import hint
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -83,7 +84,7 @@ SOLUTIONS_DIR = REPO_DIR / "solutions"
 EXERCISES_DIR = REPO_DIR / "exercises"
 
 __all__ = ["MarkerError", "build_exercise", "build_all", "check_all", "annotate",
-           "cli_build", "cli_check", "SOLUTIONS_DIR", "EXERCISES_DIR"]
+           "cli_build", "cli_check", "hint", "SOLUTIONS_DIR", "EXERCISES_DIR"]
 
 
 class MarkerError(ValueError):
