@@ -96,6 +96,32 @@ def test_cfg_combination():
     assert T.cfg_logits(c, u, 3.0).softmax(-1)[0, 0] > cl.softmax(-1)[0, 0]
 
 
+def test_guidance_on_logits_is_guidance_on_log_probabilities():
+    torch.manual_seed(0)
+    c, u = torch.randn(3, 17), torch.randn(3, 17)
+    on_logits = u + 2.5 * (c - u)
+    torch.testing.assert_close(on_logits.softmax(-1), T.cfg_logits(c, u, 2.5).softmax(-1))
+
+
+def test_a_sampler_of_your_own_plugs_into_generate():
+    model = tiny()
+    kw = dict(family=[1, 2], pitch=[60, 64], velocity=[100, 90], cfg_scale=2.0, top_p=0.7, seed=3)
+    ref = T.generate(model, 8, **kw)
+    calls = []
+
+    def my_top_p(logits, p):
+        calls.append(p)
+        return T.top_p_filter(logits, p)
+
+    def my_sampler(logits, temperature, top_k, top_p, generator):
+        return T.sample_logits(logits, temperature, top_k, top_p, generator, top_p_fn=my_top_p)
+
+    assert torch.equal(T.generate(model, 8, sample_fn=my_sampler, **kw), ref)
+    assert calls and set(calls) == {0.7}
+    greedy = T.generate(model, 8, sample_fn=lambda lg, *a: lg.argmax(-1), **kw)
+    assert torch.equal(greedy, T.generate(model, 8, **{**kw, "top_p": 0.0}, temperature=0))
+
+
 def test_condition_dropout_and_null():
     model = tiny()
     cond = model.condition_ids([1, 2, 3, 4], [60, 61, 62, 63], [100] * 4)

@@ -68,8 +68,7 @@ class LMConfig:
     n_velocities: int = 128
     cond_dropout: float = 0.2
     families: list = field(default_factory=list)   # family names by id (lets conditions be names)
-    # what the tokens are, for sampling and cards
-    task: str = "notes"            # notes | piano
+    task: str = "notes"            # notes | piano (what the tokens are, for sampling and cards)
     tokenizer: str = "codec.pt"    # the codec that made the tokens
     latent_digest: str = ""        # that codec's fingerprint (its encoder and codebooks)
     frame_rate: float = 50.0
@@ -326,18 +325,20 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def cfg_logits(cond_logits: torch.Tensor, uncond_logits: torch.Tensor, scale: float) -> torch.Tensor:
-    """Classifier-free guidance ``uncond + scale * (cond - uncond)`` of the log-probabilities (scale 1:
-    the conditional distribution)."""
+    """Classifier-free guidance ``uncond + scale * (cond - uncond)``, before the softmax (scale 1: the
+    conditional distribution). Taken of log-softmaxes; on raw logits it differs by one constant a
+    row, which the softmax removes: the same distribution."""
     c, u = cond_logits.log_softmax(-1), uncond_logits.log_softmax(-1)
     return u + scale * (c - u)
 
 
 def sample_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 0.0,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """One token per row of ``logits`` [..., vocab]; temperature 0 = argmax."""
+                  generator: torch.Generator | None = None, top_p_fn=top_p_filter) -> torch.Tensor:
+    """One token per row of ``logits`` [..., vocab]; temperature 0 = argmax; ``top_p_fn(logits, p)``
+    is the nucleus filter (yours can stand in for :func:`top_p_filter`)."""
     if temperature <= 0:
         return logits.argmax(dim=-1)
-    logits = top_p_filter(top_k_filter(logits / temperature, top_k), top_p)
+    logits = top_p_fn(top_k_filter(logits / temperature, top_k), top_p)
     probs = logits.softmax(dim=-1)
     flat = probs.reshape(-1, probs.shape[-1])
     return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
@@ -349,7 +350,7 @@ def sample_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
 def generate(model: CodecLM, n_frames: int, family=None, pitch=None, velocity=None, prompt=None,
              n: int | None = None, cfg_scale: float = 1.0, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 0.0, seed: int | None = 0, use_cache: bool = True,
-             progress: bool = False) -> torch.Tensor:
+             progress: bool = False, sample_fn=sample_logits) -> torch.Tensor:
     """Sample codes [B, K, n_frames], a batch at once.
 
     Parameters
@@ -367,7 +368,7 @@ def generate(model: CodecLM, n_frames: int, family=None, pitch=None, velocity=No
         Classifier-free guidance scale (1 = plain conditional sampling). The batch is doubled
         (conditioned + null condition) and the two logits combined by :func:`cfg_logits`.
     temperature, top_k, top_p :
-        See :func:`sample_logits`.
+        See :func:`sample_logits`; ``sample_fn`` (same arguments) draws the tokens of a step.
     use_cache : bool
         Keep keys/values between steps (fast). ``False`` re-runs the whole prefix each step
         (what the cache saves; same result).
@@ -418,8 +419,7 @@ def generate(model: CodecLM, n_frames: int, family=None, pitch=None, velocity=No
     from tqdm.auto import tqdm
 
     cache = KVCache(cfg.n_layer) if use_cache else None
-    offset = 0                                    # first step inside the model's window
-    logits = None
+    offset, logits = 0, None                      # offset: the first step inside the model's window
     for s in tqdm(range(S), desc="generate", disable=not progress, mininterval=1):
         if s - offset >= cfg.max_steps:           # window full: keep the last half, re-encode
             offset = s - cfg.max_steps // 2
@@ -436,7 +436,7 @@ def generate(model: CodecLM, n_frames: int, family=None, pitch=None, velocity=No
             step_logits[..., card] = float("-inf")                          # never sample "empty"
         if allowed is not None:
             step_logits = step_logits.masked_fill(~allowed[book[:, s]][None], float("-inf"))
-        tok = sample_logits(step_logits.float().cpu(), temperature, top_k, top_p, gen).to(dev)
+        tok = sample_fn(step_logits.float().cpu(), temperature, top_k, top_p, gen).to(dev)
         tok = torch.where(empty[:, s][None], torch.full_like(tok, card), tok)
         if forced is not None:
             tok = torch.where(known[:, s][None], forced[:, :, s], tok)
