@@ -10,7 +10,8 @@ import torch
 
 from coursekit import audio, checkpoint
 from coursekit.data.nsynth import FAMILIES
-from coursekit.models.rnn import SILENCE, RNNConfig, SampleRNN, _codes_to_float, generate, nll_loss
+from coursekit.models.rnn import (SILENCE, RNNConfig, SampleRNN, _codes_to_float, generate, nll_loss,
+                                  sample_next)
 from coursekit.recipes import rnn
 
 
@@ -70,6 +71,22 @@ def test_generation_is_seeded_and_checks_temperature():
         generate(m, [60], n_samples=16, temperature=0)
 
 
+def test_a_sampler_plugs_into_generation_and_the_default_is_sample_next():
+    m = tiny()
+    calls = []
+
+    def mine(logits, temperature, generator):
+        calls.append(logits.shape)
+        return sample_next(logits, temperature, generator)
+
+    a = generate(m, [60, 64], n_samples=40, temperature=0.9, seed=5)
+    b = generate(m, [60, 64], n_samples=40, temperature=0.9, seed=5, sample_fn=mine)
+    assert torch.equal(a, b) and len(calls) == 48 and calls[0] == (2, 256)   # 3 frames of 16
+    greedy = generate(m, [60], n_samples=32, sample_fn=lambda z, t, g: z.argmax(-1))
+    forced = generate(m, [60], n_samples=32, forced=greedy)
+    assert torch.equal(greedy, forced)
+
+
 def _tone_folder(path, pitches=(50, 57, 64), families=("flute", "organ", "flute")):
     from coursekit.data.nsynth import write_nsynth_folder
 
@@ -99,6 +116,19 @@ def test_training_steps_reduce_the_loss(tmp_path):
                          max_steps=30, time_budget_s=60, progress=False)
     assert len(hist) == 30
     assert nll_loss(m, *batch).item() < before - 0.5
+
+
+def test_a_loss_plugs_into_training_and_the_default_is_nll_loss(tmp_path):
+    folder = _tone_folder(tmp_path / "nsynth-train")
+    notes = rnn.load_notes(folder, sr=8000, progress=False)
+    runs = []
+    for loss_fn in (None, nll_loss):
+        m = tiny()
+        hist = rnn.train_rnn(m, notes, batch_size=3, segment_seconds=0.04, keep=0.5, max_steps=5,
+                             time_budget_s=60, progress=False, loss_fn=loss_fn)
+        runs.append(([h["loss"] for h in hist], m.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
 
 
 def test_save_load_and_sample_cli_write_a_valid_nsynth_folder(tmp_path):

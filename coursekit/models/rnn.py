@@ -55,7 +55,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["N_CLASSES", "SILENCE", "RNNConfig", "SampleRNN", "nll_loss", "generate"]
+__all__ = ["N_CLASSES", "SILENCE", "RNNConfig", "SampleRNN", "nll_loss", "generate", "sample_next"]
 
 N_CLASSES = 256                      # 8-bit mu-law: codes 0..255
 SILENCE = N_CLASSES // 2             # the code of 0.0: round((0 + 1) / 2 * 255) = 128
@@ -255,7 +255,7 @@ def nll_loss(model: SampleRNN, codes, pitch, family=None, keep: float = 1.0,
 @torch.no_grad()
 def generate(model: SampleRNN, pitch, family=None, n_samples: int = 8000,
              temperature: float = 1.0, seed: int | None = None, progress: bool = False,
-             return_probs: bool = False, forced: torch.Tensor | None = None):
+             return_probs: bool = False, forced: torch.Tensor | None = None, sample_fn=None):
     """Generate a batch of notes sample by sample, keeping the recurrent state.
 
     Each step costs the same however long the note already is: the GRU state and the last
@@ -281,6 +281,10 @@ def generate(model: SampleRNN, pitch, family=None, n_samples: int = 8000,
         this is how the tests check the cache against teacher forcing.
     forced : LongTensor (B, n), optional
         Feed these codes instead of sampling (teacher forcing through the generation path).
+    sample_fn : callable, optional
+        ``sample_fn(logits, temperature, generator) -> LongTensor (B,)``: draws the next code of
+        every note from the logits ``(B, 256)`` of this step with the CPU ``generator``.
+        Default :func:`sample_next` (softmax of ``logits / temperature``, one multinomial draw).
 
     Returns
     -------
@@ -294,12 +298,19 @@ def generate(model: SampleRNN, pitch, family=None, n_samples: int = 8000,
     torch.set_num_threads(1)
     try:
         return _generate(model, pitch, family, n_samples, temperature, seed, progress,
-                         return_probs, forced)
+                         return_probs, forced, sample_fn or sample_next)
     finally:
         torch.set_num_threads(n_threads)
 
 
-def _generate(model, pitch, family, n_samples, temperature, seed, progress, return_probs, forced):
+def sample_next(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
+    """One code per row of ``logits`` (B, 256), drawn from ``softmax(logits / temperature)``."""
+    p = torch.softmax(logits / temperature, dim=-1)
+    return torch.multinomial(p.cpu(), 1, generator=generator)[:, 0].to(logits.device)
+
+
+def _generate(model, pitch, family, n_samples, temperature, seed, progress, return_probs, forced,
+              sample_fn):
     model.eval()
     cfg = model.cfg
     fs, M = cfg.frame_size, cfg.mlp_hidden
@@ -334,13 +345,12 @@ def _generate(model, pitch, family, n_samples, temperature, seed, progress, retu
             e = model.code_emb(window)                           # (B, fs, E)
             s = torch.einsum("bke,mek->bm", e, w_in)
             logits = model.mlp(s + frame_cond[:, j])
-            p = torch.softmax(logits / temperature, dim=-1)
             if forced is not None and n < forced.shape[1]:
                 nxt = forced[:, n].to(dev)
             else:
-                nxt = torch.multinomial(p.cpu(), 1, generator=gen)[:, 0].to(dev)
+                nxt = sample_fn(logits, temperature, gen).to(dev)
             if return_probs:
-                probs_out[:, n] = p.cpu()
+                probs_out[:, n] = torch.softmax(logits / temperature, dim=-1).cpu()
             out[:, n] = nxt
             window = torch.cat([window[:, 1:], nxt[:, None]], dim=1)
     out = out[:, :n_samples]

@@ -169,13 +169,16 @@ def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_secon
               time_budget_s: float | None = None, ckpt_path=None, resume: bool = False,
               seed: int = 0, progress: bool = True, eval_every: int | None = None,
               val_notes: dict | None = None, device=None, amp: bool | None = None,
-              data_on_device: bool | None = None):
+              data_on_device: bool | None = None, loss_fn=None):
     """Teacher-forcing training (:func:`~coursekit.models.rnn.nll_loss`, Adam at a constant
     ``lr``, gradients clipped at 1) with the course's loop (:func:`coursekit.train.train`).
 
     ``keep`` is the fraction of frames the sample tier predicts each step; ``device`` is where
     to train (default: where the model is); ``amp`` and ``data_on_device`` (default: the
     profile's) put mixed precision and the notes on a GPU (:func:`coursekit.train.data_device`).
+    ``loss_fn`` is the training loss, called as
+    ``loss_fn(model, codes, pitch, family, keep=keep, prev=prev, start=start)`` (default
+    :func:`~coursekit.models.rnn.nll_loss`; a loss written in a notebook plugs in here).
     Returns the loop's
     :class:`~coursekit.train.History` (``loss`` in nats per sample, and every ``eval_every``
     steps ``val_nll`` on a fixed batch of onset segments predicted in full: from ``val_notes``
@@ -191,10 +194,11 @@ def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_secon
     data = torch.utils.data.DataLoader(NoteSegments(notes, seg_len, fs), batch_size=batch_size,
                                        shuffle=True, drop_last=len(notes["codes"]) > batch_size)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loss = loss_fn or nll_loss
 
-    def loss_fn(batch):
+    def step_loss(batch):
         codes, pitch, family, prev, start = batch
-        return nll_loss(model, codes, pitch, family, keep=keep, prev=prev, start=start)
+        return loss(model, codes, pitch, family, keep=keep, prev=prev, start=start)
 
     held = val_notes if val_notes is not None else notes
     fixed = next(iter(torch.utils.data.DataLoader(
@@ -204,7 +208,7 @@ def train_rnn(model: SampleRNN, notes: dict, batch_size: int = 16, segment_secon
         codes, pitch, family, prev, start = to_device(fixed, model.pitch_emb.weight.device)
         return {"val_nll": nll_loss(model, codes, pitch, family, prev=prev, start=start).item()}
 
-    return train(make_step(model, opt, loss_fn, clip_grad=1.0), data,
+    return train(make_step(model, opt, step_loss, clip_grad=1.0), data,
                  state={"model": model, "opt": opt}, max_steps=max_steps,
                  time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
                  eval_fn=eval_fn, eval_every=eval_every, config=asdict(model.cfg), seed=seed,
@@ -242,7 +246,8 @@ def load_model(path=None, device="cpu") -> SampleRNN:
 
 def generate_notes(model: SampleRNN, pitches, families=None, seconds: float = NOTE_SECONDS,
                    temperature: float = 1.0, seed: int = 0, batch_size: int = 64,
-                   progress: bool = True, out_sr: int = SAMPLE_RATE) -> list[dict]:
+                   progress: bool = True, out_sr: int = SAMPLE_RATE,
+                   generate_fn=None) -> list[dict]:
     """Generate one note per pitch and return NSynth-style note dicts at ``out_sr`` (16 kHz).
 
     Parameters
@@ -257,6 +262,9 @@ def generate_notes(model: SampleRNN, pitches, families=None, seconds: float = NO
         Length of each note, sampling temperature, random seed.
     batch_size : int
         Notes generated together (one batch = one pass of the sample loop).
+    generate_fn : callable, optional
+        The sampling loop, called as :func:`~coursekit.models.rnn.generate` is (the default):
+        ``generate_fn(model, pitches, families, n_samples=, temperature=, seed=, progress=)``.
 
     Returns
     -------
@@ -274,8 +282,9 @@ def generate_notes(model: SampleRNN, pitches, families=None, seconds: float = NO
     n = int(round(seconds * model.cfg.sr))
     notes = []
     for b in range(0, len(pitches), batch_size):
-        codes = generate(model, pitches[b:b + batch_size], fams[b:b + batch_size], n_samples=n,
-                         temperature=temperature, seed=seed + b, progress=progress)
+        codes = (generate_fn or generate)(model, pitches[b:b + batch_size], fams[b:b + batch_size],
+                                          n_samples=n, temperature=temperature, seed=seed + b,
+                                          progress=progress)
         for j, c in enumerate(codes.cpu().numpy()):
             y = np.clip(audio.resample(audio.mu_law_decode(c), model.cfg.sr, out_sr), -1.0, 1.0)
             notes.append({"audio": y, "pitch": pitches[b + j], "velocity": 100,
