@@ -6,18 +6,18 @@ and returns a bool (see :mod:`coursekit.exercises.checks`).
 Example
 -------
 >>> from coursekit.exercises import ch01
->>> ch01.check_alignment(lambda offset_s, seconds, sr: (round(offset_s * sr),
-...                                                       round(offset_s * sr) + round(seconds * sr)),
-...                      lambda t, fs: int(round(t * fs)))
-PASS: alignment
+>>> ch01.check_roll_frame(lambda t, fs: int(round(t * fs)))
+PASS: roll_frame
 True
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .checks import run_check
 
-__all__ = ["check_parse_note_str", "check_select_notes", "check_alignment"]
+__all__ = ["check_parse_note_str", "check_select_notes", "check_roll_frame", "check_segment_roll"]
 
 # note_str -> (instrument_str, family, source, pitch, velocity); the traps: synth_lead has an
 # underscore in the family, and pitch/velocity are zero-padded.
@@ -44,13 +44,18 @@ def check_parse_note_str(parse_note_str) -> bool:
                 assert key in got, f"the dict has no key {key!r}"
                 assert got[key] == value and type(got[key]) is type(value), (
                     f"{note_str}: {key} should be {value!r}, got {got[key]!r}"
-                    + ("; split the instrument on its LAST underscores (rsplit), since "
-                       "'synth_lead' has an underscore" if fam == "synth_lead" else "")
-                    + ("; convert to int" if isinstance(value, int) and isinstance(got[key], str) else ""))
+                    + ("; 'synth_lead' has an underscore of its own: count the underscores "
+                       "from the right" if fam == "synth_lead" else "")
+                    + ("; pitch and velocity are numbers, not text" if isinstance(value, int)
+                       and isinstance(got[key], str) else ""))
 
-    return run_check("parse_note_str", test,
-                     hint="note_str = '{instrument_str}-{pitch:03d}-{velocity:03d}', "
-                          "instrument_str = '{family}_{source}_{NNN}'")
+    return run_check("parse_note_str", test, hint=(
+        "a note's name is the instrument, a dash, the pitch, a dash, the velocity; the instrument "
+        "is family, source and number joined by underscores",
+        "split the name at its dashes first, then the instrument at its underscores; pitch and "
+        "velocity become integers (the zero padding goes away)",
+        "one family, synth_lead, contains an underscore: split the instrument from the right, "
+        "at most twice, so the family keeps its own underscore"))
 
 
 def _fake_examples() -> dict:
@@ -91,31 +96,65 @@ def check_select_notes(select_notes) -> bool:
             f"select_notes(ex, 'synth_lead', 0, 127) should find the synth_lead note, got {lead}"
         assert select_notes(ex, "flute", 0, 127) == [], "no flute notes: return an empty list"
 
-    return run_check("select_notes", test,
-                     hint="keep ex[k] when its instrument_family_str matches and "
-                          "pitch_min <= pitch <= pitch_max")
+    return run_check("select_notes", test, hint=(
+        "go through the metadata and keep the names of the notes that match both conditions",
+        "the family is in the field instrument_family_str; the pitch is the field pitch (the field "
+        "note is an id), and both ends of the range count",
+        "give back a list, sorted by name"))
 
 
-def check_alignment(segment_samples, roll_frame) -> bool:
-    """``segment_samples(offset_s, seconds, sr)`` -> (start, stop) sample indices and
-    ``roll_frame(t, fs)`` -> index of the piano-roll column centred nearest to time ``t``
-    (the convention of :func:`coursekit.data.maestro.piano_roll`)."""
+def check_roll_frame(roll_frame) -> bool:
+    """``roll_frame(t, fs)`` -> index of the piano-roll column centred nearest to time ``t``
+    (the convention of :func:`coursekit.data.maestro.piano_roll`: column k is centred on k / fs)."""
 
     def test():
-        cases = [((1.5, 0.5, 44100), (66150, 88200)), ((0.0, 1.0, 16000), (0, 16000)),
-                 ((2.25, 4.0, 48000), (108000, 300000))]
-        for args, want in cases:
-            got = segment_samples(*args)
-            assert tuple(got) == want, f"segment_samples{args} should be {want}, got {got}"
-            assert all(isinstance(v, int) for v in got), \
-                f"return Python ints (usable as indices), got {[type(v).__name__ for v in got]}"
         frames = [((1.5, 100), 150), ((0.019, 100), 2), ((2.4567, 50), 123), ((0.0, 31.25), 0),
                   ((0.0099, 100), 1), ((0.004, 100), 0), ((3.0, 0.5), 2)]
         for args, want in frames:
             got = roll_frame(*args)
             assert got == want and isinstance(got, int), (
                 f"roll_frame{args} should be {want}, got {got!r}; column k is centred on time "
-                "k / fs, so take the nearest integer to t * fs (as an int)")
+                "k / fs: take the nearest whole column, as a Python int")
 
-    return run_check("alignment", test,
-                     hint="samples: round(offset * sr); piano-roll columns: round(t * fs)")
+    return run_check("roll_frame", test, hint=(
+        "a roll with fs columns a second puts column k at time k / fs",
+        "so time t falls at t * fs columns: round it to the nearest whole column, as a Python int"))
+
+
+# (start, end, pitch, velocity) in seconds: a note held across the segment's start, one across
+# its end, one before it, one after it, two overlapping on one key, one too short for a column,
+# one below the piano's lowest key
+_SEGMENT_NOTES = np.array([
+    [0.20, 1.30, 60, 127], [1.10, 1.60, 64, 64], [1.90, 2.80, 67, 100], [0.00, 0.90, 72, 90],
+    [2.60, 3.00, 48, 80], [1.40, 1.70, 64, 100], [1.50, 1.502, 55, 50], [1.20, 1.50, 20, 100],
+    [1.00, 2.00, 108, 30]], dtype=np.float64)
+
+
+def check_segment_roll(segment_roll) -> bool:
+    """``segment_roll(notes, offset_s, seconds, fs)`` -> the ``(88, round(seconds * fs))`` piano
+    roll of the span ``[offset_s, offset_s + seconds)``: velocity / 127 where a key sounds,
+    compared with :func:`coursekit.data.maestro.piano_roll`."""
+    from ..data.maestro import piano_roll
+
+    def test():
+        for offset, seconds, fs in ((1.0, 1.0, 100), (1.25, 1.5, 50), (0.0, 3.0, 31.25)):
+            got = np.asarray(segment_roll(_SEGMENT_NOTES.copy(), offset, seconds, fs), dtype=np.float64)
+            want = piano_roll(_SEGMENT_NOTES, fps=fs, start=offset, end=offset + seconds)
+            assert got.shape == want.shape, (
+                f"segment_roll(notes, {offset}, {seconds}, {fs}) should have shape {want.shape} "
+                f"(88 keys x one column per frame of the segment), got {got.shape}")
+            wrong = np.argwhere(np.abs(got - want) > 1e-6)
+            if len(wrong):
+                key, col = (int(v) for v in wrong[0])
+                raise AssertionError(
+                    f"segment_roll(notes, {offset}, {seconds}, {fs}): MIDI key {key + 21}, column "
+                    f"{col} should be {want[key, col]:.3f}, got {got[key, col]:.3f} "
+                    f"({len(wrong)} cells differ); times count from the segment's start")
+
+    return run_check("segment_roll", test, hint=(
+        "start from an empty roll of 88 keys (MIDI 21 to 108) by one column per frame of the "
+        "segment, and draw each note that sounds inside the segment onto its key's row",
+        "measure a note's start and end from the segment's start, turn both into columns the way "
+        "roll_frame does, and clip them to the segment; a note shorter than a column still gets one",
+        "a cell holds the velocity divided by 127; where two notes of one key overlap keep the "
+        "louder; keys outside the piano's range are skipped"))
