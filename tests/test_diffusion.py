@@ -178,6 +178,66 @@ def test_samplers_give_finite_latents_of_the_asked_length(sampler):
     assert torch.equal(a, b)
 
 
+def test_a_ddim_step_passed_in_gives_the_librarys_latents_and_is_called_once_a_step():
+    model = D.LatentDiffusion(_tiny_cfg()).eval()
+    for p in model.unet.conv_out.parameters():     # a non-zero output, so the steps matter
+        torch.nn.init.normal_(p, std=0.1, generator=torch.Generator().manual_seed(0))
+    cond = {"pitch": torch.tensor([60, 64]), "family": torch.tensor([0, 3])}
+    calls = []
+
+    def mine(x_t, eps, a_t, a_prev):
+        calls.append((float(a_t), float(a_prev)))
+        return D.ddim_step(x_t, eps, a_t, a_prev)
+
+    for steps in (1, 3, 7):
+        calls.clear()
+        ask = dict(frames=40, steps=steps, sampler="ddim", guidance=2.0, seed=3, progress=False)
+        a = D.sample_latents(model, cond, **ask)
+        b = D.sample_latents(model, cond, step_fn=mine, **ask)
+        assert len(calls) == steps and calls[-1][1] > 0.999 and calls[0][0] < calls[0][1]
+        assert torch.allclose(a, b, atol=1e-5), float((a - b).abs().max())
+    # a step that does something else gives other latents
+    other = D.sample_latents(model, cond, step_fn=lambda x, e, a, b: 0.9 * D.ddim_step(x, e, a, b), **ask)
+    assert not torch.allclose(a, other, atol=1e-3)
+    with pytest.raises(ValueError, match="ddim"):
+        D.sample_latents(model, cond, frames=40, steps=2, sampler="dpm", step_fn=mine, progress=False)
+
+
+def test_the_loss_with_given_noise_steps_and_drops_is_the_random_one_and_the_formula():
+    model = D.LatentDiffusion(_tiny_cfg()).eval()
+    ac = D.noise_schedule(model.cfg).alphas_cumprod
+    x0 = torch.randn(4, 8, 40, generator=torch.Generator().manual_seed(1))
+    cond = {"pitch": torch.tensor([60, 61, 62, 63]), "family": torch.tensor([0, 1, 2, 3]),
+            "velocity": torch.tensor([100] * 4)}
+    torch.manual_seed(7)
+    drawn = D.diffusion_loss(model, x0, cond, ac)
+    torch.manual_seed(7)
+    t, noise = torch.randint(0, 1000, (4,)), torch.randn_like(x0)
+    drop = torch.rand(4) < model.cfg.p_uncond
+    given = D.diffusion_loss(model, x0, cond, ac, t=t, noise=noise, drop=drop)
+    assert torch.equal(drawn, given)
+    a = ac[t][:, None, None]
+    x_t, v = a.sqrt() * x0 + (1 - a).sqrt() * noise, a.sqrt() * noise - (1 - a).sqrt() * x0
+    kept = {k: torch.where(drop, -1, c) for k, c in cond.items()}
+    assert torch.allclose(given, ((model(x_t, t, kept) - v) ** 2).mean(), atol=1e-6)
+
+
+def test_a_loss_passed_in_trains_the_model():
+    model = D.LatentDiffusion(_tiny_cfg(conditions={"genre": 10}))
+    data = {"latents": [torch.randn(8, 60, generator=torch.Generator().manual_seed(g)).half() for g in range(3)],
+            "genre": torch.tensor([0, 1, 2])}
+    model.set_stats(*D.latent_stats(list(data["latents"])))
+    calls = []
+
+    def mine(m, x0, cond, ac):
+        calls.append(x0.shape)
+        return D.diffusion_loss(m, x0, cond, ac)
+
+    R.train_diffusion(model, R.ClipCrops(data, frames=40, crops_per_clip=4), max_steps=3, batch_size=4,
+                      progress=False, device="cpu", loss_fn=mine)
+    assert calls == [(4, 8, 40)] * 3
+
+
 def test_training_lowers_the_loss():
     torch.manual_seed(0)
     cfg = _tiny_cfg(conditions={"genre": 10})

@@ -344,18 +344,21 @@ def latent_stats(latents) -> tuple[torch.Tensor, torch.Tensor]:
 # Training objective and sampling
 # ---------------------------------------------------------------------------------------------
 
-def diffusion_loss(model: LatentDiffusion, x0, cond: dict, alphas_cumprod):
+def diffusion_loss(model: LatentDiffusion, x0, cond: dict, alphas_cumprod, t=None, noise=None, drop=None):
     """Mean squared error between the model's output and its target at a random step.
 
-    ``x0`` are *normalised* latents [B, D, T]; every random number is drawn on their device. A
-    fraction ``cfg.p_uncond`` of the examples have their conditions dropped (set to -1), so the
-    model also learns the unconditional case.
+    ``x0`` are *normalised* latents [B, D, T]; every random number is drawn on their device (in
+    this order: ``t``, ``noise``, ``drop``), unless given. A fraction ``cfg.p_uncond`` of the
+    examples have their conditions dropped (``drop`` [B] True: set to -1), so the model also
+    learns the unconditional case.
     """
     B = x0.shape[0]
-    t = torch.randint(0, len(alphas_cumprod), (B,), device=x0.device)     # [B]
-    noise = torch.randn_like(x0)                                          # [B, D, T]
+    if t is None:
+        t = torch.randint(0, len(alphas_cumprod), (B,), device=x0.device)  # [B]
+    noise = torch.randn_like(x0) if noise is None else noise              # [B, D, T]
     x_t = add_noise(x0, noise, t, alphas_cumprod)
-    drop = torch.rand(B, device=x0.device) < model.cfg.p_uncond           # [B]
+    if drop is None:
+        drop = torch.rand(B, device=x0.device) < model.cfg.p_uncond       # [B]
     cond = {k: torch.where(drop, -1, torch.as_tensor(v, device=x0.device).long()) for k, v in cond.items()}
     target = velocity(x0, noise, t, alphas_cumprod) if model.cfg.prediction_type == "v_prediction" else noise
     return F.mse_loss(model(x_t, t, cond).float(), target.float())         # float32 under amp
@@ -386,7 +389,7 @@ def make_sampler(name: str = "dpm", cfg: DiffusionConfig | None = None):
 @torch.no_grad()
 def sample_latents(model: LatentDiffusion, cond: dict, frames: int | None = None, steps: int = 25,
                    sampler: str = "dpm", guidance: float = 2.0, seed: int = 0, batch: int | None = None,
-                   callback=None, progress: bool = True, denormalize: bool = True):
+                   callback=None, progress: bool = True, denormalize: bool = True, step_fn=None):
     """Generate codec latents ``[B, D, frames]`` by denoising pure noise.
 
     Parameters
@@ -395,8 +398,7 @@ def sample_latents(model: LatentDiffusion, cond: dict, frames: int | None = None
         ``{"pitch": [B], "family": [B], "velocity": [B]}`` (or ``{"genre": [B]}``): ints, -1 for
         "no condition". The batch size is the length of the longest entry (or ``batch``).
     frames : int
-        Latent frames; default: the training length. Rounded up to a multiple of the UNet's
-        total downsampling.
+        Latent frames (default: the training length), rounded up to a multiple of the UNet's halvings.
     steps, sampler, guidance :
         Number of denoising steps, which sampler (see :func:`make_sampler`) and the
         classifier-free guidance scale (1: none; 0: unconditional).
@@ -407,9 +409,14 @@ def sample_latents(model: LatentDiffusion, cond: dict, frames: int | None = None
         ``callback(i, t, x_t, x0_hat)`` after every step (normalised space): to watch a note emerge.
     denormalize : bool
         Return codec latents (True) or the normalised ones the diffusion runs in.
+    step_fn : callable, optional
+        With ``sampler="ddim"``: ``step_fn(x_t, eps, alpha_bar_t, alpha_bar_prev) -> x_prev``
+        replaces the scheduler's step (e.g. your own :func:`ddim_step`); default: diffusers'.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if step_fn is not None and sampler != "ddim":
+        raise ValueError(f"step_fn is a DDIM step: give it with sampler='ddim', not {sampler!r}")
     cfg = model.cfg
     device = model.latent_mean.device
     cond = {k: torch.as_tensor(v, device=device).long().reshape(-1) for k, v in cond.items()}
@@ -433,5 +440,11 @@ def sample_latents(model: LatentDiffusion, cond: dict, frames: int | None = None
         if callback is not None:
             x0, _ = predict_x0(x, out, t.repeat(B), ac, cfg.prediction_type)
             callback(i, int(t), x, x0)
-        x = sched.step(out, t, x, generator=g).prev_sample
+        if step_fn is None:
+            x = sched.step(out, t, x, generator=g).prev_sample
+        else:   # as diffusers' DDIM (alpha_bar 1000 // steps earlier, 1 past the end), float64
+            t_prev, x64, a64 = int(t) - cfg.num_train_timesteps // steps, x.cpu().double(), ac.double()
+            _, eps = predict_x0(x64, out.cpu().double(), t.cpu().repeat(B), a64, cfg.prediction_type)
+            a_prev = a64[t_prev] if t_prev >= 0 else torch.tensor(1.0, dtype=torch.float64)
+            x = step_fn(x64, eps, a64[int(t)], a_prev).to(x)
     return model.denormalize(x) if denormalize else x

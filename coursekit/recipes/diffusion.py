@@ -144,14 +144,16 @@ def train_diffusion(model: LatentDiffusion, dataset, max_steps: int = 1000, batc
                     lr: float = 5e-4, ema_decay: float = 0.995, time_budget_s: float | None = None,
                     ckpt_path=None, resume: bool = False, seed: int = 0, ckpt_every: int | None = None,
                     progress: bool = True, desc: str = "diffusion", device=None, warmup: int = 100,
-                    amp: bool | None = None, data_on_device: bool | None = None):
+                    amp: bool | None = None, data_on_device: bool | None = None, loss_fn=None):
     """Train ``model`` on normalised latents with :func:`coursekit.train.train`.
 
     The latent statistics must already be set (:meth:`LatentDiffusion.set_stats`). The learning
     rate warms up linearly over ``warmup`` steps and then stays at ``lr``; gradients are clipped
     to norm 1. ``device`` (e.g. ``"cuda"``) is where the model, its average and every batch go;
     ``amp`` and ``data_on_device`` (default: the profile's) put mixed precision and the latents
-    on a GPU (:func:`coursekit.train.data_device`).
+    on a GPU (:func:`coursekit.train.data_device`). ``loss_fn(model, x0, cond, alphas_cumprod)``
+    (default :func:`~coursekit.models.diffusion.diffusion_loss`) is the loss of one batch of
+    normalised latents: a loss written elsewhere (a notebook) trains the model in its place.
 
     Returns
     -------
@@ -171,11 +173,13 @@ def train_diffusion(model: LatentDiffusion, dataset, max_steps: int = 1000, batc
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))
 
-    def loss_fn(batch):
-        z, cond = batch                                      # [B, D, T], {name: [B]}
-        return diffusion_loss(model, model.normalize(z), cond, ac)
+    loss_of = loss_fn or diffusion_loss
 
-    update = make_step(model, opt, loss_fn, clip_grad=1.0)
+    def batch_loss(batch):
+        z, cond = batch                                      # [B, D, T], {name: [B]}
+        return loss_of(model, model.normalize(z), cond, ac)
+
+    update = make_step(model, opt, batch_loss, clip_grad=1.0)
 
     def step_fn(batch, step):
         logs = update(batch, step)
@@ -350,10 +354,11 @@ def decode(codec, latents) -> np.ndarray:
 
 def generate_notes(model: LatentDiffusion, codec, pitches, families, velocities=100, steps: int = 25,
                    sampler: str = "dpm", guidance: float = 2.0, seed: int = 0, batch: int = 16,
-                   progress: bool = True) -> list[dict]:
+                   progress: bool = True, step_fn=None) -> list[dict]:
     """Generate 4 s notes; returns dicts ready for :func:`coursekit.data.nsynth.write_nsynth_folder`.
 
-    ``families`` are names or ids; ``pitches``/``families``/``velocities`` broadcast.
+    ``families`` are names or ids; ``pitches``/``families``/``velocities`` broadcast. ``step_fn``
+    (with ``sampler="ddim"``) replaces the DDIM step (see :func:`sample_latents`).
     """
     n = max(len(np.atleast_1d(a)) for a in (pitches, families, velocities))
     p = np.broadcast_to(np.atleast_1d(pitches), (n,)).astype(int)
@@ -368,7 +373,7 @@ def generate_notes(model: LatentDiffusion, codec, pitches, families, velocities=
         cond = {"pitch": torch.tensor(p[b:b + batch]), "family": torch.tensor(f[b:b + batch]),
                 "velocity": torch.tensor(v[b:b + batch])}
         z = sample_latents(model, cond, frames=frames, steps=steps, sampler=sampler, guidance=guidance,
-                           seed=seed + b, progress=progress)
+                           seed=seed + b, progress=progress, step_fn=step_fn)
         y = decode(codec, z[..., :frames])[:, :N_FRAMES]
         for j in range(len(y)):
             notes.append({"audio": y[j], "pitch": int(p[b + j]), "velocity": int(v[b + j]),
