@@ -47,23 +47,31 @@ def check_mean_and_cov(mean_and_cov) -> bool:
         assert mu.shape == (5,), f"mu has one value per dimension: shape (5,), got {mu.shape}"
         assert close(mu, ref_mu), "mu is the mean over the samples (axis 0, the rows)"
         if sigma.shape == (400, 400):
-            raise AssertionError("sigma is (n, n): centre x and compute xc.T @ xc (d x d), not xc @ xc.T")
+            raise AssertionError("sigma is (n, n): it should hold one row and column per dimension, so the "
+                                 "products run over the samples, not over the dimensions")
         assert sigma.shape == (5, 5), f"sigma must be (d, d) = (5, 5), got {sigma.shape}"
         if close(sigma, ref_sigma * 399 / 400):
-            raise AssertionError("divide by n - 1 (unbiased, ddof=1), not by n")
+            raise AssertionError("you divided by n; the unbiased covariance divides by one less than the number "
+                                 "of samples")
         if close(sigma, (x.T @ x) / 399):
-            raise AssertionError("subtract the mean before multiplying: xc = x - mu")
-        assert close(sigma, ref_sigma), "sigma = (x - mu).T @ (x - mu) / (n - 1)"
+            raise AssertionError("centre the samples (subtract the mean) before multiplying")
+        assert close(sigma, ref_sigma), "sigma is the average outer product of the centred samples"
 
-    return run_check("mean_and_cov", test, hint="mu = x.mean(0); xc = x - mu; sigma = xc.T @ xc / (n - 1)")
+    return run_check("mean_and_cov", test, hint=(
+        "the mean runs over the samples (the rows); the covariance is the average outer product of "
+        "the centred samples",
+        "centre every row by subtracting the mean, multiply the transposed centred matrix by the "
+        "centred matrix (a d x d result), and divide by the number of samples minus one",
+    ))
 
 
 def check_trace_sqrt_product(trace_sqrt_product) -> bool:
     """``trace_sqrt_product(s1, s2)`` -> ``Tr sqrt(s1^1/2 s2 s1^1/2)`` (a float)."""
 
     def test():
-        assert close(trace_sqrt_product(np.diag([1.0, 4.0]), np.diag([9.0, 1.0])), 5.0), \
-            "for diagonal matrices it is sum(sqrt(a_i * b_i)): diag(1, 4), diag(9, 1) give 3 + 2 = 5"
+        assert close(trace_sqrt_product(np.diag([1.0, 4.0]), np.diag([9.0, 1.0])), 5.0), (
+            "for diagonal matrices the answer is the sum over the diagonal of the square roots of the "
+            "products: diag(1, 4) and diag(9, 1) give 3 + 2 = 5")
         for d, seed in ((3, 0), (8, 1)):
             s1, s2 = _spd(d, seed), _spd(d, seed + 10)
             got = float(np.real(trace_sqrt_product(s1, s2)))
@@ -72,17 +80,22 @@ def check_trace_sqrt_product(trace_sqrt_product) -> bool:
             w2, v2 = np.linalg.eigh(s2)
             naive = np.trace((v1 * np.sqrt(w1)) @ v1.T @ (v2 * np.sqrt(w2)) @ v2.T)
             if close(got, naive, rtol=1e-6) and not close(naive, want):
-                raise AssertionError("Tr(sqrt(s1) sqrt(s2)) is only right when s1 and s2 commute; "
-                                     "take the square root of sqrt(s1) @ s2 @ sqrt(s1)")
+                raise AssertionError("the trace of the product of the two square roots is only right when "
+                                     "s1 and s2 commute; sandwich s2 between two square roots of s1")
             if close(got, np.sqrt(np.abs(s1 @ s2)).trace(), rtol=1e-6):
-                raise AssertionError("np.sqrt is element-wise; you need a matrix square root "
-                                     "(eigenvalues of the symmetric matrix, then their sqrt)")
+                raise AssertionError("an element-wise square root is not a matrix square root; work with "
+                                     "the eigenvalues of a symmetric matrix instead")
             assert close(got, want, rtol=1e-6), (
-                f"{d}x{d} example: expected {want:.6f}, got {got:.6f}; sum the square roots of the "
-                "eigenvalues of sqrt(s1) @ s2 @ sqrt(s1)")
+                f"{d}x{d} example: expected {want:.6f}, got {got:.6f}; the answer is the sum of the square "
+                "roots of the eigenvalues of s2 sandwiched between two square roots of s1")
 
-    return run_check("trace_sqrt_product", test,
-                     hint="A = sqrt(s1) by eigh; sum(sqrt(eigvalsh(A @ s2 @ A)))")
+    return run_check("trace_sqrt_product", test, hint=(
+        "the trace of a matrix square root is the sum of the square roots of its eigenvalues",
+        "a symmetric matrix has a symmetric square root: diagonalise it and take the square roots "
+        "of its eigenvalues; with that square root A of s1, the matrix A s2 A is symmetric too",
+        "so: the square root of s1, then the eigenvalues of s2 sandwiched between it (clip tiny "
+        "negative ones to zero), then the sum of their square roots",
+    ))
 
 
 def check_frechet_distance(frechet_distance) -> bool:
@@ -96,16 +109,20 @@ def check_frechet_distance(frechet_distance) -> bool:
         mu2, s2 = fad.gaussian_stats(y)
         mean_term = float(((mu1 - mu2) ** 2).sum())
         if close(got, mean_term):
-            raise AssertionError("that is only the mean term; add Tr(s1) + Tr(s2) - 2 Tr sqrt(...)")
+            raise AssertionError("that is only the mean term; add the traces of both covariances and "
+                                 "subtract twice the cross term")
         if close(got, want + 2 * fad.trace_sqrt_product(s1, s2)):
-            raise AssertionError("the cross term is subtracted twice: ... - 2 * Tr sqrt(s1^1/2 s2 s1^1/2)")
+            raise AssertionError("the cross term is subtracted, twice over")
         if close(got, np.sqrt(max(want, 0))):
             raise AssertionError("FAD is the squared distance: do not take the square root at the end")
         assert close(got, want, rtol=1e-6), f"expected {want:.5f}, got {got:.5f}"
         assert abs(float(frechet_distance(x, x))) < 1e-6, "a set has distance 0 to itself"
 
-    return run_check("frechet_distance", test,
-                     hint="|mu1 - mu2|^2 + Tr(s1) + Tr(s2) - 2 Tr sqrt(s1^1/2 s2 s1^1/2)")
+    return run_check("frechet_distance", test, hint=(
+        "one term compares the centres of the two sets, the rest their spreads",
+        "reuse your two earlier functions: the squared distance between the means, plus the total "
+        "variance (trace) of each covariance, minus twice the cross term",
+    ))
 
 
 def check_fad_inf_fit(fad_inf_fit) -> bool:
@@ -120,12 +137,19 @@ def check_fad_inf_fit(fad_inf_fit) -> bool:
         if close((a, b), (300.0, 2.0), rtol=1e-3):
             raise AssertionError("you returned (slope, intercept); return (fad_inf, slope)")
         assert close((a, b), (2.0, 300.0), rtol=1e-6), (
-            f"on fds = 2 + 300 / n expected (2.0, 300.0), got ({a:.4g}, {b:.4g}); fit fd against "
-            "1 / n, not against n")
+            f"on distances 2 + 300 / n expected (2.0, 300.0), got ({a:.4g}, {b:.4g}); the line is "
+            "straight in one over the size, not in the size")
         rng = np.random.default_rng(0)
         noisy = 5.0 + 800.0 / ns + rng.normal(0, 0.05, ns.size)
         slope, inter = np.polyfit(1.0 / ns, noisy, 1)
         assert close(fad_inf_fit(list(ns), list(noisy)), (inter, slope), rtol=1e-6), \
-            "least squares of fd on 1/n (np.polyfit(1 / n, fd, 1) gives slope, intercept)"
+            "a least-squares straight line of the distances against one over the sizes"
 
-    return run_check("fad_inf_fit", test, hint="slope, fad_inf = np.polyfit(1 / np.asarray(ns), fds, 1)")
+    return run_check("fad_inf_fit", test, hint=(
+        "the bias shrinks like one over the number of samples: change the variable so the model "
+        "becomes a straight line",
+        "fit a least-squares line to the distances against one over each size; FAD-inf is where the "
+        "line meets zero on that axis (its intercept), and the bias per sample is its slope",
+        "NumPy's polynomial fit of degree one returns the slope first and the intercept second; "
+        "hand them back in the order (intercept, slope)",
+    ))

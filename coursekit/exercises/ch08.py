@@ -51,9 +51,15 @@ def check_mos_with_ci(mos_with_ci) -> bool:
                 raise AssertionError("use the sample standard deviation (ddof=1), not ddof=0")
             assert close(got[1:], want), (
                 f"ratings {ratings} at level {level}: expected ({want[0]:.3f}, {want[1]:.3f}), got "
-                f"({float(got[1]):.3f}, {float(got[2]):.3f}); half-width = t_((1+level)/2, n-1) * s / sqrt(n)")
+                f"({float(got[1]):.3f}, {float(got[2]):.3f}); the half-width is a t quantile times the "
+                "standard error of the mean")
 
-    return run_check("mos_with_ci", test, hint="mean +- t.ppf((1 + level) / 2, n - 1) * std(ddof=1) / sqrt(n)")
+    return run_check("mos_with_ci", test, hint=(
+        "the interval is the mean plus and minus a quantile times the standard error of the mean",
+        "the standard error is the sample standard deviation (one degree of freedom less) over the "
+        "square root of the number of ratings; the quantile comes from Student's t with n - 1 "
+        "degrees of freedom, at (1 + level) / 2",
+    ))
 
 
 def check_holm(holm_adjust) -> bool:
@@ -79,8 +85,11 @@ def check_holm(holm_adjust) -> bool:
         q = rng.random(9) ** 3
         assert close(holm_adjust(list(q)), ls.holm(q)), "wrong on 9 random p-values"
 
-    return run_check("holm", test, hint="sort ascending, multiply the i-th by (m - i), running "
-                                        "maximum, cap at 1, back to the input order")
+    return run_check("holm", test, hint=(
+        "the smallest p-value is held to the strictest standard, the largest to the mildest",
+        "sort ascending, multiply the i-th smallest (counting from 0) by m - i, take the running "
+        "maximum, cap at 1, and put each value back in the position of its input",
+    ))
 
 
 def check_screen_raters(screen_raters) -> bool:
@@ -108,8 +117,11 @@ def check_screen_raters(screen_raters) -> bool:
         got = screen_raters({"A": [95, 92, 91], "B": [89, 100, 100]}, threshold=95, max_fraction=0.5)
         assert got == ["A"], f"use the threshold and max_fraction arguments: expected ['A'], got {got}"
 
-    return run_check("screen_raters", test,
-                     hint="fraction = (ratings < threshold).mean(); excluded if fraction > max_fraction")
+    return run_check("screen_raters", test, hint=(
+        "for each rater, what share of their hidden-reference ratings fell below the threshold?",
+        "a rating equal to the threshold is not low; a rater is excluded only when the share is "
+        "strictly greater than max_fraction; sort the excluded codes",
+    ))
 
 
 def check_raters_needed(raters_for) -> bool:
@@ -129,5 +141,9 @@ def check_raters_needed(raters_for) -> bool:
             assert got == want, (f"delta={delta}, sd={sd}, alpha={alpha}, power={power}: expected "
                                  f"{want} raters, got {got}")
 
-    return run_check("raters_needed", test,
-                     hint="increase n from 2 until the noncentral-t power reaches the target")
+    return run_check("raters_needed", test, hint=(
+        "power grows with the number of raters: try n = 2, 3, ... until it reaches the target",
+        "for each n, the critical value comes from the central t with n - 1 degrees of freedom; the "
+        "power is the chance that a noncentral t (noncentrality delta / sd times the square root of "
+        "n) lands beyond plus or minus that value",
+    ))
