@@ -249,11 +249,12 @@ def train_lm(model: CodecLM, dataset, batch_size: int = 16, lr: float = 2e-3,
              max_steps: int | None = None, time_budget_s: float | None = None, ckpt_path=None,
              resume: bool = False, seed: int = 0, eval_batch=None, eval_every: int | None = None,
              progress: bool = True, desc: str = "transformer", device=None, amp: bool | None = None,
-             data_on_device: bool | None = None):
+             data_on_device: bool | None = None, loss_fn=lm_loss):
     """Train with the course loop (:func:`coursekit.train.train`): AdamW, 50 warm-up steps then a
     cosine to a tenth of ``lr`` over ``max_steps`` or the time budget, gradients clipped at 1.
     ``amp`` and ``data_on_device`` (default: the profile's) put mixed precision and the tokens
-    on a GPU (:func:`coursekit.train.data_device`).
+    on a GPU (:func:`coursekit.train.data_device`). ``loss_fn(model, seq, cond)`` is the loss
+    (default :func:`~coursekit.models.transformer.lm_loss`; one written on the page can stand in).
 
     Returns the loop's History (``loss`` in nats per token; ``val_loss`` every ``eval_every``
     steps on ``eval_batch``, a batch of :class:`NoteSteps` or :class:`PerformanceWindows`).
@@ -271,18 +272,18 @@ def train_lm(model: CodecLM, dataset, batch_size: int = 16, lr: float = 2e-3,
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": other, "weight_decay": 0.0}],
                             lr=lr, betas=(0.9, 0.95))
 
-    def loss_fn(batch):                 # a batch of (seq [B, streams, S], family, pitch, velocity)
+    def batch_loss(batch):              # a batch of (seq [B, streams, S], family, pitch, velocity)
         seq, fam, pit, vel = batch
         null = model.null_condition(len(seq), seq.device)
-        return lm_loss(model, seq, drop_condition(model.condition_ids(fam, pit, vel), model.cfg.cond_dropout, null))
+        return loss_fn(model, seq, drop_condition(model.condition_ids(fam, pit, vel), model.cfg.cond_dropout, null))
 
     eval_fn = None
     if eval_batch is not None:
         def eval_fn(step):
             seq, fam, pit, vel = to_device(eval_batch, model.pos_emb.weight.device)
-            return {"val_loss": lm_loss(model, seq, model.condition_ids(fam, pit, vel)).item()}
+            return {"val_loss": loss_fn(model, seq, model.condition_ids(fam, pit, vel)).item()}
 
-    return train(make_step(model, opt, loss_fn, clip_grad=1.0), data, state={"model": model, "opt": opt},
+    return train(make_step(model, opt, batch_loss, clip_grad=1.0), data, state={"model": model, "opt": opt},
                  max_steps=max_steps, time_budget_s=time_budget_s, ckpt_path=ckpt_path, resume=resume,
                  eval_fn=eval_fn, eval_every=eval_every, config=asdict(model.cfg), seed=seed, desc=desc,
                  progress=progress, kind="transformer", device=device, schedule=warmup_cosine(50, 0.1),
