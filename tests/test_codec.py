@@ -631,3 +631,47 @@ def test_resume_keeps_the_codec_the_run_started_with(tmp_path, capsys):
     assert main([*argv, "--profile", "default", "--resume", "--time-budget", "2"]) == 0
     assert "the architecture comes from" in capsys.readouterr().out
     assert R.load_codec(out).cfg == smoke
+
+
+def test_quantizer_is_straight_through_and_commits_each_stage_as_chapter_04_writes_it():
+    torch.manual_seed(0)
+    q = rvq.ResidualVQ(dim=4, codebook_size=8, n_q=2)
+    for layer in q.layers:
+        layer.codebook.copy_(torch.randn(8, 4))
+    q.train()
+    q.frozen = True                      # the commitment loss without an EMA step
+    z = torch.randn(1, 4, 30, requires_grad=True)
+    z_q, codes, commit = q(z)
+    w = torch.randn_like(z)
+    (z_q * w).sum().backward()
+    assert torch.equal(z.grad, w)        # the decoder's gradient reaches z unchanged
+    flat, quantized, want = z.detach()[0].T, torch.zeros(30, 4), 0.0
+    for i, layer in enumerate(q.layers):
+        e = layer.codebook[codes[0, i]]
+        want += float((flat - quantized - e).pow(2).mean()) / 2
+        quantized += e
+    assert abs(float(commit.detach()) - want) < 1e-6
+    assert torch.allclose(z_q.detach()[0].T, quantized, atol=1e-6)
+
+
+def test_chapter_04_plug_in_check_passes_the_codec_own_quantizer_and_fails_a_wrong_one(capsys):
+    from coursekit.exercises import ch04
+
+    torch.manual_seed(0)
+    codec = C.NeuralCodec(C.Codec(channels=4, max_channels=16, latent_dim=8, n_q=3, codebook_size=16))
+    codec.train()
+    codec(torch.randn(2, 1, 3200) * 0.3)     # k-means initialises the codebooks
+    codec.eval()
+    clips = synthetic_notes(2, codec.sample_rate, seconds=0.5, seed=1)
+
+    def right(x, codebooks):
+        return ch04._reference_rvq(np.asarray(x), np.asarray(codebooks))
+
+    def no_residual(x, codebooks):           # every stage codes x itself
+        codes = [((x[:, None] - cb[None]) ** 2).sum(-1).argmin(1) for cb in codebooks]
+        return np.stack(codes, 1), x
+
+    assert ch04.check_rvq_in_codec(right, codec, clips)
+    assert not ch04.check_rvq_in_codec(no_residual, codec, clips)
+    out = capsys.readouterr().out
+    assert "PASS: rvq_in_codec" in out and "FAIL: rvq_in_codec" in out

@@ -6,11 +6,14 @@ quantizing what the previous ones left over (the residual)::
 
     z --VQ_1--> q_1,  z - q_1 --VQ_2--> q_2,  ...   z_q = q_1 + q_2 + ... + q_n
 
-The codebooks learn without gradients: k-means on the first batch, then exponential moving
-averages (EMA) of the vectors each code was given, and a code nobody chooses for a while is
-restarted on a vector of the batch. The encoder learns through the straight-through estimator
-(``z_q`` passes ``z``'s gradient on unchanged) and a commitment loss that pulls each quantizer's
-input toward the code it was given.
+VQ-VAE (van den Oord et al. 2017) trains with ``||x - dec(z_q)||^2 + ||sg[z] - e||^2 +
+beta ||z - sg[e]||^2`` (sg: stop-gradient). Here the codebooks learn without gradients, in place
+of the middle (codebook) term: k-means on the first batch, then exponential moving averages
+(EMA) of the vectors each code was given, and a code nobody chooses for a while is restarted on
+a vector of the batch. The encoder learns through the straight-through estimator
+(``z_q = z + sg[q - z]``: the value is ``q``, ``z``'s gradient passes on unchanged) and the
+commitment term, the mean over the quantizers of ``||r_i - sg[q_i]||^2`` (``r_i`` what quantizer
+``i`` codes), weighted by the codec's ``commitment`` (beta).
 
 Example
 -------
