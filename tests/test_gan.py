@@ -70,6 +70,53 @@ def test_one_step_of_each_recipe_trains_both_networks(recipe):
     assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters()))  # G moved
 
 
+def _tones(pitches=(50, 60, 70, 55)):
+    return torch.from_numpy(np.stack([audio.tone(audio.midi_to_hz(p), 1.1, 16000, 0.5)[:SEGMENT]
+                                      for p in pitches]))
+
+
+def test_loss_hooks_give_the_library_step_or_replace_its_losses():
+    from coursekit.models.gan import g_loss
+
+    batch = (_tones(), torch.tensor([50, 60, 70, 55]), torch.tensor([2, 2, 6, 6]))
+    hooks = [(None, None),                                           # the library's losses
+             (lambda r, f: d_loss(r, f, "hinge"), lambda f: g_loss(f, "hinge")),  # the same, given
+             (lambda r, f: 0 * d_loss(r, f), lambda f: 0 * g_loss(f))]            # other losses
+    logs, weights = [], []
+    for d_fn, g_fn in hooks:
+        torch.manual_seed(0)
+        G, D, opt_g, opt_d, r = gan.make_gan("stable", channels=16)
+        torch.manual_seed(1)
+        logs.append(gan.gan_step_fn(G, D, opt_g, opt_d, r["loss"], d_loss_fn=d_fn, g_loss_fn=g_fn)(batch, 0))
+        weights.append(torch.cat([w.detach().flatten() for w in G.parameters()]))
+    assert logs[0] == logs[1] and torch.equal(weights[0], weights[1])
+    assert logs[2]["d_loss"] != logs[0]["d_loss"] and not torch.equal(weights[2], weights[0])
+
+
+def test_train_gan_trains_with_the_step_function_it_is_given():
+    notes = {"audio": _tones().half(), "pitch": torch.tensor([50, 60, 70, 55]),
+             "family": torch.tensor([2, 2, 6, 6])}
+    seen = []
+
+    def step(G, D, opt_g, opt_d, batch):
+        seen.append((type(G).__name__, type(D).__name__, len(batch[0])))
+        return {"d_loss": 0.0, "g_loss": 0.0}
+
+    _, _, history, _ = gan.train_gan(notes, channels=16, batch_size=2, max_steps=2, step_fn=step,
+                                     progress=False)
+    assert seen == [("Generator", "Discriminator", 2)] * 2 and len(history) == 2
+
+
+def test_generator_takes_a_condition_vector_in_place_of_pitch_and_family():
+    torch.manual_seed(0)
+    G = Generator(GANConfig(channels=16, families=list(FAMILIES)))
+    z = torch.randn(3, G.cfg.z_dim)
+    c = G.cond([50, 60, 70], [1, 2, -1])
+    assert torch.equal(G(z, cond=c), G(z, [50, 60, 70], [1, 2, -1]))
+    halfway = G(z[:1], cond=(c[:1] + c[1:2]) / 2)                 # between two conditions
+    assert halfway.shape == (1, 2, N_BINS, N_FRAMES)
+
+
 def test_diversity_and_ndb_see_mode_collapse():
     rng = np.random.default_rng(0)
     real = rng.normal(size=(400, 8))

@@ -201,9 +201,12 @@ class Generator(nn.Module):
         self.cond_bias = nn.ModuleList(nn.Linear(cfg.cond_dim, C) for _ in range(4))
         self.out = nn.Conv1d(C, 2 * N_BINS, 1)        # each frame's spectrum from C features
 
-    def forward(self, z: torch.Tensor, pitch, family=None) -> torch.Tensor:
-        """``z (B, z_dim)``, ``pitch (B,)`` MIDI, ``family (B,)`` ids or None -> (B, 2, 512, 64)."""
-        c = self.cond(pitch, family)                                          # (B, cond_dim)
+    def forward(self, z: torch.Tensor, pitch=None, family=None, cond=None) -> torch.Tensor:
+        """``z (B, z_dim)``, ``pitch (B,)`` MIDI, ``family (B,)`` ids or None -> (B, 2, 512, 64).
+
+        ``cond (B, cond_dim)`` is the condition vector itself, in place of pitch and family: e.g.
+        a mix of two conditions' vectors ``self.cond(pitch, family)`` (a timbre in between)."""
+        c = self.cond(pitch, family) if cond is None else cond                # (B, cond_dim)
         h = F.leaky_relu(self.fc(torch.cat([z, c], dim=-1)), 0.2)
         h = h.view(z.shape[0], -1, 4)                                         # (B, C, 4 frames)
         for conv, bias in zip(self.convs, self.cond_bias):

@@ -108,15 +108,22 @@ def make_gan(recipe: str = "stable", channels: int = 192, pitch_range=(48, 72),
     return G, D, opt_g, opt_d, r
 
 
-def gan_step_fn(G, D, opt_g, opt_d, loss: str = "hinge", ac_weight: float = 1.0):
+def gan_step_fn(G, D, opt_g, opt_d, loss: str = "hinge", ac_weight: float = 1.0,
+                d_loss_fn=None, g_loss_fn=None):
     """The step function for :func:`coursekit.train.train`: D on real and fake, then G.
 
-    ``ac_weight`` weighs the auxiliary pitch classification loss (0 turns it off). Returns a
+    ``ac_weight`` weighs the auxiliary pitch classification loss (0 turns it off).
+    ``d_loss_fn(real_scores, fake_scores)`` and ``g_loss_fn(fake_scores)`` replace the
+    adversarial losses (default: :func:`~coursekit.models.gan.d_loss` and
+    :func:`~coursekit.models.gan.g_loss` of kind ``loss``), e.g. with your own. Returns a
     function ``step(batch, step_no) -> {"d_loss", "g_loss", "d_real", "d_fake", "ac_real",
     "ac_fake"}`` (``d_real``/``d_fake``: the discriminator's mean scores on real and generated
     notes; ``ac_*``: cross-entropy of the pitch head on each). The batch ``(audio, pitch,
     family)`` is on the networks' device; the noise ``z`` is drawn there.
     """
+    d_loss_fn = d_loss_fn or (lambda real_s, fake_s: d_loss(real_s, fake_s, loss))
+    g_loss_fn = g_loss_fn or (lambda fake_s: g_loss(fake_s, loss))
+
     def step(batch, step_no):
         y, pitch, family = batch                                  # (B, SEGMENT), (B,), (B,)
         target = torch.as_tensor(pitch) - G.cfg.pitch_min
@@ -128,12 +135,12 @@ def gan_step_fn(G, D, opt_g, opt_d, loss: str = "hinge", ac_weight: float = 1.0)
         real_s, real_p = D(real, pitch, family, return_pitch_logits=True)
         fake_s = D(fake.detach(), pitch, family)
         ac_real = F.cross_entropy(real_p, target)
-        ld = d_loss(real_s, fake_s, loss) + ac_weight * ac_real
+        ld = d_loss_fn(real_s, fake_s) + ac_weight * ac_real
         optimizer_step(ld, opt_d)
         # 2. generator: fool the (just updated) discriminator, at the asked pitch
         s, p = D(fake, pitch, family, return_pitch_logits=True)
         ac_fake = F.cross_entropy(p, target)
-        lg = g_loss(s, loss) + ac_weight * ac_fake
+        lg = g_loss_fn(s) + ac_weight * ac_fake
         optimizer_step(lg, opt_g)
         if not (torch.isfinite(ld) and torch.isfinite(lg)):
             raise FloatingPointError(f"GAN losses became {ld.item()}, {lg.item()} "
@@ -148,8 +155,13 @@ def train_gan(notes: dict, recipe: str = "stable", channels: int = 192, batch_si
               max_steps: int | None = None, time_budget_s: float | None = None, ckpt_path=None,
               resume: bool = False, seed: int = 0, eval_every: int | None = None,
               snapshot_every: int | None = None, progress: bool = True, device=None,
-              amp: bool | None = None, data_on_device: bool | None = None):
+              amp: bool | None = None, data_on_device: bool | None = None, step_fn=None):
     """Train a GAN with one recipe through the course's loop.
+
+    ``step_fn(G, D, opt_g, opt_d, batch) -> dict`` replaces the training step (default:
+    :func:`gan_step_fn` with the recipe's loss), e.g. with one written in the chapter; it should
+    return the same logs (``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ``ac_real``,
+    ``ac_fake``) for the chapter's plots.
 
     ``device`` is where to train (:func:`coursekit.train.pick_device`; default: the CPU, where
     the networks are built). Returns ``(G, D, history, snapshots)``: ``snapshots`` maps a step to
@@ -169,7 +181,8 @@ def train_gan(notes: dict, recipe: str = "stable", channels: int = 192, batch_si
     notes_ds = torch.utils.data.TensorDataset(*(notes[k].to(where) for k in ("audio", "pitch", "family")))
     data = torch.utils.data.DataLoader(notes_ds, batch_size=batch_size, shuffle=True,
                                        drop_last=len(notes["audio"]) > batch_size)
-    step = gan_step_fn(G, D, opt_g, opt_d, r["loss"])
+    step = gan_step_fn(G, D, opt_g, opt_d, r["loss"]) if step_fn is None else \
+        (lambda batch, step_no: step_fn(G, D, opt_g, opt_d, batch))
     gen = torch.Generator().manual_seed(1234)
     fixed_pitch = torch.linspace(*pitch_range, 4).round().long().repeat_interleave(4)  # (16,)
     fixed_z = torch.randn(len(fixed_pitch), G.cfg.z_dim, generator=gen)
