@@ -675,3 +675,24 @@ def test_chapter_04_plug_in_check_passes_the_codec_own_quantizer_and_fails_a_wro
     assert not ch04.check_rvq_in_codec(no_residual, codec, clips)
     out = capsys.readouterr().out
     assert "PASS: rvq_in_codec" in out and "FAIL: rvq_in_codec" in out
+
+
+def test_encode_with_a_quantize_hook_gives_what_the_hook_gives():
+    torch.manual_seed(0)
+    codec = C.NeuralCodec(C.Codec(channels=4, max_channels=16, latent_dim=8, n_q=3, codebook_size=16))
+    codec.train()
+    codec(torch.randn(2, 1, 3200) * 0.3)
+    codec.eval()
+    x = 0.3 * torch.randn(1, 1, 3200)
+    seen = {}
+
+    def library_quantizer(z, codebooks):        # the codec's own residual VQ, through the hook
+        seen["shape"] = tuple(codebooks.shape)
+        return codec.quantizer(z, codebooks.shape[0])[1]
+
+    assert torch.equal(codec.encode(x, n_q=2, quantize=library_quantizer), codec.encode(x, n_q=2))
+    assert seen["shape"] == (2, 16, 8)
+    y = x[0, 0].numpy()
+    assert np.allclose(codec.reconstruct(y, quantize=library_quantizer), codec.reconstruct(y))
+    with pytest.raises(ValueError, match="integers"):
+        codec.encode(x, quantize=lambda z, cb: z)

@@ -255,11 +255,16 @@ class NeuralCodec(nn.Module):
         return F.pad(x, (0, (-x.shape[-1]) % self.hop))
 
     @torch.no_grad()
-    def encode(self, audio, sr: int | None = None, n_q: int | None = None) -> torch.Tensor:
-        """audio (see :func:`as_batch`) -> integer codes [B, n_q, T], T = ceil(N / hop)."""
+    def encode(self, audio, sr: int | None = None, n_q: int | None = None, quantize=None) -> torch.Tensor:
+        """audio (see :func:`as_batch`) -> integer codes [B, n_q, T], T = ceil(N / hop).
+        ``quantize(z [B, D, T], codebooks [n_q, K, D]) -> codes`` replaces the residual VQ
+        (chapter 04 passes its own)."""
         n_q = self._check_n_q(n_q)
-        _, codes, _ = self.quantizer(self.encoder(self._input(audio, sr)), n_q)
-        return codes
+        z = self.encoder(self._input(audio, sr))
+        if quantize is not None:
+            codebooks = torch.stack([layer.codebook for layer in self.quantizer.layers[:n_q]])
+            return check_codes(quantize(z, codebooks), n_q, self.cfg.codebook_size).to(z.device)
+        return self.quantizer(z, n_q)[1]
 
     @torch.no_grad()
     def decode(self, codes) -> torch.Tensor:
@@ -286,12 +291,12 @@ class NeuralCodec(nn.Module):
         return self.decoder(z)
 
     @torch.no_grad()
-    def reconstruct(self, y, sr: int | None = None, n_q: int | None = None) -> np.ndarray:
+    def reconstruct(self, y, sr: int | None = None, n_q: int | None = None, quantize=None) -> np.ndarray:
         """Encode then decode NumPy audio at ``sample_rate``: ``(N,)``, ``(B, N)`` or ``(B, C, N)``
-        -> the same shape (mono), the same number of samples."""
+        -> the same shape (mono), the same number of samples (``quantize``: see :meth:`encode`)."""
         y = np.asarray(y, dtype=np.float32)
         x = as_batch(y)
-        out = self.decode(self.encode(x, sr, n_q))[:, 0, :x.shape[-1]].cpu().numpy()    # [B, N]
+        out = self.decode(self.encode(x, sr, n_q, quantize))[:, 0, :x.shape[-1]].cpu().numpy()    # [B, N]
         return out[0] if y.ndim == 1 else out if y.ndim == 2 else out[:, None]
 
     def _device(self) -> torch.device:
