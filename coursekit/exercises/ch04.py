@@ -33,7 +33,9 @@ __all__ = ["check_rvq_encode", "check_rvq_in_codec", "reference_latents", "check
 # the chapter's codec (section 5: the default profile's width, 8 quantizers of 256 codes with
 # quantizer dropout, 150 s on a 2-core CPU), measured the same way at the default profile with 4
 # of its 8 quantizers: 3.99 (250 steps in its budget, on a busy machine); the target asks for a
-# little better than that.
+# little better than that. On a busier machine (about 40 to 90 steps in the budget) the chapter's
+# design scored 4.09 through this function and the solution's design (4 codebooks, no quantizer
+# dropout, half the batch) 3.66: reachable, by design rather than by waiting.
 CHALLENGE_BITRATE = 1600.0
 CHALLENGE_TARGET = 3.9
 
