@@ -24,7 +24,7 @@ ENV_VAR = "COURSEKIT_DEVICE"
 # listening test stay on the CPU there. (Not checked on Apple hardware by the course's CI.)
 CHAPTERS = {
     "ch02": ("a SampleRNN", True),
-    "ch03": ("a WaveGAN-style GAN and its recipes", True),
+    "ch03": ("a GANSynth-style GAN and its recipes", True),
     "ch04": ("a neural codec (your small one; the reference codec's tokens)", True),
     "ch05": ("a Transformer over codec tokens", True),
     "ch06": ("a latent diffusion model", True),
