@@ -37,7 +37,7 @@ __all__ = ["check_forward_noise", "check_ddim_step", "check_ddim_in_reference", 
            "few_steps_challenge", "MAX_STEPS"]
 
 # the challenge: at most this many denoising steps
-MAX_STEPS = 5
+MAX_STEPS = 3
 
 
 def _schedule():
