@@ -258,10 +258,14 @@ CODE_IN_HINT = re.compile(r"\b(np|torch|F|math)\.\w|\breturn\b|\w\[[^\]]*:[^\]]*
 def _hints():
     import ast
     for module in sorted((REPO / "coursekit" / "exercises").glob("ch[0-9][0-9].py")):
-        for node in ast.walk(ast.parse(module.read_text())):
+        tree = ast.parse(module.read_text())
+        named = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                 for t in node.targets if isinstance(t, ast.Name)}    # hints kept in a constant
+        for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "run_check":
                 args = [k.value for k in node.keywords if k.arg == "hint"] + node.args[2:3]
                 for arg in args:
+                    arg = named.get(arg.id, arg) if isinstance(arg, ast.Name) else arg
                     tiers = arg.elts if isinstance(arg, ast.Tuple) else [arg]
                     for k, tier in enumerate(tiers):
                         if isinstance(tier, ast.Constant) and isinstance(tier.value, str):

@@ -53,6 +53,15 @@ def _reference_rvq(x: np.ndarray, codebooks: np.ndarray):
     return np.stack(codes, axis=1), quantized
 
 
+# the hints of both residual-VQ checks: the idea, the steps of one stage, the NumPy shape trick
+RVQ_HINTS = ("each codebook in turn codes what the codebooks before it left over (the residual)",
+             "for one codebook: the squared distance from every residual vector to every codeword, "
+             "the index of the smallest, that codeword added to the quantized sum and subtracted "
+             "from the residual",
+             "broadcasting a [N, 1, D] residual against a [1, K, D] codebook gives every difference "
+             "at once; sum the squares over the last axis")
+
+
 def check_rvq_encode(rvq_encode) -> bool:
     """``rvq_encode(x, codebooks) -> (codes [N, n_q], quantized [N, D])`` for x [N, D] and
     codebooks [n_q, K, D]: each quantizer codes what the previous ones left over."""
@@ -77,12 +86,7 @@ def check_rvq_encode(rvq_encode) -> bool:
         assert one.shape == (50, 1), "with one codebook the codes have shape [N, 1]"
 
     return run_check("rvq_encode", test,
-                     hint=("each codebook in turn codes what the codebooks before it left over (the residual)",
-                           "for one codebook: the squared distance from every residual vector to every codeword, "
-                           "the index of the smallest, that codeword added to the quantized sum and subtracted "
-                           "from the residual",
-                           "broadcasting a [N, 1, D] residual against a [1, K, D] codebook gives every difference "
-                           "at once; sum the squares over the last axis"))
+                     hint=RVQ_HINTS)
 
 
 def reference_latents(codec, clips):
@@ -127,12 +131,7 @@ def check_rvq_in_codec(rvq_encode, codec=None, clips=None) -> bool:
                               "the later codebooks quantize the residual left by all earlier ones")
 
     return run_check("rvq_in_codec", test,
-                     hint=("each codebook in turn codes what the codebooks before it left over (the residual)",
-                           "for one codebook: the squared distance from every residual vector to every codeword, "
-                           "the index of the smallest, that codeword added to the quantized sum and subtracted "
-                           "from the residual",
-                           "broadcasting a [N, 1, D] residual against a [1, K, D] codebook gives every difference "
-                           "at once; sum the squares over the last axis"))
+                     hint=RVQ_HINTS)
 
 
 def check_codec_bitrate(codec_bitrate) -> bool:
