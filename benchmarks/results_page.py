@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -293,7 +294,9 @@ def page(plot: bool = False) -> str:
              "course is built on (no GPU); timings carry the load average they ran under.", ""]
     parts += section_times() + section_leaderboard(load("leaderboard"), plot) + section_models()
     parts += section_data_and_fad() + section_index()
-    return "\n".join(parts).replace(f"{REPO}/", "").rstrip() + "\n"
+    # paths as the benchmarks recorded them, relative to the checkout they ran in
+    text = re.sub(r"(?<![\w.])/(?:[\w.+-]+/)+?(?=(?:datasets|samples|runs|coursekit)/)", "", "\n".join(parts))
+    return text.rstrip() + "\n"
 
 
 def readme_with_table(text: str) -> str:
