@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
+from pathlib import Path
 
 from .profiles import PROFILE_NAMES
 
@@ -50,6 +52,51 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _seed(text: str) -> int:
+    """An argparse type: a seed numpy and torch both accept, 0 to 2**32 - 1 (``--seed``)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n < 2**32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {2**32 - 1}, got {text!r}")
+    return n
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above zero (``--seconds``, ``--time-budget``)."""
+    try:
+        x = float(text)
+    except ValueError:
+        x = float("nan")
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above zero, got {text!r}")
+    return x
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (no nan or inf)."""
+    try:
+        x = float(text)
+    except ValueError:
+        x = float("nan")
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return x
+
+
+MAX_SAMPLE_N = 1000  # notes one `sample` run generates (it holds them all in memory)
+
+
+def _sample_n(text: str) -> int:
+    n = _positive_int(text)
+    if n > MAX_SAMPLE_N:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_SAMPLE_N} a run (every note is held in memory until the folder is "
+            f"written), got {n}; run again with another --seed and --out for more")
+    return n
+
+
 def build_parser(argv=None) -> argparse.ArgumentParser:
     """The parser of ``python -m coursekit``; the flags of a model's ``train`` and ``sample`` are
     its recipe's, added for the models named in ``argv`` (all of them when ``argv`` is None)."""
@@ -70,7 +117,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     mk.add_argument("name", choices=["mini-nsynth", "mini-gtzan", "mini-maestro"])
     mk.add_argument("--root", required=True, help="folder to write into")
     mk.add_argument("--size", default="default", choices=PROFILE_NAMES)
-    mk.add_argument("--seed", type=int, default=0)
+    mk.add_argument("--seed", type=_seed, default=0)
     mk.set_defaults(_target=("coursekit.data", "cli_make"))
     fe = dsub.add_parser("fetch", help="download a real dataset (pooch, checksums)")
     fe.add_argument("name", choices=["nsynth-train", "nsynth-valid", "nsynth-test", "gtzan",
@@ -93,12 +140,15 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         t = trsub.add_parser(model, help=MODEL_HELP[model])
         t.add_argument("--profile", default=None, choices=PROFILE_NAMES)
         t.add_argument("--out", required=True, help="checkpoint file to write")
-        t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--seed", type=_seed, default=0)
         t.add_argument("--data", default=None, help="dataset folder (default: from the profile)")
         t.add_argument("--resume", action="store_true", help="continue the interrupted run that "
                        "writes --out from its last checkpoint")
+        t.add_argument("--overwrite", action="store_true", help="replace an existing --out "
+                       "(the old file stays until the new one is complete)")
         t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
-        t.add_argument("--time-budget", type=float, default=None, help="seconds (default: profile)")
+        t.add_argument("--time-budget", type=positive_float, default=None,
+                       help="seconds (default: profile)")
         t.set_defaults(_target=(RECIPES[model], "train_command"))
         recipe = importlib.import_module(RECIPES[model]) if model in wanted else None
         if recipe is not None:  # the model's own flags (importing its recipe imports torch)
@@ -106,10 +156,14 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         if model not in GENERATORS:
             continue
         s = sasub.add_parser(model, help=MODEL_HELP[model])
-        s.add_argument("--n", type=_positive_int, default=16, help="how many notes or clips")
-        s.add_argument("--out", required=True, help="folder to write (NSynth format)")
+        s.add_argument("--n", type=_sample_n, default=16,
+                       help=f"how many notes or clips (at most {MAX_SAMPLE_N})")
+        s.add_argument("--out", required=True, help="folder to write (NSynth format): new, empty, "
+                       "or one the course wrote")
+        s.add_argument("--overwrite", action="store_true", help="write into a folder that holds "
+                       "other files, replacing its examples.json and the audio that lists")
         s.add_argument("--checkpoint", default=None, help="default: the reference checkpoint")
-        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--seed", type=_seed, default=0)
         s.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
         s.set_defaults(_target=(RECIPES[model], "sample_command"))
         if recipe is not None:
@@ -124,6 +178,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     rc.add_argument("out_dir")
     rc.add_argument("--n-q", type=int, default=None)
     rc.add_argument("--checkpoint", default=None)
+    rc.add_argument("--overwrite", action="store_true", help="write into an OUT_DIR that holds "
+                    "files the course did not write, replacing the files of the same names")
     rc.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     rc.set_defaults(_target=("coursekit.recipes.codec", "reconstruct_command"))
 
@@ -157,7 +213,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ls_.add_argument("--test-dir", default=None, help="test folder (default: RESULTS-test/ beside it)")
     ls_.add_argument("--n-items", type=int, default=None)
     ls_.add_argument("--seconds", type=float, default=None)
-    ls_.add_argument("--seed", type=int, default=0)
+    ls_.add_argument("--seed", type=_seed, default=0)
     ls_.add_argument("--port", type=int, default=8866)
     ls_.add_argument("--ip", default="127.0.0.1", help="0.0.0.0 to let raters on the network in")
     ls_.set_defaults(_target=("coursekit.eval.listening", "cli_serve"))
@@ -180,14 +236,52 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     return p
 
 
+def check_train_out(args) -> None:
+    """Before a training run starts: ``--out`` is a ``.pt`` file it may write (an existing one
+    only with ``--overwrite``; ``--resume`` needs the interrupted run's state beside it)."""
+    from .outputs import UserError, check_new_file
+
+    out = Path(args.out)
+    if out.suffix != ".pt":
+        raise UserError(f"--out {out}: give a checkpoint file name ending in .pt (its card is "
+                        f"written beside it, as {out.with_suffix('.json').name if out.suffix != '.json' else 'NAME.json'})")
+    state = out.with_name(out.stem + ".train.pt")  # recipes.resume_path
+    if args.resume:
+        if not state.is_file():
+            raise UserError(f"--resume: {state} does not exist, so there is no interrupted run of "
+                            f"--out {out} to continue; drop --resume to start afresh")
+        return
+    if state.exists() and not args.overwrite:
+        raise UserError(f"--out {out}: {state} holds an interrupted run; pass --resume to continue "
+                        "it, or --overwrite to start afresh")
+    check_new_file(out, overwrite=args.overwrite, also=(out.with_suffix(".json"),))
+
+
+def _before(args) -> None:
+    """What every command of a kind checks before it starts its (possibly long) work."""
+    if args.command == "train":
+        check_train_out(args)
+    elif args.command == "sample":
+        from .outputs import claim_dir
+        claim_dir(args.out, overwrite=args.overwrite, create=False)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser(argv).parse_args(argv)
+        _before(args)
         rc = _call(*args._target, args)
     except (FileNotFoundError, NotADirectoryError, ValueError) as err:
         # Bad input: one clear line, no traceback.
+        if isinstance(err, OSError) and err.filename is not None:
+            from .outputs import os_error_line
+            err = os_error_line(err)
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # an unwritable folder, a full disk, a folder where a file was meant
+        from .outputs import os_error_line
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:
         if not err.name or err.name.startswith("coursekit"):

@@ -288,11 +288,9 @@ def test_write_nsynth_folder_round_trip(tmp_path):
     long = write_nsynth_folder(tmp_path / "clips", [_note("string", 50, seconds=6.0, genre="jazz")], n_frames=None)
     assert sf.info(str(next((long / "audio").iterdir()))).frames == 96000
     assert check_nsynth(long, n_frames=None)[1] == []
-    # rewriting replaces the old notes
+    # rewriting a folder it wrote replaces the old notes
     write_nsynth_folder(tmp_path / "gen", notes[:1])
     assert len(list((tmp_path / "gen" / "audio").iterdir())) == 1
-    with pytest.raises(FileExistsError):
-        write_nsynth_folder(tmp_path / "gen", notes[:1], overwrite=False)
 
 
 def test_write_nsynth_folder_refuses_bad_notes(tmp_path):

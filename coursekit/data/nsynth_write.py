@@ -3,13 +3,14 @@ course saves what it generates. Importable from :mod:`coursekit.data.nsynth` too
 
 from __future__ import annotations
 
-import shutil
+import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .. import audio as _audio
+from ..outputs import claim_dir, mark_written, owned, remove_marked
 from .nsynth_format import (FAMILIES, FIELDS, N_FRAMES, QUALITIES, SAMPLE_RATE, SOURCES, _dumps, _ids,
                             _is_int, _wav_bytes, note_name)
 
@@ -53,7 +54,7 @@ def _qualities(value, where: str) -> list[int]:
 
 
 def write_nsynth_folder(out_dir, notes, sr: int = SAMPLE_RATE, n_frames: int | None = N_FRAMES,
-                        overwrite: bool = True) -> Path:
+                        overwrite: bool = False) -> Path:
     """Write notes as an NSynth-format folder (``examples.json`` + ``audio/<note_str>.wav``).
 
     This is how every model of the course saves what it generates, so generated and real notes
@@ -63,8 +64,8 @@ def write_nsynth_folder(out_dir, notes, sr: int = SAMPLE_RATE, n_frames: int | N
     Parameters
     ----------
     out_dir : str or Path
-        The folder to write (created). With ``overwrite``, an earlier ``examples.json`` and
-        ``audio/`` there are replaced; other files are left alone.
+        The folder to write (created): a new or empty folder, or one this function wrote before
+        (it carries the mark of :mod:`coursekit.outputs`; what it wrote then is replaced).
     notes : list of dict
         Each with ``audio`` (1-D numpy array or tensor, float in [-1, 1], at rate ``sr``),
         ``pitch`` (MIDI), ``velocity`` and ``instrument_family_str`` (or ``instrument_family``);
@@ -77,7 +78,9 @@ def write_nsynth_folder(out_dir, notes, sr: int = SAMPLE_RATE, n_frames: int | N
         Pad with zeros or trim every clip to this many samples (64000, the NSynth length);
         ``None`` keeps each clip's own length (longer clips such as genre excerpts).
     overwrite : bool
-        Replace an existing NSynth folder at ``out_dir``; otherwise raise ``FileExistsError``.
+        Also write into a folder that holds files the course did not write, replacing its
+        ``examples.json`` and the WAV files that ``examples.json`` lists (nothing else);
+        otherwise such a folder raises :class:`coursekit.outputs.UserError`.
 
     Returns
     -------
@@ -107,9 +110,7 @@ def write_nsynth_folder(out_dir, notes, sr: int = SAMPLE_RATE, n_frames: int | N
         raise ValueError("write_nsynth_folder: no notes to write (got an empty list)")
     if n_frames is not None and n_frames <= 0:
         raise ValueError(f"n_frames must be a positive number of samples or None, got {n_frames}")
-    if (out_dir / "examples.json").exists() and not overwrite:
-        raise FileExistsError(f"{out_dir}: already holds an NSynth folder; pass overwrite=True "
-                              "or choose another folder")
+    claim_dir(out_dir, overwrite=overwrite)  # before the work: fail fast on someone else's folder
 
     records, clips, used, instrument_ids = [], [], set(), {}
     n_clipped = 0
@@ -191,13 +192,31 @@ def write_nsynth_folder(out_dir, notes, sr: int = SAMPLE_RATE, n_frames: int | N
         warnings.warn(f"{out_dir}: {n_clipped} of {len(notes)} clips had samples beyond [-1, 1] and "
                       "were clipped; normalise the audio before writing to avoid distortion", stacklevel=2)
 
-    if (out_dir / "examples.json").exists():
+    claim_dir(out_dir, overwrite=overwrite)
+    # replace only what the course wrote here before (or, with overwrite, the old examples.json
+    # and the WAV files it lists): a user's other files in the folder stay
+    if owned(out_dir):
+        remove_marked(out_dir)
+    elif (out_dir / "examples.json").is_file():
+        for name in _listed_notes(out_dir / "examples.json"):
+            (out_dir / "audio" / f"{name}.wav").unlink(missing_ok=True)
         (out_dir / "examples.json").unlink()
-    if (out_dir / "audio").is_dir():
-        shutil.rmtree(out_dir / "audio")
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
-    for record, y16 in zip(records, clips):
-        (out_dir / "audio" / f"{record['note_str']}.wav").write_bytes(_wav_bytes(y16, int(sr)))
+    written = [f"audio/{r['note_str']}.wav" for r in records]
+    mark_written(out_dir, written + ["examples.json"])  # first: a crash leaves a folder we may redo
+    for rel, y16 in zip(written, clips):
+        (out_dir / rel).write_bytes(_wav_bytes(y16, int(sr)))
     # the metadata last: a reader never sees examples.json without its audio
     (out_dir / "examples.json").write_text(_dumps({r["note_str"]: r for r in records}), encoding="utf-8")
     return out_dir
+
+
+def _listed_notes(examples_json) -> list[str]:
+    """The note names an ``examples.json`` lists that are plain file names (none climbing out of
+    its folder); ``[]`` when it cannot be read."""
+    try:
+        meta = json.loads(Path(examples_json).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [k for k in meta if isinstance(k, str) and k and "/" not in k and "\\" not in k
+            and k not in (".", "..")] if isinstance(meta, dict) else []
