@@ -155,6 +155,20 @@ def test_build_then_check_and_every_kind_of_drift(tmp_path, capsys):
     assert exercises.cli_check(args) == 0
 
 
+def test_build_keeps_a_students_answers(tmp_path, capsys):
+    """Rebuilding exercises/ after a solution changed keeps the student's filled-in notebook."""
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    _write_solution(sol)
+    build_all(sol, ex)
+    answered = (ex / "07_demo.ipynb").read_text().replace("raise NotImplementedError", "return 2 * x")
+    (ex / "07_demo.ipynb").write_text(answered)
+    _write_solution(sol, body="return x + x")
+    assert exercises.cli_build(Namespace(solutions=str(sol), exercises=str(ex))) == 0
+    kept = list((ex / ".replaced").glob("07_demo-*.ipynb"))
+    assert len(kept) == 1 and kept[0].read_text() == answered
+    assert ".replaced" in capsys.readouterr().out
+
+
 def test_build_refuses_unbalanced_markers_before_writing(tmp_path):
     sol, ex = tmp_path / "solutions", tmp_path / "exercises"
     _write_solution(sol, "00_good.ipynb")

@@ -66,7 +66,9 @@ def f(x):
 from __future__ import annotations
 
 import copy
+import shutil
 import sys
+import time
 from pathlib import Path
 
 from ..paths import REPO_DIR
@@ -274,13 +276,31 @@ def build_all(solutions_dir=None, exercises_dir=None, verbose: bool = False,
         target = exercises_dir / fname
         if target.exists() and target.read_text(encoding="utf-8") == text:
             continue
+        kept = _keep_previous(target)
         tmp = target.with_suffix(".ipynb.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)
         written.append(target)
         if verbose:
-            print(f"wrote {target}")
+            print(f"wrote {target}" + (f" (the previous version, perhaps with your answers, is kept "
+                                       f"as {kept})" if kept else ""))
     return written
+
+
+def _keep_previous(target: Path) -> Path | None:
+    """Copy an exercise notebook about to be replaced (it may hold a student's answers) to
+    ``.replaced/NAME-<time>.ipynb`` beside it; return the copy, or None when there was none."""
+    if not target.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = target.parent / ".replaced" / f"{target.stem}-{stamp}.ipynb"
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = kept.with_name(f"{target.stem}-{stamp}-{n}.ipynb")
+    kept.parent.mkdir(exist_ok=True)
+    shutil.copy2(target, kept)
+    return kept
 
 
 def _norm(text: str) -> str:
@@ -317,6 +337,10 @@ def cli_build(args=None) -> int:
     written = build_all(getattr(args, "solutions", None), getattr(args, "exercises", None))
     for path in written:
         print(f"wrote {path}")
+    kept = Path(getattr(args, "exercises", None) or EXERCISES_DIR) / ".replaced"
+    if written and kept.is_dir():
+        print(f"each replaced notebook's previous version (answers a student wrote in it included) "
+              f"is kept in {kept}/")
     n = len(list(Path(getattr(args, "solutions", None) or SOLUTIONS_DIR).glob("*.ipynb")))
     print(f"{n} exercise notebook(s) built, {len(written)} changed")
     return 0
