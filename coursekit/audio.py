@@ -26,10 +26,12 @@ __all__ = [
     "AudioError", "load", "save", "info", "resample", "to_mono", "normalize", "check_audio",
     "tone", "mu_law_encode", "mu_law_decode", "quantize", "stft", "istft", "magnitude_db",
     "log_mel", "mel_filterbank", "griffin_lim", "midi_to_hz", "hz_to_midi", "fix_length",
-    "AUDIO_EXTENSIONS", "find_audio_files",
+    "AUDIO_EXTENSIONS", "find_audio_files", "MIN_SAMPLE_RATE", "MAX_SECONDS",
 ]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")  # what :func:`load` reads
+MIN_SAMPLE_RATE = 4000      # Hz; a header claiming less is damaged (1 Hz: a 3 KB file -> 1.5 GB at 16 kHz)
+MAX_SECONDS = 20 * 60       # what :func:`load` reads at most by default: 20 minutes
 
 
 class AudioError(ValueError):
@@ -86,8 +88,20 @@ def info(path) -> dict:
             "duration": i.frames / i.samplerate, "subtype": i.subtype, "format": i.format}
 
 
+def _check_size(path: Path, file_sr: int, frames: int, max_seconds: float | None) -> None:
+    """Refuse, before anything is read, a sample rate no audio file has or more than
+    ``max_seconds`` to read (the file's header alone decides how much memory a load takes)."""
+    if file_sr < MIN_SAMPLE_RATE:
+        raise AudioError(f"{path}: its header says {file_sr} Hz, below the {MIN_SAMPLE_RATE} Hz of any "
+                         "real recording; the file is damaged or not audio; re-generate or re-encode it")
+    if max_seconds is not None and frames > max_seconds * file_sr:
+        raise AudioError(f"{path}: {frames / file_sr / 60:.1f} minutes to read, more than the "
+                         f"{max_seconds / 60:g}-minute limit; cut the file into shorter pieces, or read "
+                         "a part of it (offset=, duration=)")
+
+
 def load(path, sr: int | None = None, mono: bool = True, offset: float = 0.0,
-         duration: float | None = None) -> tuple[np.ndarray, int]:
+         duration: float | None = None, max_seconds: float | None = MAX_SECONDS) -> tuple[np.ndarray, int]:
     """Load a WAV/FLAC/OGG file as float32.
 
     Parameters
@@ -99,6 +113,11 @@ def load(path, sr: int | None = None, mono: bool = True, offset: float = 0.0,
         Mix down to one channel (shape ``(n,)``); otherwise ``(channels, n)``.
     offset, duration : float
         Read only part of the file (seconds).
+    max_seconds : float or None
+        Refuse to read more than this many seconds (default :data:`MAX_SECONDS`, 20 minutes;
+        ``None``: no limit). A file whose header gives a sample rate below
+        :data:`MIN_SAMPLE_RATE` is refused too. Both are checked from the header, before any
+        sample is read.
 
     Returns
     -------
@@ -122,11 +141,15 @@ def load(path, sr: int | None = None, mono: bool = True, offset: float = 0.0,
     try:
         with sf.SoundFile(str(path)) as f:
             file_sr = f.samplerate
-            start = int(round(offset * file_sr))
-            if start:
-                f.seek(min(start, f.frames))
+            start = min(int(round(offset * file_sr)), f.frames)
             frames = -1 if duration is None else int(round(duration * file_sr))
+            _check_size(path, file_sr, f.frames - start if frames < 0 else min(frames, f.frames - start),
+                        max_seconds)
+            if start:
+                f.seek(start)
             data = f.read(frames=frames, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
     except Exception as err:
         raise AudioError(_describe_unreadable(path, err)) from None
     y = data.T  # (channels, n)

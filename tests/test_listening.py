@@ -230,7 +230,7 @@ def test_build_mos_and_mushra(mos_test, mushra_test, systems):
     again = lt.build_test({k: v for k, v in systems.items() if k in QUALITY}, mos_test.folder,
                           protocol="mos", n_items=3, seconds=0.3, verbose=False)
     assert again.test_id == mos_test.test_id
-    with pytest.raises(FileExistsError, match="another test"):
+    with pytest.raises(lt.TestFolderTaken, match="another test"):
         lt.build_test({"sys_alpha": systems["sys_alpha"]}, mos_test.folder, n_items=2, seconds=0.3,
                       verbose=False)
 

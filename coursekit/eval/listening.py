@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from .listening_analysis import (Results, analyse, cli_analyse, format_report, friedman,
                                  load_results, mos_table, pairwise_wilcoxon, plot_fad_vs_rating,
-                                 plot_ratings, rank_correlation, screen_mushra)
+                                 plot_ratings, rank_correlation, read_fad, screen_mushra)
 from .listening_app import ListeningApp, widget_strings
 from .listening_serve import (APP_NOTEBOOK, CONFIG_ENV, app_from_config, cli_serve, serve,
                               write_config)
@@ -53,19 +53,19 @@ from .listening_store import (RESULTS_FORMAT, answered_trials, append_record, op
                               read_records)
 from .listening_trials import (ANCHOR_CUTOFF_HZ, AUDIO_EXTENSIONS, FORMAT_VERSION, MOS_LABELS,
                                MUSHRA_LABELS, PROTOCOLS, RESERVED, TEST_FORMAT, ListeningTest,
-                               build_test, list_samples, load_test, low_anchor, match_items,
-                               prepare_stimulus, wav_bytes)
+                               TestFolderTaken, build_test, list_samples, load_test, low_anchor,
+                               match_items, prepare_stimulus, wav_bytes)
 
 __all__ = [
     "PROTOCOLS", "MOS_LABELS", "MUSHRA_LABELS", "ANCHOR_CUTOFF_HZ", "CONFIG_ENV",
     "RESERVED", "TEST_FORMAT", "RESULTS_FORMAT", "FORMAT_VERSION", "AUDIO_EXTENSIONS",
     "APP_NOTEBOOK",
     "list_samples", "match_items", "prepare_stimulus", "low_anchor", "wav_bytes",
-    "build_test", "load_test", "ListeningTest",
+    "build_test", "load_test", "ListeningTest", "TestFolderTaken",
     "append_record", "read_records", "open_results", "answered_trials",
     "ListeningApp", "simulate_raters", "app_from_config", "write_config", "serve",
     "make_standins", "STANDINS", "fad_per_system",
     "Results", "load_results", "mos_table", "friedman", "pairwise_wilcoxon", "screen_mushra",
     "rank_correlation", "analyse", "format_report", "plot_ratings", "plot_fad_vs_rating",
-    "widget_strings", "cli_serve", "cli_analyse",
+    "read_fad", "widget_strings", "cli_serve", "cli_analyse",
 ]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outputs import UserError
 from . import listening_stats as ls
 from .listening_store import read_records
 from .listening_trials import MOS_LABELS, MUSHRA_LABELS, RESERVED
@@ -25,7 +26,7 @@ from .listening_trials import MOS_LABELS, MUSHRA_LABELS, RESERVED
 __all__ = [
     "Results", "load_results", "mos_table", "friedman", "pairwise_wilcoxon", "screen_mushra",
     "rank_correlation", "analyse", "format_report", "plot_ratings", "plot_fad_vs_rating",
-    "cli_analyse",
+    "read_fad", "cli_analyse",
 ]
 
 
@@ -121,32 +122,45 @@ def load_results(paths, test_id: str | None = None) -> Results:
     """Read one or several results files of the same test and decode them with the key.
 
     Several files (or several participants in one file) merge. If a participant answered a
-    trial twice (two open pages), the later answer counts, with a warning.
+    trial twice (two open pages), the later answer counts, with a warning. Files of different
+    tests are refused (:class:`~coursekit.outputs.UserError`): their ratings are of different
+    stimuli and cannot be pooled; analyse each on its own.
 
     Parameters
     ----------
     paths : path or list of paths
     test_id : str, optional
-        Keep only this test's records (default: the test of the first header).
+        The test whose results these are (default: the test of the first file); every file
+        must hold results of it.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    paths = [Path(p) for p in paths]
+    paths = list({Path(p).absolute(): Path(p) for p in paths}.values())  # each file once
     if not paths:
         raise ValueError("load_results: no results file given")
     header, answers = None, {}
     duplicates = 0
+    first = None  # the file that fixed the test, when test_id was not given
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such results file")
-        records = read_records(path)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            records = read_records(path)
         heads = [r for r in records if r.get("type") == "header"]
         if not heads:
             raise ValueError(f"{path}: no header record; is this a coursekit listening results file?")
+        for w in said:  # damaged lines of a results file; nothing to say of a file of something else
+            warnings.warn(w.message, stacklevel=2)
+        if test_id is None:
+            test_id, first = heads[0].get("test_id"), path
+        if not any(h.get("test_id") == test_id for h in heads):
+            ids = ", ".join(sorted({str(h.get("test_id")) for h in heads}))
+            theirs = f"{first} holds test {test_id}" if first else f"test {test_id} was asked for"
+            raise UserError(f"{path} holds results of test {ids}, but {theirs}; results of "
+                            "different tests cannot be merged: analyse each file on its own")
         for h in heads:
-            if test_id is None:
-                test_id = h["test_id"]
-            if h["test_id"] == test_id:
+            if h.get("test_id") == test_id:
                 if header is None:
                     header = h
                 elif h.get("test_version") != header.get("test_version"):
@@ -452,15 +466,52 @@ def plot_fad_vs_rating(fad: dict, results, ax=None):
 # Command line: python -m coursekit listening analyse
 # ---------------------------------------------------------------------------------------------
 
+_FAD_FORMAT = 'a JSON object {system: fad}, e.g. {"rnn": 12.3, "gan": 8.1}'
+
+
+def _fad_value(value) -> float | None:
+    if isinstance(value, dict):
+        value = value.get("fad")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def read_fad(path, option: str = "fad file") -> dict:
+    """The FAD of each system from a JSON file ``{system: fad}`` (or ``{system: {"fad": ...}}``).
+
+    Raises :class:`~coursekit.outputs.UserError` naming ``option`` and the file, and the
+    format expected, when the file cannot be read or is not of that shape.
+    """
+    path = Path(path)
+    where = f"{option} {path}"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{where}: no such file; it should hold {_FAD_FORMAT}") from None
+    except IsADirectoryError:
+        raise UserError(f"{where}: is a folder; give a file holding {_FAD_FORMAT}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{where}: not a text file; it should hold {_FAD_FORMAT}") from None
+    except json.JSONDecodeError as err:
+        raise UserError(f"{where}: not valid JSON ({err}); it should hold {_FAD_FORMAT}") from None
+    except OSError as err:
+        raise UserError(f"{where}: cannot be read ({err.strerror}); it should hold "
+                        f"{_FAD_FORMAT}") from None
+    if not isinstance(raw, dict) or not raw:
+        what = "an empty object" if raw == {} else f"a JSON {type(raw).__name__}"
+        raise UserError(f"{where}: holds {what}; it should hold {_FAD_FORMAT}")
+    fad = {str(k): _fad_value(v) for k, v in raw.items()}
+    bad = [k for k, v in fad.items() if v is None]
+    if bad:
+        raise UserError(f"{where}: the FAD of {bad[0]!r} is not a number ({raw[bad[0]]!r:.40}); it "
+                        f"should hold {_FAD_FORMAT}")
+    return fad
+
+
 def cli_analyse(args) -> int:
     """``listening analyse RESULTS... [--fad FILE.json] [--json]``: print the analysis."""
-    fad = None
-    if args.fad:
-        fad_path = Path(args.fad)
-        if not fad_path.exists():
-            raise FileNotFoundError(f"{fad_path}: no such FAD file (JSON {{system: fad}})")
-        raw = json.loads(fad_path.read_text(encoding="utf-8"))
-        fad = {k: float(v["fad"] if isinstance(v, dict) else v) for k, v in raw.items()}
+    fad = read_fad(args.fad, option="--fad") if args.fad else None
     report = analyse(args.results, fad=fad, n_boot=args.n_boot, screen=not args.no_screen)
     if args.json:
         print(json.dumps(report, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))

@@ -23,6 +23,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..outputs import UserError
 from .listening_trials import FORMAT_VERSION, ListeningTest
 
 try:  # advisory file locks, so several kernels (Voila: one per participant) share one file
@@ -88,7 +89,7 @@ def read_records(path) -> list[dict]:
         return []
     lines = path.read_bytes().split(b"\n")
     last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    out = []
+    out, bad = [], []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -97,13 +98,18 @@ def read_records(path) -> list[dict]:
             if not isinstance(rec, dict):
                 raise ValueError("not a JSON object")
         except (ValueError, UnicodeDecodeError):
-            if i == last:
-                warnings.warn(f"{path}: the last line is incomplete (a writer was probably killed "
-                              "mid-write); it is ignored, every other answer is kept")
-            else:
-                warnings.warn(f"{path}: line {i + 1} is not a valid record; it is ignored")
+            bad.append(i)
             continue
         out.append(rec)
+    if bad == [last]:
+        warnings.warn(f"{path}: the last line is incomplete (a writer was probably killed "
+                      "mid-write); it is ignored, every other answer is kept")
+    elif len(bad) == 1:
+        warnings.warn(f"{path}: line {bad[0] + 1} is not a valid record; it is ignored")
+    elif bad:
+        where = ", ".join(str(i + 1) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        warnings.warn(f"{path}: {len(bad)} lines are not valid records (lines {where}); they are "
+                      "ignored")
     return out
 
 
@@ -119,9 +125,12 @@ def open_results(path, test: ListeningTest) -> Path:
     """Make ``path`` a results file of ``test``: write the header if it has none yet.
 
     Raises ``ValueError`` when the file belongs to another test (or another version of it), so
-    answers to different stimuli never mix.
+    answers to different stimuli never mix, and when it is a file of something else (it holds
+    data but no header): nothing is ever written into such a file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a results file (.jsonl) for the answers")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -129,6 +138,10 @@ def open_results(path, test: ListeningTest) -> Path:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 headers = [r for r in read_records(path) if r.get("type") == "header"]
+            if not headers and os.fstat(fd).st_size and path.read_bytes().strip():
+                raise UserError(f"{path}: holds something that is not a listening-test results file "
+                                "(no header); it is left as it is: give a new file name for the "
+                                "answers")
             if not headers:
                 _append_locked(fd, _header(test))
                 _fsync_dir(path.parent)

@@ -2,8 +2,8 @@
 
 :func:`build_test` reads folders of samples, one folder a system (NSynth-format folders as
 every model of the course writes them, or plain folders of audio files: :func:`list_samples`),
-pairs them into items (:func:`match_items`), cuts and loudness-aligns the stimuli
-(:func:`prepare_stimulus`; the MUSHRA low anchor is :func:`low_anchor`) and copies them under
+pairs them into items (:func:`match_items`), cuts, pads to one length and loudness-aligns the
+stimuli (:func:`prepare_stimulus`; the MUSHRA low anchor is :func:`low_anchor`) and copies them under
 random ids into the test folder (:func:`wav_bytes`), with the blinding key (which id is which
 system) in ``test.json`` beside them. :class:`ListeningTest` (:func:`load_test`) reads a built
 test back: its trials, its stimuli and each participant's seeded order of them.
@@ -24,7 +24,10 @@ Files
 ``<test>/test.json``
     Protocol, version, trials and the blinding key. Stays on the experimenter's side.
 ``<test>/stimuli/<id>.wav``
-    16-bit mono WAV copies under random ids (dithered, so no two players carry the same bytes).
+    16-bit mono WAV copies under random ids (dithered, so no two players carry the same bytes),
+    all of the same length.
+``<test>/.coursekit-output.json``
+    The course's mark: the files above, which a rebuild with ``overwrite=True`` may replace.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import time
 import warnings
@@ -42,11 +46,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outputs import MARK, UserError, mark_written, marked_files
+
 __all__ = [
     "PROTOCOLS", "MOS_LABELS", "MUSHRA_LABELS", "ANCHOR_CUTOFF_HZ", "RESERVED", "TEST_FORMAT",
     "FORMAT_VERSION", "AUDIO_EXTENSIONS",
     "list_samples", "match_items", "prepare_stimulus", "low_anchor", "wav_bytes",
-    "build_test", "load_test", "ListeningTest",
+    "build_test", "load_test", "ListeningTest", "TestFolderTaken",
 ]
 
 PROTOCOLS = ("mos", "mushra")
@@ -165,12 +171,18 @@ def match_items(samples: dict, reference: list | None = None, by: str = "auto",
 
 def prepare_stimulus(y: np.ndarray, sr: int, seconds: float | None = None,
                      target_db: float = -20.0, max_peak: float = 0.9,
-                     fade_ms: float = 10.0) -> np.ndarray:
-    """Cut ``y`` to ``seconds``, fade out the cut, and align its loudness.
+                     fade_ms: float = 10.0, length: int | None = None,
+                     normalize: bool = True) -> np.ndarray:
+    """Cut ``y`` to ``seconds``, fade out its end, align its loudness, pad it to ``length``.
 
     Loudness differences bias listeners (louder sounds better), so every stimulus is scaled to
     the same RMS level ``target_db`` (dBFS), unless that would push its peak above
-    ``max_peak``; then the peak sets the gain. Silent audio is returned unscaled.
+    ``max_peak``; then the peak sets the gain. Silent audio is left unscaled, and so is all
+    audio with ``normalize=False``.
+
+    Durations give a system away too, so :func:`build_test` passes the test's ``length`` (in
+    samples): longer audio is cut to it, shorter audio is padded with silence after its
+    fade-out. The gain is measured on the audio itself, not on the padding.
 
     Example
     -------
@@ -178,21 +190,27 @@ def prepare_stimulus(y: np.ndarray, sr: int, seconds: float | None = None,
     >>> y = prepare_stimulus(tone(440.0, 2.0, sr=16000, amp=0.1), 16000, seconds=1.0)
     >>> len(y), round(20 * np.log10(np.sqrt(np.mean(y ** 2))))
     (16000, -20)
+    >>> len(prepare_stimulus(tone(440.0, 0.5, sr=16000), 16000, length=16000))
+    16000
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ValueError(f"prepare_stimulus takes mono audio of shape (n,), got {y.shape}")
     if seconds is not None:
-        y = y[: int(round(seconds * sr))].copy()
+        y = y[: int(round(seconds * sr))]
+    if length is not None:
+        y = y[: int(length)]
+    y = y.copy()
     n_fade = min(len(y) // 4, int(fade_ms / 1000 * sr))
     if n_fade > 0:
         y[-n_fade:] *= np.linspace(1.0, 0.0, n_fade, dtype=np.float32)
     rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2))) if y.size else 0.0
     peak = float(np.abs(y).max()) if y.size else 0.0
-    if rms < 1e-6:
-        return y
-    gain = min(10 ** (target_db / 20) / rms, max_peak / peak)
-    return (y * gain).astype(np.float32)
+    if normalize and rms >= 1e-6:
+        y = (y * min(10 ** (target_db / 20) / rms, max_peak / peak)).astype(np.float32)
+    if length is not None and len(y) < length:
+        y = np.pad(y, (0, int(length) - len(y)))
+    return y
 
 
 def low_anchor(y: np.ndarray, sr: int, cutoff: float = ANCHOR_CUTOFF_HZ, order: int = 8) -> np.ndarray:
@@ -277,18 +295,26 @@ class ListeningTest:
         spec_file = self.folder / "test.json"
         if not spec_file.exists():
             raise FileNotFoundError(f"{spec_file}: no listening test here; build one with build_test()")
-        spec = json.loads(spec_file.read_text(encoding="utf-8"))
-        if spec.get("format") != TEST_FORMAT:
-            raise ValueError(f"{spec_file}: not a coursekit listening test (format {spec.get('format')!r})")
+        try:
+            spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise UserError(f"{spec_file}: not a coursekit listening test (not valid JSON: {err})") from None
+        if not isinstance(spec, dict) or spec.get("format") != TEST_FORMAT:
+            found = spec.get("format") if isinstance(spec, dict) else type(spec).__name__
+            raise UserError(f"{spec_file}: not a coursekit listening test (format {found!r})")
         self.spec = spec
-        self.protocol = spec["protocol"]
-        self.test_id = spec["test_id"]
-        self.version = spec["version"]
-        self.title = spec.get("title") or "Listening test"
-        self.sr = int(spec["sr"])
-        self.trials = spec["trials"]
-        self.stimuli = spec["stimuli"]
-        self.systems = list(spec["systems"]) + (list(RESERVED) if self.protocol == "mushra" else [])
+        try:
+            self.protocol = spec["protocol"]
+            self.test_id = spec["test_id"]
+            self.version = spec["version"]
+            self.title = spec.get("title") or "Listening test"
+            self.sr = int(spec["sr"])
+            self.trials = spec["trials"]
+            self.stimuli = spec["stimuli"]
+            self.systems = list(spec["systems"]) + (list(RESERVED) if self.protocol == "mushra" else [])
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"{spec_file}: a damaged listening test ({type(err).__name__}: {err}); "
+                            "build it again in a new folder") from None
 
     @property
     def n_trials(self) -> int:
@@ -347,6 +373,135 @@ def _system_folders(systems) -> dict:
     return folders
 
 
+class TestFolderTaken(UserError):
+    """The folder given for a test holds something else: another test (``test_id``) or files
+    that are not a listening test. Nothing in it was changed."""
+
+    def __init__(self, message: str, folder, test_id: str | None = None):
+        super().__init__(message)
+        self.folder, self.test_id = Path(folder), test_id
+
+
+_SID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _existing_test(out_dir: Path) -> ListeningTest | None:
+    """The test already built in ``out_dir``, ``None`` when it is absent or empty; a folder
+    holding anything else is refused (:class:`TestFolderTaken`)."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return None
+    if not out_dir.is_dir():
+        raise TestFolderTaken(f"{out_dir}: is not a folder; give a new or empty folder for the test",
+                              out_dir)
+    if (out_dir / "test.json").exists():
+        try:
+            return load_test(out_dir)
+        except (UserError, OSError) as err:
+            raise TestFolderTaken(f"{err}; choose a new or empty folder for the test", out_dir) from None
+    if any(out_dir.iterdir()):
+        raise TestFolderTaken(f"{out_dir}: holds files but no listening test; a test needs a folder "
+                              "of its own: choose a new or empty folder (nothing in it was changed)",
+                              out_dir)
+    return None
+
+
+def _test_files(test: ListeningTest) -> set[Path]:
+    """The files a built test consists of: ``test.json``, its stimuli and the course's mark."""
+    folder = test.folder
+    files = {folder / "test.json", folder / MARK}
+    files |= {folder / "stimuli" / f"{sid}.wav" for sid in test.stimuli if _SID_RE.match(str(sid))}
+    files |= {folder / rel for rel in marked_files(folder)}
+    return files
+
+
+def _install(tmp: Path, out_dir: Path, old: ListeningTest | None) -> None:
+    """Move the test built in ``tmp`` to ``out_dir``; of what is there, only the files of the
+    test ``old`` are replaced."""
+    if old is None and not out_dir.exists():
+        tmp.rename(out_dir)
+        return
+    old_files = {p.absolute() for p in _test_files(old)} if old is not None else set()
+    new = [p for p in sorted(tmp.rglob("*")) if p.is_file()]
+    clash = [out_dir / p.relative_to(tmp) for p in new]
+    clash = [d for d in clash if (d.exists() or d.is_symlink()) and d.absolute() not in old_files]
+    if clash:
+        raise TestFolderTaken(f"{clash[0]}: already exists and is not part of the test in {out_dir}; "
+                              "choose a new or empty folder for the test", out_dir)
+    for f in old_files:
+        if f.is_file() or f.is_symlink():
+            f.unlink()
+    if (out_dir / "stimuli").is_dir() and not any((out_dir / "stimuli").iterdir()):
+        (out_dir / "stimuli").rmdir()
+    if not any(out_dir.iterdir()):
+        out_dir.rmdir()
+        tmp.rename(out_dir)
+        return
+    for p in new:
+        dest = out_dir / p.relative_to(tmp)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, dest)
+
+
+def _load_clips(items: list[dict], sr: int, seconds: float) -> dict:
+    """``{path: audio}`` of every file the items use, resampled to ``sr`` and cut to ``seconds``."""
+    from .. import audio
+
+    clips = {}
+    for it in items:
+        for path in [*it["files"].values(), it["reference"]]:
+            if path is not None and str(path) not in clips:
+                clips[str(path)] = audio.load(path, sr=sr)[0][: int(round(seconds * sr))]
+    return clips
+
+
+def _write_stimuli(tmp: Path, items: list[dict], clips: dict, protocol: str, sr: int, length: int,
+                   normalize: bool, rng: np.random.Generator, verbose: bool) -> tuple[list, dict]:
+    """Write every stimulus of the test to ``tmp/stimuli/<id>.wav``, each ``length`` samples
+    long (so no system stands out by its duration); return the trials and the stimuli."""
+    (tmp / "stimuli").mkdir()
+    used: set[str] = set()
+    stimuli, trials = {}, []
+
+    def new_id(prefix: str) -> str:
+        while True:
+            tid = prefix + _token(rng)
+            if tid not in used:
+                used.add(tid)
+                return tid
+
+    def add(y, system, role, item, source) -> str:
+        sid = new_id("s")
+        y = prepare_stimulus(y, sr, length=length, normalize=normalize)
+        (tmp / "stimuli" / f"{sid}.wav").write_bytes(wav_bytes(y, sr, seed=int(rng.integers(2 ** 31))))
+        stimuli[sid] = {"system": system, "role": role, "item": item, "source": str(source)}
+        return sid
+
+    iterator = items
+    try:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(items, desc="preparing stimuli", disable=not verbose)
+    except ImportError:
+        pass
+    for it in iterator:
+        files = it["files"]
+        if protocol == "mos":
+            for name in sorted(files):
+                sid = add(clips[str(files[name])], name, "system", it["item"], files[name])
+                trials.append({"id": new_id("t"), "item": it["item"], "reference": None,
+                               "stimuli": [sid]})
+        else:
+            y_ref = clips[str(it["reference"])]
+            ref_sid = add(y_ref, "reference", "reference", it["item"], it["reference"])
+            test_sids = [add(y_ref, "reference", "hidden_reference", it["item"], it["reference"]),
+                         add(low_anchor(y_ref, sr), "anchor", "anchor", it["item"], it["reference"])]
+            for name in sorted(files):
+                test_sids.append(add(clips[str(files[name])], name, "system", it["item"], files[name]))
+            trials.append({"id": new_id("t"), "item": it["item"], "reference": ref_sid,
+                           "stimuli": test_sids})
+    return trials, stimuli
+
+
 def build_test(systems, out_dir, protocol: str = "mos", reference=None, n_items: int | None = None,
                seconds: float | None = None, sr: int = 16000, match: str = "auto", seed: int = 0,
                title: str | None = None, normalize: bool = True, overwrite: bool = False,
@@ -371,7 +526,10 @@ def build_test(systems, out_dir, protocol: str = "mos", reference=None, n_items:
         How many items (notes) to use, drawn with ``seed``; default: the profile's
         ``ch08.n_items``.
     seconds : float, optional
-        Stimulus length; default: the profile's ``ch08.seconds``.
+        Longest stimulus; default: the profile's ``ch08.seconds``. Every stimulus of the test
+        has the same length, the shorter of ``seconds`` and the longest clip used: longer
+        clips are cut, shorter ones padded with silence after a fade-out, so that no system
+        can be told by its duration.
     sr : int
         Sample rate of the stimuli (all are resampled to it).
     match : {'auto', 'name', 'pitch', 'index'}
@@ -382,7 +540,9 @@ def build_test(systems, out_dir, protocol: str = "mos", reference=None, n_items:
     normalize : bool
         Loudness-align the stimuli (:func:`prepare_stimulus`).
     overwrite : bool
-        Replace a *different* test already in ``out_dir``.
+        Replace a *different* test already in ``out_dir`` (its ``test.json`` and stimuli; any
+        other file there stays). A folder that holds files but no test is never used
+        (:class:`TestFolderTaken`).
 
     Returns
     -------
@@ -393,7 +553,6 @@ def build_test(systems, out_dir, protocol: str = "mos", reference=None, n_items:
     >>> test = build_test({"real": "data/real", "noisy": "data/noisy"}, "runs/test",
     ...                   protocol="mos", n_items=4)                       # doctest: +SKIP
     """
-    from .. import audio
     from ..profiles import get_profile
 
     if protocol not in PROTOCOLS:
@@ -404,6 +563,8 @@ def build_test(systems, out_dir, protocol: str = "mos", reference=None, n_items:
     seconds = float(seconds or prof.seconds)
     if n_items < 1:
         raise ValueError(f"n_items must be at least 1, got {n_items}")
+    if not (np.isfinite(seconds) and seconds > 0):
+        raise UserError(f"seconds (--seconds) must be a positive number, got {seconds}")
     if protocol == "mushra":
         if reference is None:
             raise ValueError("MUSHRA needs a reference folder (reference=...): the hidden "
@@ -414,6 +575,8 @@ def build_test(systems, out_dir, protocol: str = "mos", reference=None, n_items:
                              "reference and the anchor; rename them")
         if ANCHOR_CUTOFF_HZ >= sr / 2:
             raise ValueError(f"sr={sr} is too low for a {ANCHOR_CUTOFF_HZ:.0f} Hz anchor; use sr >= 8000")
+    out_dir = Path(out_dir)
+    existing = _existing_test(out_dir)
     samples = {name: list_samples(f) for name, f in folders.items()}
     ref_samples = list_samples(reference) if (protocol == "mushra") else None
     items, how = match_items(samples, ref_samples, by=match, n_min=n_items)
@@ -426,91 +589,51 @@ def build_test(systems, out_dir, protocol: str = "mos", reference=None, n_items:
     rng_pick = np.random.default_rng(seed)
     chosen = sorted(rng_pick.choice(len(items), size=min(n_items, len(items)), replace=False))
     items = [items[int(i)] for i in chosen]
+    clips = _load_clips(items, sr, seconds)
+    length = max(len(y) for y in clips.values())
+    if length == 0:
+        raise UserError("every chosen clip is empty; check the folders of samples")
 
     # The test's identity: what is in it, not where it was built.
     design = {"format_version": FORMAT_VERSION, "protocol": protocol, "sr": sr, "seconds": seconds,
-              "normalize": normalize, "anchor_hz": ANCHOR_CUTOFF_HZ, "systems": sorted(folders),
+              "length": length, "normalize": normalize, "anchor_hz": ANCHOR_CUTOFF_HZ,
+              "systems": sorted(folders),
               "items": [[it["item"], {k: _file_digest(p) for k, p in sorted(it["files"].items())},
                          _file_digest(it["reference"]) if it["reference"] else None] for it in items]}
     version = hashlib.sha256(json.dumps(design, sort_keys=True).encode()).hexdigest()[:12]
     test_id = f"{protocol}-" + hashlib.sha256(f"{version}/{seed}".encode()).hexdigest()[:10]
-    out_dir = Path(out_dir)
-    if (out_dir / "test.json").exists():
-        existing = load_test(out_dir)
+    if existing is not None:
         if existing.test_id == test_id:
             if verbose:
                 print(f"Test {test_id} is already built in {out_dir}; using it.")
             return existing
         if not overwrite:
-            raise FileExistsError(f"{out_dir} holds another test ({existing.test_id}); open it with "
-                                  "load_test(), choose another folder, or pass overwrite=True")
+            raise TestFolderTaken(f"{out_dir} holds another test ({existing.test_id}); open it with "
+                                  "load_test(), choose another folder, or pass overwrite=True",
+                                  out_dir, existing.test_id)
 
-    rng = np.random.default_rng([seed, int(version, 16)])
-    used: set[str] = set()
-
-    def new_id(prefix: str) -> str:
-        while True:
-            tid = prefix + _token(rng)
-            if tid not in used:
-                used.add(tid)
-                return tid
-
-    def load(path):
-        y, _ = audio.load(path, sr=sr)
-        return y[: int(round(seconds * sr))]
-
-    def finish(y):
-        return prepare_stimulus(y, sr, seconds) if normalize else np.asarray(y, np.float32)
-
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "stimuli").mkdir(parents=True)
-    stimuli, trials = {}, []
-
-    def add(y, system, role, item, source) -> str:
-        sid = new_id("s")
-        data = wav_bytes(finish(y), sr, seed=int(rng.integers(2 ** 31)))
-        (tmp / "stimuli" / f"{sid}.wav").write_bytes(data)
-        stimuli[sid] = {"system": system, "role": role, "item": item, "source": str(source)}
-        return sid
-
-    iterator = items
+    where = out_dir.absolute()
+    where.parent.mkdir(parents=True, exist_ok=True)
+    tmp = where.parent / f".{where.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()  # a new folder: nothing that was there before is ever removed
     try:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(items, desc="preparing stimuli", disable=not verbose)
-    except ImportError:
-        pass
-    for it in iterator:
-        if protocol == "mos":
-            for name in sorted(it["files"]):
-                sid = add(load(it["files"][name]), name, "system", it["item"], it["files"][name])
-                trials.append({"id": new_id("t"), "item": it["item"], "reference": None,
-                               "stimuli": [sid]})
-        else:
-            y_ref = load(it["reference"])
-            ref_sid = add(y_ref, "reference", "reference", it["item"], it["reference"])
-            test_sids = [add(y_ref, "reference", "hidden_reference", it["item"], it["reference"]),
-                         add(low_anchor(y_ref, sr), "anchor", "anchor", it["item"], it["reference"])]
-            for name in sorted(it["files"]):
-                test_sids.append(add(load(it["files"][name]), name, "system", it["item"],
-                                     it["files"][name]))
-            trials.append({"id": new_id("t"), "item": it["item"], "reference": ref_sid,
-                           "stimuli": test_sids})
-    spec = {"format": TEST_FORMAT, "format_version": FORMAT_VERSION, "test_id": test_id,
-            "version": version, "protocol": protocol, "title": title, "sr": sr,
-            "seconds": seconds, "normalize": normalize, "seed": seed, "match": how,
-            "anchor_hz": ANCHOR_CUTOFF_HZ if protocol == "mushra" else None,
-            "systems": {k: str(v) for k, v in folders.items()},
-            "reference": str(reference) if reference is not None else None,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "trials": trials, "stimuli": stimuli}
-    (tmp / "test.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out_dir)
+        rng = np.random.default_rng([seed, int(version, 16)])
+        trials, stimuli = _write_stimuli(tmp, items, clips, protocol, sr, length, normalize, rng,
+                                         verbose)
+        spec = {"format": TEST_FORMAT, "format_version": FORMAT_VERSION, "test_id": test_id,
+                "version": version, "protocol": protocol, "title": title, "sr": sr,
+                "seconds": seconds, "length": length, "normalize": normalize, "seed": seed,
+                "match": how, "anchor_hz": ANCHOR_CUTOFF_HZ if protocol == "mushra" else None,
+                "systems": {k: str(v) for k, v in folders.items()},
+                "reference": str(reference) if reference is not None else None,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "trials": trials, "stimuli": stimuli}
+        (tmp / "test.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        mark_written(tmp, ["test.json"] + [f"stimuli/{sid}.wav" for sid in stimuli])
+        _install(tmp, where, existing)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     if verbose:
         print(f"Built {protocol.upper()} test {test_id}: {len(trials)} trials, {len(stimuli)} stimuli, "
               f"{len(folders)} systems, items matched by {how}, in {out_dir}")
