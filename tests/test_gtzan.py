@@ -124,11 +124,11 @@ def test_segments_offsets_and_resampling(realdata):
 def test_check_names_each_bad_file(tmp_path):
     g = tmp_path / "genres"
     sr = 22050
-    y = (0.1 * np.sin(np.arange(sr) / sr * 2 * np.pi * 440)).astype(np.float32)
+    y = (0.1 * np.sin(np.arange(30 * sr) / sr * 2 * np.pi * 440)).astype(np.float32)  # 30 s
     for genre in GENRES:
         (g / genre).mkdir(parents=True)
         sf.write(g / genre / f"{genre}.00000.wav", y, sr)
-    sf.write(g / "rock" / "rock.00001.wav", y, 44100)                  # wrong rate
+    sf.write(g / "rock" / "rock.00001.wav", np.tile(y, 2), 44100)      # wrong rate
     sf.write(g / "pop" / "pop.00001.wav", np.stack([y, y], 1), sr)    # stereo
     sf.write(g / "pop" / "pop1.wav", y, sr)                             # misnamed
     sf.write(g / "pop" / "rock.00002.wav", y, sr)                       # wrong genre folder

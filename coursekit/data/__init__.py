@@ -40,8 +40,11 @@ def _get(pair):
 
 def make_dataset(name: str, root, size: str = "default", seed: int = 0) -> Path:
     """Write the offline mini dataset ``name`` under ``root`` (see ``coursekit data make``)."""
+    from ..outputs import check_writable
+
     if name not in MAKERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(MAKERS)}")
+    check_writable(Path(root).expanduser(), "root", create=False)
     return _get(MAKERS[name])(root, size=size, seed=seed)
 
 
@@ -67,6 +70,23 @@ def _real_dir(name: str, split: str | None, root: Path) -> Path | None:
     raise ValueError(f"unknown dataset {name!r}; choose nsynth, gtzan or maestro")
 
 
+def generated_by(name: str, folder) -> dict | None:
+    """The mark a mini dataset's generator left with ``folder`` (what :func:`_real_dir` found),
+    e.g. ``{'size': 'smoke', 'seed': 0, ...}``; ``None`` for data coursekit did not make."""
+    import json
+
+    from .download import MARKER
+
+    folder = Path(folder)
+    mark = {"nsynth": folder.parent / "mini-nsynth.json", "gtzan": folder / "genres" / MARKER,
+            "maestro": folder / MARKER}.get(name)
+    try:
+        made = json.loads(mark.read_text(encoding="utf-8")) if mark is not None else None
+    except (OSError, ValueError):
+        return None
+    return made if isinstance(made, dict) else None
+
+
 def dataset_dir(name: str, split: str | None = None, size: str | None = None, seed: int = 0,
                 verbose: bool = True) -> Path:
     """The folder a reader should open for dataset ``name`` ('nsynth', 'gtzan', 'maestro').
@@ -83,7 +103,9 @@ def dataset_dir(name: str, split: str | None = None, size: str | None = None, se
     real = _real_dir(name, split, root)
     if real is not None:
         if verbose:
-            print(f"Using the real {name} data in {real}")
+            made = generated_by(name, real)
+            print(f"Using the offline mini-{name} ({made.get('size')}) in {real}" if made else
+                  f"Using the real {name} data in {real}")
         return real
     size = size or get_profile().data[f"{name}_size"]
     mini_root = root / f"mini-{size}"
@@ -106,8 +128,15 @@ def dataset_dir(name: str, split: str | None = None, size: str | None = None, se
 def cli_make(args) -> int:
     import time
 
+    from ..outputs import UserError, check_writable, os_error_line
+
+    root = Path(args.root).expanduser()
+    check_writable(root, "--root", create=False)
     t0 = time.perf_counter()
-    out = make_dataset(args.name, args.root, size=args.size, seed=args.seed)
+    try:
+        out = make_dataset(args.name, root, size=args.size, seed=args.seed)
+    except OSError as err:  # found unwritable, or full, only once writing started
+        raise UserError(f"--root {root}: {os_error_line(err)}") from None
     print(f"{args.name} ({args.size}, seed {args.seed}) written to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
 

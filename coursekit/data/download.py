@@ -11,11 +11,13 @@ Three lessons live in this file:
    prints the SHA256 of what arrived so you can record it.
 2. **Resuming.** Datasets are large (MAESTRO is about 101 GB). :class:`ResumableDownloader` keeps
    the bytes already fetched in ``<archive>.part`` and asks the server for the rest (an HTTP
-   ``Range`` request) instead of starting again.
-3. **Safe extraction.** An archive can hold members named ``../../.bashrc``, ``/etc/passwd`` or a
-   symlink to ``/``; extracting such an archive blindly writes outside the target folder (the
-   "zip slip" and "tar slip" attacks). :func:`safe_extract` checks every member first and
-   refuses the whole archive, naming the member, before writing anything.
+   ``Range`` request) instead of starting again, but only while the server confirms it is still
+   the same file (``If-Range`` with the ETag or date of the first answer).
+3. **Safe extraction.** An archive can hold members named ``../../.bashrc``, ``/etc/passwd`` or
+   links that, one after the other, lead out of the target folder (the "zip slip" and "tar
+   slip" attacks). :func:`safe_extract` opens an archive only as the type its name declares,
+   checks every member first and refuses the whole archive, naming the member, before writing
+   anything; a corrupt or truncated archive is named with the command that deletes it.
 
 Example
 -------
@@ -26,8 +28,10 @@ PosixPath('/data/nsynth-test')
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import shlex
 import shutil
 import stat
 import sys
@@ -35,46 +39,64 @@ import tarfile
 import tempfile
 import uuid
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 GB = 1_000_000_000
 
-# Every URL is the publisher's own. Sizes are approximate (used for the free-space check and to
-# warn before a long download); "known_hash" is None where the publisher gives no checksum.
+# Every URL is the publisher's own, over https. Sizes are approximate (used for the free-space
+# check and to warn before a long download). "known_hash" is the checksum the publisher gives,
+# None where none is published for that archive (then "checksum_note" says so, and `data fetch`
+# prints it).
+#
+# - NSynth: Magenta publishes no checksum for the jsonwav archives (tensorflow_datasets lists
+#   SHA256s only for the tfrecord archives, tensorflow_datasets/url_checksums/nsynth.txt). The
+#   host download.magenta.tensorflow.org is a Google Cloud Storage bucket, served over https as
+#   https://storage.googleapis.com/download.magenta.tensorflow.org/...
+# - MAESTRO: SHA256s published by Magenta next to each download link on
+#   https://magenta.tensorflow.org/datasets/maestro#v300 (101 GB archive, 56 MB MIDI archive).
+# - GTZAN: the authors publish none. torchaudio (torchaudio/datasets/gtzan.py) and
+#   tensorflow_datasets (tensorflow_datasets/audio/gtzan/checksums.tsv) give SHA256
+#   24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6 for the original
+#   opihi.cs.uvic.ca archive (1,225,571,541 bytes); the Hugging Face copy is reported at
+#   1,226,192,050 bytes, so that hash cannot check it.
+NSYNTH_BASE = "https://storage.googleapis.com/download.magenta.tensorflow.org/datasets/nsynth"
+MAESTRO_BASE = "https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0"
+NSYNTH_NOTE = "Magenta publishes no checksum for the NSynth jsonwav archives"
 REGISTRY = {
     "nsynth-train": {
-        "url": "http://download.magenta.tensorflow.org/datasets/nsynth/nsynth-train.jsonwav.tar.gz",
+        "url": f"{NSYNTH_BASE}/nsynth-train.jsonwav.tar.gz",
         "known_hash": None,
-        "checksum_note": "Magenta publishes no checksum for the NSynth archives",
+        "checksum_note": NSYNTH_NOTE,
         "archive_bytes": 22 * GB, "unpacked_bytes": 37 * GB,
         "unpacks_to": "nsynth-train", "mini": "mini-nsynth", "licence": "CC BY 4.0",
     },
     "nsynth-valid": {
-        "url": "http://download.magenta.tensorflow.org/datasets/nsynth/nsynth-valid.jsonwav.tar.gz",
+        "url": f"{NSYNTH_BASE}/nsynth-valid.jsonwav.tar.gz",
         "known_hash": None,
-        "checksum_note": "Magenta publishes no checksum for the NSynth archives",
+        "checksum_note": NSYNTH_NOTE,
         "archive_bytes": 1 * GB, "unpacked_bytes": 2 * GB,
         "unpacks_to": "nsynth-valid", "mini": "mini-nsynth", "licence": "CC BY 4.0",
     },
     "nsynth-test": {
-        "url": "http://download.magenta.tensorflow.org/datasets/nsynth/nsynth-test.jsonwav.tar.gz",
+        "url": f"{NSYNTH_BASE}/nsynth-test.jsonwav.tar.gz",
         "known_hash": None,
-        "checksum_note": "Magenta publishes no checksum for the NSynth archives",
+        "checksum_note": NSYNTH_NOTE,
         "archive_bytes": 400_000_000, "unpacked_bytes": 600_000_000,
         "unpacks_to": "nsynth-test", "mini": "mini-nsynth", "licence": "CC BY 4.0",
     },
     "maestro": {
-        "url": "https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0.zip",
-        "known_hash": None,
-        "checksum_note": "Magenta publishes no checksum for the MAESTRO v3.0.0 archives",
-        "archive_bytes": 101 * GB, "unpacked_bytes": 120 * GB,
+        "url": f"{MAESTRO_BASE}/maestro-v3.0.0.zip",
+        "known_hash": "sha256:6680fea5be2339ea15091a249fbd70e49551246ddbd5ca50f1b2352c08c95291",
+        "checksum_note": "published by Magenta on magenta.tensorflow.org/datasets/maestro",
+        "archive_bytes": 108_445_099_632, "unpacked_bytes": 120 * GB,
         "unpacks_to": "maestro-v3.0.0", "mini": "mini-maestro", "licence": "CC BY-NC-SA 4.0",
     },
     "maestro-midi": {
-        "url": "https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0-midi.zip",
-        "known_hash": None,
-        "checksum_note": "Magenta publishes no checksum for the MAESTRO v3.0.0 archives",
+        "url": f"{MAESTRO_BASE}/maestro-v3.0.0-midi.zip",
+        "known_hash": "sha256:70470ee253295c8d2c71e6d9d4a815189e35c89624b76d22fce5a019d5dde12c",
+        "checksum_note": "published by Magenta on magenta.tensorflow.org/datasets/maestro",
         "archive_bytes": 60_000_000, "unpacked_bytes": 100_000_000,
         "unpacks_to": "maestro-v3.0.0", "mini": "mini-maestro", "licence": "CC BY-NC-SA 4.0",
     },
@@ -83,9 +105,8 @@ REGISTRY = {
         # since about 2022; the Marsyas project (GTZAN's authors) keeps this copy.
         "url": "https://huggingface.co/datasets/marsyas/gtzan/resolve/main/data/genres.tar.gz",
         "known_hash": None,
-        "checksum_note": ("the authors publish no checksum; torchaudio lists SHA256 "
-                          "24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6 for "
-                          "the original opihi.cs.uvic.ca archive, which may differ from this copy"),
+        "checksum_note": ("the authors publish no checksum; the SHA256 torchaudio lists is that "
+                          "of the original opihi.cs.uvic.ca archive, not of this copy"),
         "archive_bytes": 1_230_000_000, "unpacked_bytes": 1_400_000_000,
         "unpacks_to": "genres", "mini": "mini-gtzan", "licence": "none published",
     },
@@ -175,21 +196,34 @@ def move_into_place(src, target, marker: dict | None = None) -> Path:
 # Safe extraction
 # ---------------------------------------------------------------------------------------------
 
+# The archive formats, told by the file's name; the first bytes of the file must agree.
+ARCHIVE_SUFFIXES = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar", ".zip": "zip"}
+
+
+class CorruptArchiveError(ValueError):
+    """An archive is truncated, corrupt, or not of the type its name says."""
+
+
+def _rm_command(path) -> str:
+    return f"rm {shlex.quote(str(path))}"
+
+
 def _is_absolute(name: str) -> bool:
     return name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":")
 
 
-def _through_symlink(parts: tuple, symlinks: set) -> str | None:
-    for i in range(1, len(parts)):
-        prefix = "/".join(parts[:i])
-        if prefix in symlinks:
-            return prefix
-    return None
+def member_parts(name: str) -> tuple:
+    """The components of an archive member's path, normalised: ``'./a//b/'`` -> ``('a', 'b')``."""
+    return tuple(p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", "."))
 
 
-def check_member(name: str, kind: str = "file", linkname: str | None = None,
-                 symlinks: frozenset | set = frozenset()) -> str | None:
+def check_member(name: str, kind: str = "file", linkname: str | None = None) -> str | None:
     """Why archive member ``name`` is unsafe to extract, or ``None`` when it is safe.
+
+    The course's datasets hold plain files and folders only, so every link is refused: a link
+    is the one member whose effect depends on the members before it (``q -> .``, then
+    ``./p -> q/..``, then ``p/evil`` writes above the target folder), and no lexical check of
+    one member at a time can see that.
 
     Parameters
     ----------
@@ -197,10 +231,7 @@ def check_member(name: str, kind: str = "file", linkname: str | None = None,
         The member's path inside the archive.
     kind : {'file', 'dir', 'symlink', 'hardlink', 'device'}
     linkname : str, optional
-        A link's target (symlinks: relative to the link's folder; hard links: to the archive).
-    symlinks : set of str
-        Symlinks already seen in the archive: writing *through* one of them is refused too
-        (a link ``a -> ..`` followed by a file ``a/x`` would land outside).
+        A link's target, named in the reason.
 
     Example
     -------
@@ -209,34 +240,18 @@ def check_member(name: str, kind: str = "file", linkname: str | None = None,
     >>> check_member("../evil.sh")
     "its path contains '..'"
     >>> check_member("link", "symlink", "/etc")
-    "it is a symlink to the absolute path '/etc'"
+    "it is a symlink (to '/etc'): the course's datasets hold only files and folders"
     """
     norm = name.replace("\\", "/")
-    if not norm or norm in (".", "./"):
-        return None
     if _is_absolute(norm):
         return "its path is absolute"
-    parts = tuple(p for p in PurePosixPath(norm).parts if p not in ("", "."))
-    if ".." in parts:
+    if ".." in member_parts(norm):
         return "its path contains '..'"
-    via = _through_symlink(parts, set(symlinks))
-    if via is not None:
-        return f"it would be written through the symlink '{via}'"
     if kind == "device":
         return "it is a device file or FIFO (a dataset holds plain files)"
     if kind in ("symlink", "hardlink"):
-        if not linkname:
-            return f"it is a {kind} with an empty target"
-        target = linkname.replace("\\", "/")
-        if _is_absolute(target):
-            return f"it is a {kind} to the absolute path '{linkname}'"
-        base = PurePosixPath(*parts[:-1]) if kind == "symlink" else PurePosixPath()
-        resolved = os.path.normpath(str(base / target))
-        if resolved == ".." or resolved.startswith("../"):
-            return f"it is a {kind} to '{linkname}', which points outside the target folder"
-        via = _through_symlink(tuple(PurePosixPath(resolved).parts) + ("",), set(symlinks))
-        if via is not None:
-            return f"it is a {kind} to '{linkname}', through the symlink '{via}'"
+        return (f"it is a {kind} (to '{linkname}'): the course's datasets hold only files and "
+                "folders")
     return None
 
 
@@ -258,17 +273,103 @@ def _zip_kind(info: zipfile.ZipInfo) -> str:
         return "symlink"
     if info.is_dir():
         return "dir"
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    # no type bits at all (zips made on Windows, Python's writestr) is a plain file
+    if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return "device"
     return "file"
+
+
+def archive_type(archive) -> str:
+    """``'zip'``, ``'tar.gz'`` or ``'tar'``, from the file's name; ``ValueError`` for another name."""
+    name = Path(archive).name.lower()
+    for suffix, kind in ARCHIVE_SUFFIXES.items():
+        if name.endswith(suffix):
+            return kind
+    raise ValueError(f"{archive}: cannot tell the archive type from its name (expected one of "
+                     f"{', '.join(ARCHIVE_SUFFIXES)})")
+
+
+def _content_type(archive: Path) -> str:
+    """What the first bytes of ``archive`` say it is."""
+    with open(archive, "rb") as f:
+        head = f.read(512)
+    if head[:2] == b"\x1f\x8b":
+        return "tar.gz"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if len(head) == 512 and head[257:262] == b"ustar":
+        return "tar"
+    return "empty" if not head else "unknown"
+
+
+def _corrupt(archive: Path, what: str) -> CorruptArchiveError:
+    return CorruptArchiveError(f"{archive}: {what}; nothing was extracted. Delete it ("
+                               f"{_rm_command(archive)}) and download it again")
+
+
+def _check_type(archive: Path) -> str:
+    declared = archive_type(archive)
+    found = _content_type(archive)
+    if found != declared:
+        content = {"empty": "it is empty", "unknown": "its content is not an archive (an error "
+                   "page or a truncated download?)"}.get(found, f"its content is a {found} archive")
+        raise _corrupt(archive, f"named as a {declared} archive but {content}")
+    return declared
+
+
+def _zip_members(zf: zipfile.ZipFile):
+    for info in zf.infolist():
+        kind = _zip_kind(info)
+        target = None
+        if kind == "symlink":  # a zip stores a link's target as the member's content
+            with zf.open(info) as f:
+                target = f.read(4096).decode("utf-8", "replace")
+        yield info.filename, kind, target
+
+
+def _tar_members(tf: tarfile.TarFile):
+    for m in tf.getmembers():
+        kind = _tar_kind(m)
+        yield m.name, kind, m.linkname if kind in ("symlink", "hardlink") else None
+
+
+def _extract_zip(zf: zipfile.ZipFile, dest: Path) -> None:
+    for info in zf.infolist():
+        parts = member_parts(info.filename)
+        if not parts:
+            continue
+        path = dest.joinpath(*parts)
+        if info.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(info) as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _extract_tar(tf: tarfile.TarFile, dest: Path, archive: Path) -> None:
+    # Our checks above are the lesson; Python's "data" filter (3.12, backported to 3.11.4)
+    # is a second line of defence and drops odd permission bits.
+    kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    try:
+        tf.extractall(dest, **kwargs)
+    except tarfile.FilterError as err:
+        raise UnsafeArchiveError(f"refusing to extract {archive}: Python's tar data filter refused "
+                                 f"a member ({err}); nothing was extracted. The archive is corrupt "
+                                 f"or malicious: delete it ({_rm_command(archive)}) and download it "
+                                 "again from the official URL") from None
 
 
 def safe_extract(archive, dest) -> list[Path]:
     """Extract a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip`` archive into ``dest``, safely.
 
-    Every member is checked *before anything is written*: absolute paths, ``..`` components,
-    symlinks or hard links pointing outside ``dest``, members written through a symlink, and
-    device files are refused with :class:`UnsafeArchiveError` naming the member.
+    The format is the one the file's name declares, and its first bytes must agree (a zip
+    served under a ``.tar.gz`` name is refused). Every member is checked *before anything is
+    written*: absolute paths, ``..`` components, links of any kind and device files are refused
+    with :class:`UnsafeArchiveError` naming the member. The members are extracted into a
+    temporary folder inside ``dest`` and moved into place only when all of them are out, so a
+    corrupt or refused archive leaves nothing behind (:class:`CorruptArchiveError` names the
+    file and the command that deletes it).
 
     Returns
     -------
@@ -282,65 +383,46 @@ def safe_extract(archive, dest) -> list[Path]:
     archive, dest = Path(archive), Path(dest)
     if not archive.is_file():
         raise FileNotFoundError(f"{archive}: no such archive")
+    kind = _check_type(archive)
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
-
-    def refuse(name, why):
-        raise UnsafeArchiveError(f"refusing to extract {archive.name}: member '{name}' is unsafe: "
-                                 f"{why}; nothing was extracted. The archive is corrupt or "
-                                 "malicious: delete it and download it again from the official URL")
-
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            links: dict[str, str] = {}
-            symlinks: set[str] = set()
-            for info in infos:
-                kind = _zip_kind(info)
-                target = zf.read(info).decode("utf-8", "replace") if kind == "symlink" else None
-                why = check_member(info.filename, kind, target, symlinks)
-                if why:
-                    refuse(info.filename, why)
-                if kind == "symlink":
-                    links[info.filename] = target
-                    symlinks.add(info.filename.replace("\\", "/").rstrip("/"))
-            out = []
-            for info in infos:
-                path = dest / info.filename.replace("\\", "/")
-                if info.is_dir():
-                    path.mkdir(parents=True, exist_ok=True)
-                elif info.filename in links:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    if path.is_symlink() or path.exists():
-                        path.unlink()
-                    os.symlink(links[info.filename], path)
-                else:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(path, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                out.append(path)
-            return out
-
+    tmp = Path(tempfile.mkdtemp(prefix=".extracting-", dir=dest))
+    done = False
     try:
-        tf = tarfile.open(archive, "r:*")
-    except tarfile.TarError as err:
-        raise ValueError(f"{archive}: neither a zip nor a tar archive ({err}); the download is "
-                         "incomplete or corrupt: delete it and run the command again") from None
-    with tf:
-        members = tf.getmembers()
-        symlinks = set()
-        for m in members:
-            kind = _tar_kind(m)
-            why = check_member(m.name, kind, m.linkname if kind in ("symlink", "hardlink") else None,
-                               symlinks)
-            if why:
-                refuse(m.name, why)
-            if kind == "symlink":
-                symlinks.add(m.name.rstrip("/"))
-        # Our own checks above are the lesson; Python's "data" filter (3.12, backported to
-        # 3.11.4) adds a second line of defence and drops odd permission bits.
-        kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        tf.extractall(dest, members=members, **kwargs)
-        return [dest / m.name for m in members]
+        try:
+            if kind == "zip":
+                with zipfile.ZipFile(archive) as zf:
+                    names = _check_members(archive, _zip_members(zf))
+                    _extract_zip(zf, tmp)
+            else:
+                with tarfile.open(archive, "r:gz" if kind == "tar.gz" else "r:") as tf:
+                    names = _check_members(archive, _tar_members(tf))
+                    _extract_tar(tf, tmp, archive)
+        except (EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError, gzip.BadGzipFile) as err:
+            what = "truncated" if isinstance(err, EOFError) else f"corrupt ({err})"
+            raise _corrupt(archive, f"the archive is {what}") from None
+        _merge_into(tmp, dest)
+        done = True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and not done:
+            shutil.rmtree(dest, ignore_errors=True)
+    return [dest.joinpath(*parts) for parts in names]
+
+
+def _check_members(archive: Path, members) -> list[tuple]:
+    """Refuse the archive at its first unsafe member; the normalised paths of the others."""
+    out = []
+    for name, kind, linkname in members:
+        why = check_member(name, kind, linkname)
+        if why:
+            raise UnsafeArchiveError(f"refusing to extract {archive.name}: member '{name}' is "
+                                     f"unsafe: {why}; nothing was extracted. The archive is corrupt "
+                                     f"or malicious: delete it ({_rm_command(archive)}) and download "
+                                     "it again from the official URL")
+        if member_parts(name):
+            out.append(member_parts(name))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,14 +435,47 @@ def _pooch_http_downloader():
     return pooch.HTTPDownloader
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"
+
+
+class DownloadInterrupted(OfflineError):
+    """The connection dropped during a transfer; the partial file is kept for the next run."""
+
+
+def _validator(headers) -> str | None:
+    """What identifies this version of the file on the server: a strong ETag, else Last-Modified
+    (a weak ``W/`` ETag cannot be used in ``If-Range``)."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified")
+
+
+def _range_start_total(headers) -> tuple[int | None, int | None]:
+    """``Content-Range: bytes 100-199/200`` -> ``(100, 200)``; ``None`` for what is missing."""
+    value = headers.get("Content-Range", "")
+    try:
+        span, _, total = value.split(" ", 1)[1].partition("/")
+        return int(span.split("-")[0]), (int(total) if total not in ("", "*") else None)
+    except (IndexError, ValueError):
+        return None, None
+
+
 class ResumableDownloader:
-    """A pooch downloader that resumes interrupted downloads.
+    """A pooch downloader that resumes interrupted downloads, only of the same file.
 
     pooch's own :class:`pooch.HTTPDownloader` streams into a temporary file that is deleted when
     the transfer breaks, so a dropped connection at 90 GB of MAESTRO means starting again. This
-    one streams into ``<archive>.part`` beside the final file and, on the next run, asks the
-    server only for the missing bytes (``Range: bytes=N-``). If the server ignores the request
-    (status 200 instead of 206) it starts again from zero rather than append a second copy.
+    one streams into ``<archive>.part`` beside the final file and records in
+    ``<archive>.part.json`` what identified the file on the server (its ETag or Last-Modified
+    date). The next run asks only for the missing bytes (``Range: bytes=N-``) *if the file is
+    still the same* (``If-Range``); a server that answers with the whole file (status 200), or
+    with a part of another version, makes it start again from zero rather than glue two files
+    together. Without a recorded ETag or date there is nothing to confirm, so it starts again.
+
+    A dropped connection raises :class:`DownloadInterrupted`, whose one-line message says to run
+    the same command again to resume.
 
     Use it wherever pooch takes a ``downloader``::
 
@@ -375,6 +490,39 @@ class ResumableDownloader:
     def part_file(self, url: str, output_file) -> Path:
         return Path(output_file).parent / (Path(urlparse(url).path).name + ".part")
 
+    @staticmethod
+    def meta_file(part) -> Path:
+        return Path(str(part) + ".json")
+
+    def _saved(self, url: str, part: Path) -> dict | None:
+        """What the first response said about the file the ``.part`` holds the start of."""
+        meta = self.meta_file(part)
+        if not part.exists():
+            meta.unlink(missing_ok=True)
+            return None
+        try:
+            saved = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = None
+        if not isinstance(saved, dict) or saved.get("url") != url or not saved.get("validator"):
+            print(f"{part.name}: nothing confirms which file it holds the start of; downloading "
+                  "from the start")
+            return None
+        return saved
+
+    @staticmethod
+    def _same_file(r, saved: dict, have: int) -> bool:
+        """A 206 answer continues the saved file: same validator, starts at ``have``, same total."""
+        if r.status_code != 206:
+            return False
+        now = _validator(r.headers)
+        if now is not None and now != saved["validator"]:
+            return False
+        start, total = _range_start_total(r.headers)
+        if start is not None and start != have:
+            return False
+        return total is None or saved.get("total") is None or total == saved["total"]
+
     def __call__(self, url, output_file, pooch=None, check_only=False):
         import requests
 
@@ -382,43 +530,71 @@ class ResumableDownloader:
             return _pooch_http_downloader()(timeout=self.timeout)(url, output_file, pooch,
                                                                   check_only=True)
         part = self.part_file(url, output_file)
-        have = part.stat().st_size if part.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        meta = self.meta_file(part)
+        saved = self._saved(url, part)
+        have = part.stat().st_size if saved else 0
+        headers = {"Range": f"bytes={have}-", "If-Range": saved["validator"]} if have else {}
         with requests.get(url, stream=True, timeout=self.timeout, headers=headers,
                           allow_redirects=True) as r:
-            if have and r.status_code == 416:  # the .part file is already complete
-                total = have
+            if have and r.status_code == 416 and saved.get("total") == have:
+                total = have  # the .part file is already complete
+            elif have and r.status_code in (206, 416) and not self._same_file(r, saved, have):
+                # a part of another version of the file: ask for the whole file instead
+                print(f"{part.name}: the file on the server changed; downloading from the start")
+                part.unlink(missing_ok=True)
+                meta.unlink(missing_ok=True)
+                return self(url, output_file, pooch)
             else:
                 r.raise_for_status()
                 resumed = have > 0 and r.status_code == 206
                 if have and not resumed:
-                    print(f"{part.name}: the server cannot resume; downloading from the start")
+                    print(f"{part.name}: the file on the server changed, or the server cannot "
+                          "resume; downloading from the start")
                     have = 0
                 elif resumed:
                     print(f"{part.name}: resuming at {have / 1e6:.1f} MB")
                 length = int(r.headers.get("content-length", 0) or 0)
                 total = have + length if length else None
-                bar = None
-                if self.progressbar:
-                    from tqdm.auto import tqdm
-
-                    bar = tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                               unit_divisor=1024, desc=part.name[:-5], leave=True)
-                try:
-                    with open(part, "ab" if resumed else "wb") as f:
-                        for chunk in r.iter_content(chunk_size=self.chunk_size):
-                            if chunk:
-                                f.write(chunk)
-                                if bar is not None:
-                                    bar.update(len(chunk))
-                finally:
-                    if bar is not None:
-                        bar.close()
+                validator = saved["validator"] if resumed else _validator(r.headers)
+                if validator:
+                    meta.write_text(json.dumps({"url": url, "validator": validator, "total": total}),
+                                    encoding="utf-8")
+                else:
+                    meta.unlink(missing_ok=True)
+                self._stream(r, part, "ab" if resumed else "wb", have, total, url)
         size = part.stat().st_size
         if total is not None and size != total:
-            raise ValueError(f"{part.name}: the transfer stopped at {size} of {total} bytes; run "
-                             "the same command again to resume (the partial file is kept)")
+            raise DownloadInterrupted(self._dropped(url, part, size, total))
         os.replace(part, output_file)
+        meta.unlink(missing_ok=True)
+
+    def _dropped(self, url: str, part: Path, size: int, total: int | None) -> str:
+        host = urlparse(url).hostname or url
+        of = f" of {_size(total)}" if total else ""
+        return (f"the connection to {host} dropped after {_size(size)}{of}; run the same "
+                f"command again to resume (the partial file {part} is kept)")
+
+    def _stream(self, r, part: Path, mode: str, have: int, total: int | None, url: str) -> None:
+        import requests
+
+        bar = None
+        if self.progressbar:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                       unit_divisor=1024, desc=part.name[:-5], leave=True)
+        try:
+            with open(part, mode) as f:
+                for chunk in r.iter_content(chunk_size=self.chunk_size):
+                    if chunk:
+                        f.write(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+        except requests.exceptions.RequestException:
+            raise DownloadInterrupted(self._dropped(url, part, part.stat().st_size, total)) from None
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,6 +712,13 @@ def fetch(name: str, root=None, progressbar: bool = True, keep_archive: bool = F
         code = getattr(err.response, "status_code", "?")
         raise OfflineError(f"{e['url']}: the server answered HTTP {code}; the file may have "
                            "moved: see datasets/README.md for where the dataset lives now") from err
+    except ValueError as err:
+        if "does not match the known hash" not in str(err):
+            raise
+        raise ValueError(f"{fname} from {e['url']} does not match its published SHA256 "
+                         f"({e['known_hash'].split(':')[-1]}); the download was deleted. Run "
+                         f"{_fetch_command(name, root)} again; if it fails again, the server's "
+                         "copy is not the published one: see datasets/README.md") from None
     finally:
         logger.setLevel(level)
     if e["known_hash"] is None:
@@ -546,7 +729,10 @@ def fetch(name: str, root=None, progressbar: bool = True, keep_archive: bool = F
     tmp = Path(tempfile.mkdtemp(prefix=f".extract-{name}-", dir=root))
     try:
         print(f"unpacking {fname} ...")
-        safe_extract(path, tmp)
+        try:
+            safe_extract(path, tmp)
+        except (CorruptArchiveError, UnsafeArchiveError) as err:
+            raise type(err)(f"{err} ({_fetch_command(name, root)})") from None
         unpacked = tmp / e["unpacks_to"]
         if not unpacked.is_dir():
             found = ", ".join(sorted(p.name for p in tmp.iterdir())) or "nothing"
@@ -564,8 +750,16 @@ def fetch(name: str, root=None, progressbar: bool = True, keep_archive: bool = F
     return target
 
 
+def _fetch_command(name: str, root) -> str:
+    return f"python -m coursekit data fetch {name} --root {shlex.quote(str(root))}"
+
+
 def cli_fetch(args) -> int:
     """``python -m coursekit data fetch NAME [--root DIR]``."""
+    from ..outputs import check_writable
+
+    if args.root is not None:
+        check_writable(Path(args.root).expanduser(), "--root", create=False)
     try:
         fetch(args.name, args.root)
     except OfflineError as err:

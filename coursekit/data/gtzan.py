@@ -49,6 +49,16 @@ KNOWN_DEFECTS = {
     "jazz.00054.wav": "a known GTZAN defect: this file is corrupt in common copies "
                       "(e.g. Kaggle's Data/genres_original) and cannot be decoded",
 }
+# What a clip must look like. Real clips are 16-bit PCM of 30.0 to 30.7 s; a clip outside
+# +-5 % of the expected length is a truncated or wrongly cut file. A clip whose peak stays under
+# -60 dBFS (about 33 steps of 16-bit) holds no music.
+CLIP_SECONDS = 30.0
+DURATION_TOLERANCE = 0.05
+SILENCE_PEAK = 1e-3
+SUBTYPE = "PCM_16"
+_SUBTYPE_WORDS = {"PCM_U8": "8-bit", "PCM_S8": "8-bit", "ULAW": "8-bit mu-law",
+                  "ALAW": "8-bit A-law", "PCM_24": "24-bit", "PCM_32": "32-bit integer",
+                  "FLOAT": "32-bit float", "DOUBLE": "64-bit float"}
 _CLIP_NAME = re.compile(r"^(?P<genre>[a-z]+)\.(?P<number>\d{5})\.(?P<ext>wav|au)$")
 
 LAYOUTS_HELP = ("give the folder that holds 'genres/' (the original archive), the folder that "
@@ -306,12 +316,80 @@ class GTZAN(_TorchDataset):
 # Checking a folder
 # ---------------------------------------------------------------------------------------------
 
+def expected_seconds(genres_dir, durations=()) -> float:
+    """How long each clip of ``genres_dir`` should be.
+
+    A mini-GTZAN's own length when the mark of
+    :func:`coursekit.data.mini_gtzan.make_mini_gtzan` is there; otherwise the length, of real
+    GTZAN's 30 s and the mini sizes', nearest to the median of ``durations`` (a copy of a
+    mini-GTZAN made without its mark), 30 s when there are none.
+    """
+    import json
+
+    from .download import MARKER
+    from .mini_gtzan import SIZES
+
+    try:
+        made = json.loads((Path(genres_dir) / MARKER).read_text(encoding="utf-8"))
+        return float(SIZES[made["size"]]["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if not len(durations):
+        return CLIP_SECONDS
+    lengths = {CLIP_SECONDS, *(float(v["seconds"]) for v in SIZES.values())}
+    median = float(np.median(durations))
+    return min(lengths, key=lambda x: abs(np.log(x / median)))
+
+
+def _scan(path: Path) -> tuple[bool, float]:
+    """Whether every sample of ``path`` is finite, and its peak; read in blocks."""
+    import soundfile as sf
+
+    finite, peak = True, 0.0
+    for block in sf.blocks(str(path), blocksize=1 << 16, dtype="float32", always_2d=True):
+        ok = np.isfinite(block)
+        finite = finite and bool(ok.all())
+        if ok.any():
+            peak = max(peak, float(np.abs(block[ok]).max()))
+    return finite, peak
+
+
+def clip_problems(path, info: dict, seconds: float = CLIP_SECONDS) -> list[str]:
+    """What is wrong with the samples of one clip (format, length, NaN, silence); [] when fine.
+
+    ``info`` is :func:`coursekit.audio.info` of ``path``; ``seconds`` the expected length.
+    """
+    out = []
+    if info["subtype"] != SUBTYPE:
+        word = _SUBTYPE_WORDS.get(info["subtype"], info["subtype"])
+        out.append(f"{word} samples (GTZAN is 16-bit PCM)")
+    d = info["duration"]
+    if d < seconds * (1 - DURATION_TOLERANCE):
+        out.append(f"too short: {d:.3g} s (the clips are {seconds:g} s): truncated?")
+    elif d > seconds * (1 + DURATION_TOLERANCE):
+        out.append(f"too long: {d:.4g} s (the clips are {seconds:g} s)")
+    if d > 4 * seconds:
+        return out  # not worth reading: it is wrong already
+    try:
+        finite, peak = _scan(Path(path))
+    except Exception as err:  # soundfile's decoding errors
+        return out + [f"unreadable samples: {str(err).splitlines()[0]}"]
+    if not finite:
+        out.append("holds NaN or infinite samples")
+    if finite and peak < SILENCE_PEAK:
+        level = f"{20 * np.log10(peak):.0f} dBFS" if peak > 0 else "all zeros"
+        out.append(f"silent: its peak is {level}")
+    return out
+
+
 def check_gtzan(folder) -> tuple[dict, list[str]]:
     """Validate a GTZAN folder: counts, durations, and every problem, naming each file.
 
     Looks for: missing genre folders, unreadable files (the known ``jazz.00054.wav`` defect is
     named as such), a sample rate other than 22050 Hz, more than one channel, empty files,
-    misnamed files (not ``<genre>.NNNNN.wav`` or filed under another genre) and stray folders.
+    misnamed files (not ``<genre>.NNNNN.wav`` or filed under another genre), stray folders,
+    and clips whose samples are wrong (:func:`clip_problems`): not 16-bit, more than 5 % shorter
+    or longer than the clips should be (30 s; a mini-GTZAN's own length), NaN, or silent.
 
     Returns
     -------
@@ -330,7 +408,7 @@ def check_gtzan(folder) -> tuple[dict, list[str]]:
     root = find_genres_dir(folder)
     counts: dict = {}
     problems: list[str] = []
-    durations = []
+    durations, readable = [], []
     for genre in GENRES:
         d = root / genre
         if not d.is_dir():
@@ -366,7 +444,11 @@ def check_gtzan(folder) -> tuple[dict, list[str]]:
                 problems.append(f"{rel}: {i['channels']} channels (GTZAN is mono)")
             n += 1
             durations.append(i["duration"])
+            readable.append((rel, p, i))
         counts[genre] = n
+    seconds = expected_seconds(root, durations)
+    for rel, p, i in readable:
+        problems.extend(f"{rel}: {why}" for why in clip_problems(p, i, seconds))
     for p in sorted(root.iterdir()):
         if p.is_dir() and p.name not in GENRES and not p.name.startswith("."):
             problems.append(f"{p.name}/: not a GTZAN genre (genres are {', '.join(GENRES)})")
