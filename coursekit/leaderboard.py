@@ -125,15 +125,30 @@ def select_real(split_dir, grid) -> list[dict]:
     return out
 
 
-def write_subset(split_dir, notes, out_dir) -> Path:
-    """Copy ``notes`` of ``split_dir`` (metadata + WAV files) into an NSynth-format folder."""
+def write_subset(split_dir, notes, out_dir, overwrite: bool = False) -> Path:
+    """Copy ``notes`` of ``split_dir`` (metadata + WAV files) into an NSynth-format folder.
+
+    ``out_dir`` is marked as the course's (:mod:`coursekit.outputs`): a later call replaces what
+    an earlier one wrote there and nothing else. A folder holding files the course did not write
+    is refused (:class:`~coursekit.outputs.UserError`) unless ``overwrite``, which replaces only
+    the files of the same names.
+    """
+    from .data.nsynth import note_wav
+    from .outputs import UserError, check_writable, mark_written, owned, remove_marked
+
     split_dir, out_dir = Path(split_dir), Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    (out_dir / "audio").mkdir(parents=True)
-    for m in notes:
-        shutil.copyfile(split_dir / "audio" / f"{m['note_str']}.wav",
-                        out_dir / "audio" / f"{m['note_str']}.wav")
+    if out_dir.is_dir() and not overwrite and not owned(out_dir) and any(out_dir.iterdir()):
+        raise UserError(f"{out_dir}: already holds files the leaderboard did not write; move them "
+                        "elsewhere, or give the leaderboard another work folder")
+    sources = [note_wav(split_dir, m["note_str"]) for m in notes]  # plain names, or a clear error
+    check_writable(out_dir, "work folder")
+    if owned(out_dir):
+        remove_marked(out_dir)
+    (out_dir / "audio").mkdir(parents=True, exist_ok=True)
+    written = [f"audio/{src.name}" for src in sources]
+    mark_written(out_dir, written + ["examples.json"])  # first: a crash leaves a folder we may redo
+    for src, rel in zip(sources, written):
+        shutil.copyfile(src, out_dir / rel)
     (out_dir / "examples.json").write_text(json.dumps({m["note_str"]: m for m in notes}, indent=1))
     return out_dir
 

@@ -107,7 +107,7 @@ def test_errors_name_the_problem(folders, tmp_path):
     A.save(bad / "good.wav", note(220.0), 16000)
     (bad / "broken.wav").write_bytes(b"JUNKJUNKJUNK")
     (bad / "zero.wav").write_bytes(b"")
-    with pytest.raises(ValueError, match="2 unreadable") as err:
+    with pytest.raises(ValueError, match="2 unusable") as err:
         EV.evaluate_folder(bad, folders["ref"], embeddings=("mel",))
     assert "broken.wav" in str(err.value) and "zero.wav" in str(err.value)
     gone = write_notes(tmp_path / "gone", seed=1)

@@ -43,6 +43,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import audio as _audio
+from ..outputs import UserError
 from .nsynth_check import _consistency_problems, check_nsynth  # noqa: F401
 from .nsynth_format import (  # noqa: F401
     FAMILIES, FIELD_ORDER, FIELDS, HOLD_SECONDS, KNOWN_NOISE_INSTRUMENTS, N_FRAMES, QUALITIES,
@@ -54,10 +55,30 @@ from .nsynth_write import _jsonable, _qualities, _to_int16, write_nsynth_folder 
 __all__ = [
     "FAMILIES", "SOURCES", "QUALITIES", "SAMPLE_RATE", "N_FRAMES", "FIELDS", "FIELD_ORDER",
     "KNOWN_NOISE_INSTRUMENTS", "note_name", "read_examples", "NSynth", "collate",
-    "check_nsynth", "write_nsynth_folder", "load_folder",
+    "check_nsynth", "write_nsynth_folder", "load_folder", "note_wav",
 ]
 
 
+
+def note_wav(split_dir, name) -> Path:
+    """The WAV file of the note ``name`` of an NSynth folder: ``split_dir/audio/<name>.wav``.
+
+    A note name from ``examples.json`` is used as a file name, so it must be one: a name with a
+    path separator or ``..`` (e.g. ``../../../x/good``) would read audio outside the folder and
+    raises :class:`~coursekit.outputs.UserError` naming ``examples.json`` and the note.
+
+    Example
+    -------
+    >>> note_wav("nsynth-test", "guitar_acoustic_010-066-100").as_posix()
+    'nsynth-test/audio/guitar_acoustic_010-066-100.wav'
+    """
+    split_dir = Path(split_dir)
+    if (not isinstance(name, str) or not name.strip() or name in (".", "..") or "/" in name
+            or "\\" in name or "\0" in name):
+        raise UserError(f"{split_dir / 'examples.json'}: note name {name!r} is not a plain file "
+                        f"name (it would read audio outside {split_dir / 'audio'}); fix or remove "
+                        "that note")
+    return split_dir / "audio" / f"{name}.wav"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,6 +162,8 @@ class NSynth(Dataset):
         vel = None if velocities is None else {int(v) for v in np.atleast_1d(velocities)}
 
         notes = list(examples.values())
+        for m in notes:
+            note_wav(self.split_dir, m["note_str"])  # every name a plain file name, or a clear error
         n_all = len(notes)
         if exclude_known_noise:
             noisy = [m for m in notes if m["instrument_str"] in KNOWN_NOISE_INSTRUMENTS]
@@ -199,7 +222,7 @@ class NSynth(Dataset):
         import soundfile as sf
 
         m = self.metadata[i]
-        path = self.audio_dir / f"{m['note_str']}.wav"
+        path = note_wav(self.split_dir, m["note_str"])
         sr_file = int(m.get("sample_rate", SAMPLE_RATE))
         if self.segment_seconds is not None:
             try:
@@ -302,10 +325,9 @@ def load_folder(folder, sr: int | None = SAMPLE_RATE, max_files: int | None = No
     ys, metas = [], []
     if (folder / "examples.json").exists():
         examples = read_examples(folder)
-        items = list(examples.items())[:max_files]
+        items = [(note_wav(folder, key), meta) for key, meta in list(examples.items())[:max_files]]
         missing = []
-        for key, meta in items:
-            path = folder / "audio" / f"{key}.wav"
+        for path, meta in items:
             if not path.exists():
                 missing.append(path.name)
                 continue

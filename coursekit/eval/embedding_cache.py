@@ -1,7 +1,9 @@
 """Embeddings kept on disk, keyed by the content of the audio file and the name of the embedding.
 
 Embeddings are slow to compute; :class:`EmbeddingCache` keeps each one as a ``.npy`` file so
-that a second FAD over the same clips is instant.
+that a second FAD over the same clips is instant. A cache folder that cannot be written (read-only,
+a file in its place, a full disk) does not stop the work: :meth:`EmbeddingCache.cached` then
+computes without storing, and says so once (:class:`CacheNotWritten`).
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ import hashlib
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["EmbeddingCache"]
+__all__ = ["EmbeddingCache", "CacheNotWritten"]
+
+
+class CacheNotWritten(UserWarning):
+    """The embedding cache could not be written; embeddings are computed without storing them."""
 
 
 class EmbeddingCache:
@@ -56,6 +63,7 @@ class EmbeddingCache:
             folder = cache_root() / "embeddings"
         self.folder = Path(folder)
         self.version = str(version)
+        self.write_error: str | None = None  # why storing failed, once it has
 
     def key(self, path: str | os.PathLike, embedding_name: str) -> str:
         """The cache key: sha1 hex digest of the file's bytes, the embedding name and version."""
@@ -102,11 +110,24 @@ class EmbeddingCache:
         embedding_name: str,
         compute_fn: Callable[[Path], np.ndarray],
     ) -> np.ndarray:
-        """``get`` the embedding, or compute it with ``compute_fn(path)``, ``put`` it, return it."""
+        """``get`` the embedding, or compute it with ``compute_fn(path)``, ``put`` it, return it.
+
+        When the cache cannot be written, the embedding is returned without being stored; the
+        first failure sets :attr:`write_error` and warns (:class:`CacheNotWritten`), and later
+        calls no longer try to store.
+        """
         emb = self.get(path, embedding_name)
         if emb is None:
             emb = np.asarray(compute_fn(Path(path)))
-            self.put(path, embedding_name, emb)
+            if self.write_error is None:
+                try:
+                    self.put(path, embedding_name, emb)
+                except OSError as err:
+                    self.write_error = (
+                        f"the embedding cache {self.folder} cannot be written "
+                        f"({err.strerror or err}); embeddings are computed without it (set "
+                        "COURSEKIT_CACHE to a folder you can write to, to keep them)")
+                    warnings.warn(self.write_error, CacheNotWritten, stacklevel=2)
         return emb
 
     def __repr__(self) -> str:

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from .. import audio as A
+from ..outputs import UserError
 
 __all__ = ["Embedding", "EmbeddingUnavailable", "get_embedding", "available_embeddings",
            "pool", "crepe_pitch", "pitch_from_crepe", "OFFLINE", "PRETRAINED", "CREPE_FMIN", "CREPE_FMAX"]
@@ -60,8 +61,9 @@ CREPE_BIN0_CENTS = 1997.3794084376191  # the pitch of CREPE's first bin, in cent
 SILENCE_RMS = 1e-3  # -60 dBFS
 
 
-class EmbeddingUnavailable(RuntimeError):
-    """A pretrained embedding whose package or weights cannot be had (e.g. offline)."""
+class EmbeddingUnavailable(UserError, RuntimeError):
+    """A pretrained embedding whose package or weights cannot be had (e.g. offline); its message
+    is one line, which the command line prints as its error."""
 
 
 class Embedding:
@@ -102,25 +104,28 @@ class Embedding:
         return out
 
     def embed_file(self, path) -> np.ndarray:
-        """Frame embeddings of one audio file (loaded at :attr:`sample_rate`)."""
+        """Frame embeddings of one audio file (loaded at :attr:`sample_rate`); empty or NaN
+        audio raises :class:`~coursekit.audio.AudioError` naming the file."""
         y, sr = A.load(path, sr=self.sample_rate)
-        return self.embed(y, sr)
+        try:
+            return self.embed(y, sr)
+        except A.AudioError as err:
+            raise A.AudioError(f"{path}: {str(err).split(': ', 1)[-1]}") from None
 
-    def embed_files(self, paths, cache: bool = True, progress: bool = True) -> list[np.ndarray]:
+    def embed_files(self, paths, cache=True, progress: bool = True) -> list[np.ndarray]:
         """Frame embeddings of each file, a list of ``(frames_i, dim)`` arrays.
 
         With ``cache=True`` they are kept on disk
         (:class:`coursekit.eval.embedding_cache.EmbeddingCache`, keyed by the file's bytes and
-        :attr:`cache_name`), so a second run is instant.
+        :attr:`cache_name`), so a second run is instant; ``cache`` may also be an
+        ``EmbeddingCache`` to use. A cache that cannot be written is used for reading only.
         """
         from tqdm.auto import tqdm
 
-        paths = [Path(p) for p in paths]
-        store = None
-        if cache:
-            from .embedding_cache import EmbeddingCache
+        from .embedding_cache import EmbeddingCache
 
-            store = EmbeddingCache()
+        paths = [Path(p) for p in paths]
+        store = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache() if cache else None
         out = []
         for p in tqdm(paths, desc=f"{self.name} embeddings", disable=not progress or len(paths) < 8,
                       leave=False):
@@ -318,6 +323,7 @@ class ClassifierEmbedding(Embedding):
 # ---------------------------------------------------------------------------------------------
 
 def _unavailable(name: str, why: str) -> EmbeddingUnavailable:
+    why = " ".join(str(why).split())  # one line, whatever the underlying error printed
     return EmbeddingUnavailable(
         f"the '{name}' embedding cannot be used here: {why}. Its pretrained weights must be "
         f"downloaded once (network needed). Use an offline embedding instead: "

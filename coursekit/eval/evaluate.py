@@ -13,7 +13,13 @@ What is measured
   95 % bootstrap interval that redraws *clips* (the frames of one clip are not independent, so
   redrawing frames would give too narrow an interval), and FAD-inf (:func:`fad_inf_clips`,
   the line fit of :func:`coursekit.eval.fad.fad_inf` over subsets of clips), the distance
-  extrapolated to infinitely many clips.
+  extrapolated to infinitely many clips. The draws of clips follow the clips' content, not the
+  names of their files. The printouts show the basic bootstrap interval (:func:`ci_text`, which
+  contains the FAD of two identical folders, 0) and FAD-inf with the R² of its line, flagged
+  below :data:`POOR_FIT_R2`.
+- Every clip is checked first: a file that cannot be decoded, has no samples or holds NaN/inf
+  samples stops the run with one error naming all such files; silent clips are measured and
+  named in a warning.
 - **Pitch accuracy** when GEN has NSynth metadata (the asked pitch of each note): CREPE's
   estimate within 50 cents of the asked pitch (notes asked outside CREPE's range C1..B6 are
   not counted), and the course classifier's exact and within-one-semitone accuracy.
@@ -61,6 +67,7 @@ Example
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -71,14 +78,18 @@ import numpy as np
 
 from .. import audio as A
 from ..audio import AUDIO_EXTENSIONS, find_audio_files
+from ..outputs import UserError
 
 __all__ = ["list_audio", "check_readable", "embed_folder", "fad_with_ci", "fad_inf_clips",
            "evaluate_folder",
            "evaluate_many", "format_report", "format_leaderboard", "degrade", "write_set",
-           "DEGRADATIONS", "cli_fad", "cli_eval", "SCHEMA", "AUDIO_EXTENSIONS"]
+           "DEGRADATIONS", "cli_fad", "cli_eval", "ci_text", "fad_inf_text", "SCHEMA",
+           "AUDIO_EXTENSIONS", "SILENT_RMS", "POOR_FIT_R2"]
 
 SCHEMA = 1
 MIN_CLIPS = 10  # fewer clips than this: the FAD mostly measures which clips happened to be drawn
+SILENT_RMS = 1e-5  # a clip quieter than this (-100 dBFS) is named in a warning
+POOR_FIT_R2 = 0.8  # FAD-inf whose line fits worse than this is flagged as unreliable
 
 # Sizes of chapter 07 (notebooks/07_fad_evaluation.ipynb): (smoke, default, full)
 
@@ -93,18 +104,19 @@ def list_audio(folder) -> tuple[list[Path], list[dict] | None, str]:
     An NSynth-format folder (``examples.json``) gives its notes in file order with their
     metadata; any other folder gives its audio files (searched recursively, sorted).
 
-    Raises FileNotFoundError for a missing folder, ValueError for an empty one or for notes of
-    ``examples.json`` whose WAV file is missing (naming them).
+    Raises FileNotFoundError for a missing folder, ValueError for an empty one, for notes of
+    ``examples.json`` whose WAV file is missing (naming them) or whose name is not a plain file
+    name (it would read audio outside the folder).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder; give a folder of audio files or an "
                                 "NSynth-format folder (examples.json + audio/)")
     if (folder / "examples.json").exists():
-        from ..data.nsynth import read_examples
+        from ..data.nsynth import note_wav, read_examples
 
         notes = list(read_examples(folder).values())
-        paths = [folder / "audio" / f"{m['note_str']}.wav" for m in notes]
+        paths = [note_wav(folder, m["note_str"]) for m in notes]
         missing = [p.name for p in paths if not p.exists()]
         if missing:
             raise ValueError(f"{folder}: {len(missing)} note(s) of examples.json have no file in "
@@ -119,24 +131,65 @@ def list_audio(folder) -> tuple[list[Path], list[dict] | None, str]:
     return paths, None, "plain"
 
 
-def check_readable(paths, folder=None) -> None:
-    """Raise one ValueError naming every file that cannot be decoded or is empty/NaN."""
-    bad = []
+def _scan(path: Path) -> tuple[str | None, float]:
+    """``(problem or None, rms)`` of one audio file, read block by block: a file that cannot be
+    decoded, has no samples or holds NaN/inf samples has a problem."""
+    import soundfile as sf
+
+    try:
+        frames = A.info(path)["frames"]
+    except (A.AudioError, FileNotFoundError) as err:
+        return str(err).split(": ", 1)[-1], 0.0
+    if frames == 0:
+        return "no samples", 0.0
+    n, energy, nonfinite = 0, 0.0, 0
+    with sf.SoundFile(str(path)) as f:
+        for block in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+            finite = np.isfinite(block)
+            nonfinite += int(block.size - finite.sum())
+            energy += float(np.square(np.where(finite, block, 0.0), dtype=np.float64).sum())
+            n += block.size
+    if nonfinite:
+        return f"{nonfinite} samples are NaN or inf", 0.0
+    return None, math.sqrt(energy / max(n, 1))
+
+
+def check_readable(paths, folder=None) -> list[str]:
+    """Raise one ValueError naming every file that cannot be measured: undecodable, without
+    samples, or holding NaN/inf samples. Returns the names of the silent files (RMS below
+    :data:`SILENT_RMS`), which are measured as they are."""
+    bad, silent = [], []
     for p in paths:
-        try:
-            if A.info(p)["frames"] == 0:
-                bad.append(f"{p.name} (no samples)")
-        except (A.AudioError, FileNotFoundError) as err:
-            bad.append(f"{p.name} ({str(err).split(': ', 1)[-1]})")
+        name = _rel(p, folder)
+        problem, rms = _scan(Path(p))
+        if problem is not None:
+            bad.append(f"{name} ({problem})")
+        elif rms < SILENT_RMS:
+            silent.append(name)
     if bad:
         where = f"{folder}: " if folder is not None else ""
-        raise ValueError(f"{where}{len(bad)} unreadable audio file(s): " + "; ".join(bad[:10])
+        raise ValueError(f"{where}{len(bad)} unusable audio file(s): " + "; ".join(bad[:10])
                          + (" ..." if len(bad) > 10 else "") + ". Remove or re-generate them.")
+    return silent
+
+
+def _rel(path, folder) -> str:
+    """``path`` relative to ``folder`` when it is inside it, else its name."""
+    try:
+        return str(Path(path).relative_to(folder))
+    except (TypeError, ValueError):
+        return Path(path).name
+
+
+def _names(names, n: int = 5) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def embed_folder(paths, embedding, cache=True, progress=True) -> list[np.ndarray]:
     """Frame embeddings of each file (an :class:`~coursekit.eval.embeddings.Embedding` or its
-    name), cached on disk; a file whose audio is NaN/empty is named in the error."""
+    name), cached on disk (``cache``: True, False or an
+    :class:`~coursekit.eval.embedding_cache.EmbeddingCache`); a file whose audio is NaN/empty is
+    named in the error."""
     from .embeddings import get_embedding
 
     emb = get_embedding(embedding) if isinstance(embedding, str) else embedding
@@ -170,6 +223,17 @@ class _ClipSums:
         return mean + self.center, (cov + cov.T) / 2
 
 
+def _content_order(clips) -> list:
+    """``clips`` sorted by a hash of their values, so that seeded draws of clips depend on what
+    the clips hold and not on the names or order of their files (identical clips tie, which
+    cannot change a draw)."""
+    def key(c):
+        c = np.ascontiguousarray(c)
+        return hashlib.sha1(repr((c.dtype.str, c.shape)).encode() + c.tobytes()).hexdigest()
+
+    return sorted(clips, key=key)
+
+
 def fad_inf_clips(ref_clips, gen_clips, n_sizes: int = 6, n_repeats: int = 10, replace: bool = False,
                   seed: int = 0):
     """FAD-inf for frame embeddings: the FAD extrapolated to infinitely many **clips**.
@@ -180,7 +244,8 @@ def fad_inf_clips(ref_clips, gen_clips, n_sizes: int = 6, n_repeats: int = 10, r
     sampling noise of which clips we have stays in. So the subsets here are subsets of clips
     (all frames of each chosen clip), ``n`` counts clips, and both sets are subsampled by the
     same fraction (``subsample_reference=True`` in the terms of ``fad_inf``). Subsets come from
-    the per-clip sums of :class:`_ClipSums`, so each costs one weighted sum.
+    the per-clip sums of :class:`_ClipSums`, so each costs one weighted sum. The clips are put in
+    an order set by their content first, so renaming or reordering files leaves the result as it is.
 
     Returns
     -------
@@ -193,7 +258,7 @@ def fad_inf_clips(ref_clips, gen_clips, n_sizes: int = 6, n_repeats: int = 10, r
     if min(n_x, n_y) < 8:
         raise ValueError(f"FAD-inf over clips needs at least 8 clips in each set (got {n_x} and "
                          f"{n_y}): the line is fitted over subsets of a quarter to all of them")
-    rs, gs = _ClipSums(ref_clips), _ClipSums(gen_clips)
+    rs, gs = _ClipSums(_content_order(ref_clips)), _ClipSums(_content_order(gen_clips))
     n_min = max(n_y // 4, 2)
     sizes = np.unique(np.round(1.0 / np.linspace(1.0 / n_min, 1.0 / n_y, n_sizes)).astype(int))
     ref_sizes = np.maximum(np.round(sizes * n_x / n_y).astype(int), 2)
@@ -222,15 +287,17 @@ def fad_inf_clips(ref_clips, gen_clips, n_sizes: int = 6, n_repeats: int = 10, r
 def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_inf=True) -> dict:
     """FAD of pooled frames, a bootstrap interval redrawing clips, and FAD-inf.
 
-    ``ref_clips`` and ``gen_clips`` are lists of ``(frames, dim)`` arrays (one a clip).
-    Returns ``(entry, warnings)``: the per-embedding entry of the JSON result (see the module
-    docstring) and the warnings raised on the way (too few frames for the dimension, ...).
+    ``ref_clips`` and ``gen_clips`` are lists of ``(frames, dim)`` arrays (one a clip); the
+    draws follow the clips' content, not their order. Returns ``(entry, warnings)``: the
+    per-embedding entry of the JSON result (see the module docstring) and the warnings raised
+    on the way (too few frames for the dimension, a FAD-inf line that fits poorly, ...).
     """
     from .embeddings import pool
     from threadpoolctl import threadpool_limits
 
     from .fad import RankDeficientWarning, frechet_distance, frechet_distance_from_stats
 
+    ref_clips, gen_clips = _content_order(ref_clips), _content_order(gen_clips)
     x, y = pool(ref_clips), pool(gen_clips)
     notes = []
     # hundreds of small (dim x dim) eigendecompositions: one BLAS thread is fastest, and several
@@ -258,6 +325,10 @@ def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_i
             res = fad_inf_clips(ref_clips, gen_clips, seed=seed)
             out["fad_inf"], out["fad_inf_r2"] = float(res.value), float(res.r2)
             notes += res.notes
+            if res.r2 < POOR_FIT_R2:
+                notes.append(f"FAD-inf's line (FAD = FAD-inf + slope / clips) fits poorly (R² "
+                             f"{res.r2:.2f} < {POOR_FIT_R2}): do not trust FAD-inf here; use more "
+                             "clips")
     for w in caught:
         msg = str(w.message)
         if issubclass(w.category, RankDeficientWarning):
@@ -340,13 +411,29 @@ def evaluate_folder(gen, ref, embeddings=("crepe", "mel", "classifier"), n_boot=
     -------
     dict
         The JSON-able result described in the module docstring.
+
+    Raises
+    ------
+    ValueError
+        A folder with a clip that cannot be measured (undecodable, no samples, NaN/inf samples:
+        all such files named), an unknown embedding, or a pretrained one that cannot be had
+        offline (:class:`~coursekit.eval.embeddings.EmbeddingUnavailable`). Silent clips and
+        an embedding cache that cannot be written are reported in ``warnings``.
     """
+    from .embedding_cache import CacheNotWritten, EmbeddingCache
+    from .embeddings import get_embedding
+
     t0 = time.perf_counter()
     gen_paths, gen_meta, gen_fmt = list_audio(gen)
     ref_paths, _, ref_fmt = list_audio(ref)
-    check_readable(gen_paths, gen)
-    check_readable(ref_paths, ref)
     notes = []
+    for label, folder, paths in (("GEN", gen, gen_paths), ("REF", ref, ref_paths)):
+        silent = check_readable(paths, folder)
+        if silent:
+            notes.append(f"{label} {folder}: {len(silent)} silent clip(s) (RMS below {SILENT_RMS:g}),"
+                         f" measured as they are: {_names(silent)}")
+    models = {name: get_embedding(name) for name in embeddings}  # an unavailable one fails here
+    store = EmbeddingCache() if cache is True else cache
     for name, n in (("GEN", len(gen_paths)), ("REF", len(ref_paths))):
         if n < MIN_CLIPS:
             notes.append(f"{name} has only {n} clip(s); FAD from fewer than {MIN_CLIPS} clips is "
@@ -355,12 +442,18 @@ def evaluate_folder(gen, ref, embeddings=("crepe", "mel", "classifier"), n_boot=
               "ref_format": ref_fmt, "n_gen": len(gen_paths), "n_ref": len(ref_paths), "fad": {},
               "pitch": None, "family": None, "scores": None}
     gen_emb = {}
-    for name in embeddings:
-        ref_clips = embed_folder(ref_paths, name, cache, progress)
-        gen_emb[name] = embed_folder(gen_paths, name, cache, progress)
-        result["fad"][name], w = fad_with_ci(ref_clips, gen_emb[name], n_boot=n_boot, seed=seed,
-                                             with_fad_inf=with_fad_inf)
-        notes += [f"{name}: {m}" for m in w]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheNotWritten)  # reported once in the notes below
+        for name, model in models.items():
+            ref_clips = embed_folder(ref_paths, model, store, progress)
+            gen_emb[name] = embed_folder(gen_paths, model, store, progress)
+            result["fad"][name], w = fad_with_ci(ref_clips, gen_emb[name], n_boot=n_boot,
+                                                 seed=seed, with_fad_inf=with_fad_inf)
+            notes += [f"{name}: {m}" for m in w]
+        if pitch and gen_meta is not None and "crepe" not in gen_emb:
+            gen_emb["crepe"] = embed_folder(gen_paths, "crepe", store, progress)
+    if getattr(store, "write_error", None):
+        notes.append(store.write_error)
 
     from .classifier import classification_metrics, predict_files
 
@@ -375,8 +468,7 @@ def evaluate_folder(gen, ref, embeddings=("crepe", "mel", "classifier"), n_boot=
         result["scores"] = {"is_pitch": m["is_pitch"], "is_family": m["is_family"]}
 
     if pitch and gen_meta is not None:
-        crepe = gen_emb.get("crepe") or embed_folder(gen_paths, "crepe", cache, progress)
-        result["pitch"] = _crepe_pitch_scores(crepe, gen_meta)
+        result["pitch"] = _crepe_pitch_scores(gen_emb["crepe"], gen_meta)
         if classifier_probs is not None:
             m = classification_metrics(*classifier_probs, [n["pitch"] for n in gen_meta],
                                        [n["instrument_family"] for n in gen_meta])
@@ -472,6 +564,8 @@ def evaluate_many(systems: dict, ref, embeddings=("crepe", "mel", "classifier"),
 def format_leaderboard(results: dict, sort_by: str = "mean_rank") -> str:
     """One line a system: FAD [95 % interval] per embedding, pitch and family accuracy.
 
+    The interval is the basic bootstrap one (``ci95_basic``, see :func:`ci_text`).
+
     Sorted best first by ``sort_by``: an embedding's name (its FAD), or ``'mean_rank'`` (the
     default: the average of the system's ranks under every embedding, so that no single
     embedding decides the order).
@@ -497,12 +591,12 @@ def format_leaderboard(results: dict, sort_by: str = "mean_rank") -> str:
         cells = [s]
         for n in names:
             f = r["fad"][n]
-            cells.append(f"{_num(f['fad'], '{:.4g}')} [{_num(f['ci95'][0], '{:.3g}')}, "
-                         f"{_num(f['ci95'][1], '{:.3g}')}]")
+            low, high = _basic_ci(f)
+            cells.append(f"{_num(f['fad'], '{:.4g}')} [{_num(low, '{:.3g}')}, {_num(high, '{:.3g}')}]")
         cells.append(_num((r.get("pitch") or {}).get("crepe_acc"), "{:.2f}"))
         cells.append(_num((r.get("family") or {}).get("classifier_acc"), "{:.2f}"))
         rows.append(cells)
-    head = ["system"] + [f"FAD {n} [95% CI]" for n in names] + ["pitch (CREPE)", "family"]
+    head = ["system"] + [f"FAD {n} [95% CI, basic]" for n in names] + ["pitch (CREPE)", "family"]
     widths = [max(len(str(row[i])) for row in rows + [head]) for i in range(len(head))]
     fmt = lambda row: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
                                 for i, (c, w) in enumerate(zip(row, widths)))
@@ -517,16 +611,47 @@ def _num(v, fmt="{:.3f}"):
     return "n/a" if v is None else fmt.format(v)
 
 
+def _basic_ci(f: dict) -> tuple:
+    """The basic bootstrap interval of an entry (``ci95`` for results that predate it)."""
+    return tuple(f.get("ci95_basic") or f.get("ci95") or (None, None))
+
+
+def ci_text(f: dict, fmt: str = "{:.4f}") -> str:
+    """The interval printed beside a FAD: the basic bootstrap interval (``ci95_basic``).
+
+    The percentile interval (``ci95``) is where the FAD of *other draws of this many clips*
+    would land; it sits above the FAD by its sample-size bias, so for two identical folders it
+    excludes the FAD of 0 they give. The basic interval reflects it around the FAD (clipped at
+    0): an interval for the distance itself, the one to read beside the number.
+    """
+    low, high = _basic_ci(f)
+    text = f"95% CI [{_num(low, fmt)}, {_num(high, fmt)}] (basic bootstrap over clips)"
+    fad = f.get("fad")
+    if None not in (fad, low, high) and not low <= fad <= high:
+        # the resampled FADs sit far from the FAD: the bias of so few clips dominates the interval
+        text += " [the FAD lies outside it: too few clips for the bootstrap, read FAD-inf]"
+    return text
+
+
+def fad_inf_text(f: dict, fmt: str = "{:.4f}") -> str:
+    """FAD-inf with the fit quality (R²) of its line, or why there is none."""
+    if f.get("fad_inf") is None:
+        return "FAD-inf = n/a (needs 8 clips a set)"
+    return f"FAD-inf = {_num(f['fad_inf'], fmt)} (fit R² {_num(f.get('fad_inf_r2'), '{:.2f}')})"
+
+
 def format_report(r: dict) -> str:
     """A short human-readable table of an :func:`evaluate_folder` result."""
     lines = [f"GEN {r['gen']} ({r['n_gen']} clips, {r['gen_format']})",
              f"REF {r['ref']} ({r['n_ref']} clips, {r['ref_format']})"]
     if r["fad"]:
-        lines.append(f"{'embedding':<12}{'FAD':>12}{'95% CI':>26}{'FAD-inf':>12}")
+        lines.append(f"{'embedding':<12}{'FAD':>12}{'95% CI (basic)':>26}{'FAD-inf':>12}"
+                     f"{'R²':>6}")
         for name, f in r["fad"].items():
-            ci = f"[{_num(f['ci95'][0], '{:.4g}')}, {_num(f['ci95'][1], '{:.4g}')}]"
+            low, high = _basic_ci(f)
+            ci = f"[{_num(low, '{:.4g}')}, {_num(high, '{:.4g}')}]"
             lines.append(f"{name:<12}{_num(f['fad'], '{:.4g}'):>12}{ci:>26}"
-                         f"{_num(f['fad_inf'], '{:.4g}'):>12}")
+                         f"{_num(f['fad_inf'], '{:.4g}'):>12}{_num(f.get('fad_inf_r2'), '{:.2f}'):>6}")
     p = r.get("pitch")
     if p:
         lines.append(f"pitch accuracy: CREPE (+-50 cents) {_num(p['crepe_acc'])} over {p['crepe_n']} notes"
@@ -544,17 +669,31 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _embedding_names(text: str, option: str, single: bool = False) -> list[str]:
+    """The embedding names of a command-line option (comma-separated unless ``single``), or a
+    :class:`UserError` naming the option and the choices."""
+    from .embeddings import _FACTORIES
+
+    names = [n.strip().lower() for n in str(text).split(",") if n.strip()]
+    unknown = [n for n in names if n not in _FACTORIES]
+    if unknown or not names or (single and len(names) > 1):
+        what = (f"unknown embedding {unknown[0]!r}" if unknown else "no embedding named"
+                if not names else "one embedding only")
+        how = "one" if single else "a comma-separated list"
+        raise UserError(f"{option} {text!r}: {what}; give {how} of {', '.join(_FACTORIES)}")
+    return list(dict.fromkeys(names))
+
+
 def cli_fad(args) -> int:
     """``python -m coursekit fad REF GEN [--embedding NAME] [--json]``."""
-    r = evaluate_folder(args.gen, args.ref, embeddings=[args.embedding], pitch=False, classify=False)
+    (name,) = _embedding_names(args.embedding, "--embedding", single=True)
+    r = evaluate_folder(args.gen, args.ref, embeddings=[name], pitch=False, classify=False)
+    f = r["fad"][name]
     if args.json:
-        print(json.dumps(r["fad"][args.embedding] | {"embedding": args.embedding, "n_gen": r["n_gen"],
-                                                   "n_ref": r["n_ref"], "warnings": r["warnings"]},
-                         indent=2))
+        print(json.dumps(f | {"embedding": name, "n_gen": r["n_gen"], "n_ref": r["n_ref"],
+                              "warnings": r["warnings"]}, indent=2))
     else:
-        f = r["fad"][args.embedding]
-        print(f"FAD ({args.embedding}) = {f['fad']:.4f}  95% CI [{_num(f['ci95'][0], '{:.4f}')}, "
-              f"{_num(f['ci95'][1], '{:.4f}')}]  FAD-inf = {_num(f['fad_inf'], '{:.4f}')}  "
+        print(f"FAD ({name}) = {f['fad']:.4f}  {ci_text(f)}  {fad_inf_text(f)}  "
               f"({r['n_ref']} reference clips, {r['n_gen']} generated)")
         for w in r["warnings"]:
             print(f"warning: {w}")
@@ -563,7 +702,7 @@ def cli_fad(args) -> int:
 
 def cli_eval(args) -> int:
     """``python -m coursekit eval GEN --ref REF [--embeddings a,b] [--json]``."""
-    names = [n.strip() for n in args.embeddings.split(",") if n.strip()]
+    names = _embedding_names(args.embeddings, "--embeddings")
     r = evaluate_folder(args.gen, args.ref, embeddings=names)
     print(json.dumps(r, indent=2) if args.json else format_report(r))
     return 0
