@@ -28,12 +28,15 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,8 +45,8 @@ import torch
 from . import distributed
 from .paths import CHECKPOINT_DIR  # noqa: F401 (coursekit.checkpoint.CHECKPOINT_DIR)
 
-__all__ = ["FORMAT", "CARD_KEYS", "save", "load", "atomic_write", "state_dict", "reference", "write_card",
-           "read_card", "hardware", "command_line", "git_commit"]
+__all__ = ["FORMAT", "CARD_KEYS", "save", "load", "build", "checked", "misfit", "atomic_write", "state_dict",
+           "reference", "write_card", "read_card", "hardware", "command_line", "git_commit"]
 
 FORMAT = "coursekit-checkpoint"
 VERSION = 1
@@ -149,24 +152,120 @@ def _upgrade(ckpt: dict) -> dict:
     return out
 
 
+def _default_hint(kind: str | None) -> str:
+    return f"give a checkpoint written by `python -m coursekit train {kind or 'MODEL'}`"
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    """Why ``torch.load`` could not read ``path``, in a few words (never torch's own advice)."""
+    text = str(err)
+    with path.open("rb") as f:
+        head = f.read(64).lstrip()
+    if not head:
+        return "the file is empty"
+    wanted = re.search(r"GLOBAL ([\w.]+)", text)
+    if wanted:  # a pickle that would call or build something: refused before anything ran
+        return (f"it asks to run or build `{wanted.group(1)}`, which a checkpoint never does; "
+                "nothing in it was run")
+    if head[:1] in (b"{", b"["):
+        return "it is JSON text; a model's card is NAME.json, its weights NAME.pt"
+    if head.startswith(b"PK") or isinstance(err, (EOFError, OSError, RuntimeError)):
+        return "the file is truncated or damaged"
+    return "it is not a file torch.save wrote"
+
+
 def load(path, kind: str | None = None, map_location="cpu", hint: str | None = None) -> dict:
     """Read a checkpoint (``weights_only=True``) as the dict :func:`save` wrote.
 
-    Raises ``FileNotFoundError`` when ``path`` is missing (ending with ``hint``, e.g. how to
-    train one) and ``ValueError`` (one line naming the file) when it is not a coursekit
-    checkpoint or holds another kind of model than ``kind``.
+    Raises ``FileNotFoundError`` when ``path`` is missing and ``ValueError`` when it is a
+    folder, is not a coursekit checkpoint (empty, truncated, another format, a pickle that
+    would run code) or holds another kind of model than ``kind``: one line naming the file and
+    ending with ``hint`` (default: which command writes such a checkpoint).
     """
     path = Path(path)
+    hint = hint or _default_hint(kind)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a checkpoint file; {hint}")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint" + (f"; {hint}" if hint else ""))
+        raise FileNotFoundError(f"{path}: no such checkpoint; {hint}")
     try:
-        ckpt = _upgrade(torch.load(path, map_location=map_location, weights_only=True))
-    except Exception as err:  # a truncated file, a pickle of something else, not a dict
-        raise ValueError(f"{path}: not a coursekit checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
+        with warnings.catch_warnings():  # torch warns about unusual pickle protocols
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location=map_location, weights_only=True)
+    except PermissionError:
+        raise
+    except Exception as err:  # noqa: BLE001 (whatever torch.load raises, one line)
+        raise ValueError(f"{path}: not a coursekit checkpoint ({_unreadable(path, err)}); {hint}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: not a coursekit checkpoint (it holds a {type(raw).__name__}, "
+                         f"not a checkpoint's entries); {hint}")
+    try:
+        ckpt = _upgrade(raw)
+    except ValueError:
+        raise ValueError(f"{path}: not a coursekit checkpoint (it holds {', '.join(map(str, list(raw)[:5]))}, "
+                         f"no model weights); {hint}") from None
+    if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("state"), dict):
+        raise ValueError(f"{path}: not a coursekit checkpoint (its config or state is not a dict); {hint}")
     if kind is not None and ckpt.get("kind") not in (None, kind):
-        raise ValueError(f"{path} holds a {ckpt['kind']} model, not a {kind} model")
+        raise ValueError(f"{path} holds a {ckpt['kind']} model, not a {kind} model; {hint}")
     return ckpt
+
+
+def misfit(err: Exception) -> str:
+    """A short reason why rebuilding a model from a checkpoint failed: the missing entry, the
+    weights that are missing or of another shape, or the error's first line."""
+    if isinstance(err, KeyError):
+        return f"no entry {err.args[0]!r}" if err.args else "an entry is missing"
+    text = str(err)
+    parts = []
+    for line in text.splitlines()[1:]:                  # torch's load_state_dict report
+        line = line.strip()
+        names = re.findall(r'"([^"]+)"', line)
+        if line.startswith("Missing key"):
+            parts.append("no weights for " + ", ".join(names[:3]) + (" ..." if len(names) > 3 else ""))
+        elif line.startswith("Unexpected key"):
+            parts.append("weights for layers the model lacks: " + ", ".join(names[:3]) + (" ..." if len(names) > 3 else ""))
+        elif line.startswith("size mismatch"):
+            m = re.match(r"size mismatch for ([\w.]+): .*Size\(\[([\d, ]*)\]\) from checkpoint.*"
+                         r"Size\(\[([\d, ]*)\]\)", line)
+            if m:
+                parts.append(f"{m.group(1)} is [{m.group(2)}] in the file, [{m.group(3)}] in the model")
+    if parts:
+        return "; ".join(parts[:2])
+    first = text.splitlines()[0][:150] if text else ""
+    return first or type(err).__name__
+
+
+def checked(cfg):
+    """``cfg`` (a model's config dataclass) once every value whose default is a number or a
+    string is one too; else ``TypeError`` naming the entry (a checkpoint's config is data)."""
+    for f in dataclasses.fields(cfg):
+        default, value = f.default, getattr(cfg, f.name)
+        if isinstance(default, bool) or default is None or default is dataclasses.MISSING:
+            continue
+        if isinstance(default, (int, float)) and (isinstance(value, bool)
+                                                  or not isinstance(value, (int, float))):
+            raise TypeError(f"its config's {f.name} is {value!r}, not a number")
+        if isinstance(default, str) and not isinstance(value, str):
+            raise TypeError(f"its config's {f.name} is {value!r}, not a string")
+    return cfg
+
+
+def build(path, kind: str, make, hint: str | None = None):
+    """``make()``, which rebuilds a model from a checkpoint's config and state, or one
+    ``ValueError`` naming ``path`` when they do not fit (an entry missing, a config value of
+    the wrong type, weights of other shapes).
+
+    >>> build("x.pt", "rnn", lambda: {}["model"])
+    Traceback (most recent call last):
+    ...
+    ValueError: x.pt: its weights do not fit a rnn model (no entry 'model'); give a checkpoint written by `python -m coursekit train rnn`
+    """
+    try:
+        return make()
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
+        raise ValueError(f"{path}: its weights do not fit a {kind} model ({misfit(err)}); "
+                         f"{hint or _default_hint(kind)}") from None
 
 
 def float_weights(sd: dict) -> dict:

@@ -211,8 +211,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ls_.add_argument("--protocol", default="mos", choices=["mos", "mushra"])
     ls_.add_argument("--reference", default=None, help="folder of reference samples (MUSHRA)")
     ls_.add_argument("--test-dir", default=None, help="test folder (default: RESULTS-test/ beside it)")
-    ls_.add_argument("--n-items", type=int, default=None)
-    ls_.add_argument("--seconds", type=float, default=None)
+    ls_.add_argument("--n-items", type=_positive_int, default=None)
+    ls_.add_argument("--seconds", type=positive_float, default=None)
     ls_.add_argument("--seed", type=_seed, default=0)
     ls_.add_argument("--port", type=int, default=8866)
     ls_.add_argument("--ip", default="127.0.0.1", help="0.0.0.0 to let raters on the network in")
@@ -251,10 +251,10 @@ def check_train_out(args) -> None:
             raise UserError(f"--resume: {state} does not exist, so there is no interrupted run of "
                             f"--out {out} to continue; drop --resume to start afresh")
         return
+    check_new_file(out, overwrite=args.overwrite, also=(out.with_suffix(".json"),))
     if state.exists() and not args.overwrite:
         raise UserError(f"--out {out}: {state} holds an interrupted run; pass --resume to continue "
                         "it, or --overwrite to start afresh")
-    check_new_file(out, overwrite=args.overwrite, also=(out.with_suffix(".json"),))
 
 
 def _before(args) -> None:

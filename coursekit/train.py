@@ -208,15 +208,33 @@ def warmup_cosine(warmup: int = 100, floor: float = 0.1) -> Callable[[int, float
     return factor
 
 
+RESUME_HINT = ("resume with the --profile and flags of the interrupted run, or pass --overwrite "
+               "instead of --resume to start afresh (replacing it)")
+
+
 def _restore(path, state: dict, restore_rng: bool = True) -> dict:
-    """Load a training checkpoint's entries into the objects of ``state``; return the checkpoint."""
-    ckpt = checkpoint.load(path)
+    """Load a training checkpoint's entries into the objects of ``state``; return the checkpoint.
+
+    A file that is not a training checkpoint of this run (unreadable, an entry missing, weights
+    or optimizer states of other shapes) is one ``ValueError`` naming it."""
+    ckpt = checkpoint.load(path, hint=RESUME_HINT)
     for key, obj in state.items():
         if key not in ckpt["state"]:
-            raise ValueError(f"{path} has no entry {key!r}; it holds {', '.join(ckpt['state'])}")
-        getattr(obj, "module", obj).load_state_dict(ckpt["state"][key])  # (inside DDP)
+            raise ValueError(f"{path} has no entry {key!r}; it holds {', '.join(ckpt['state'])}; "
+                             f"{RESUME_HINT}")
+        try:
+            getattr(obj, "module", obj).load_state_dict(ckpt["state"][key])  # (inside DDP)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
+            raise ValueError(f"{path}: its {key!r} state does not fit this run "
+                             f"({checkpoint.misfit(err)}); {RESUME_HINT}") from None
     if restore_rng and "rng" in ckpt:
-        _set_rng_state(ckpt["rng"])
+        try:
+            _set_rng_state(ckpt["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{path}: its random states cannot be restored "
+                             f"({checkpoint.misfit(err)}); {RESUME_HINT}") from None
+    if not isinstance(ckpt.get("step"), int) or not isinstance(ckpt.get("data"), dict):
+        raise ValueError(f"{path} lacks the step and data position of a training run; {RESUME_HINT}")
     return ckpt
 
 

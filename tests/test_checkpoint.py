@@ -105,3 +105,69 @@ def test_an_optimizers_state_on_the_gpu_is_saved_on_the_cpu(tmp_path):
         checkpoint.save(tmp_path / "t.pt", kind="x", config={}, state={"model": model, "opt": opt})
     with cpu_only_machine():     # no map_location needed: nothing in the file is on the GPU
         torch.load(tmp_path / "t.pt", weights_only=True)
+
+
+class _CallsSystem:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_defect04_load_gives_one_line_for_whatever_torch_cannot_read(tmp_path):
+    """Empty, random, truncated, JSON, a folder, a list, a malicious pickle: one ValueError naming
+    the file and what to do, never torch's UnpicklingError text or its weights_only advice."""
+    import io
+    import pickle
+
+    marker = tmp_path / "RAN"
+    good = tmp_path / "good.pt"
+    checkpoint.save(good, kind="rnn", config={"a": 1}, state={"model": torch.nn.Linear(40, 40)})
+    buf = io.BytesIO()
+    torch.save({"state": {"model": _CallsSystem(marker)}}, buf)
+    files = {"empty.pt": b"", "random.pt": os.urandom(2048), "truncated.pt": good.read_bytes()[:3000],
+             "card.json": b'{"model": "rnn"}', "evil.pt": buf.getvalue(),
+             "evil.pkl": pickle.dumps(_CallsSystem(marker), protocol=2)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    torch.save([1, 2], tmp_path / "list.pt")
+    (tmp_path / "folder.pt").mkdir()
+    for name in [*files, "list.pt", "folder.pt"]:
+        with pytest.raises(ValueError) as err:
+            checkpoint.load(tmp_path / name, kind="rnn")
+        msg = str(err.value)
+        assert str(tmp_path / name) in msg and "\n" not in msg, msg
+        assert "weights_only" not in msg and "Unpickling" not in msg, msg
+        assert msg.endswith("give a checkpoint written by `python -m coursekit train rnn`"), msg
+    assert not marker.exists()
+    with pytest.raises(ValueError, match=r"it asks to run or build `posix\.system`"):
+        checkpoint.load(tmp_path / "evil.pt")
+
+
+def test_defect04_build_names_what_does_not_fit(tmp_path):
+    """Rebuilding a model from a checkpoint's config and state: a missing entry, weights of other
+    shapes, a config value of the wrong type are one ValueError naming the file."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Cfg:
+        width: int = 4
+
+    sd = torch.nn.Linear(3, 2).state_dict()
+
+    def make(cfg, state):
+        model = torch.nn.Linear(checkpoint.checked(cfg).width, 2)
+        model.load_state_dict(state)
+        return model
+
+    assert checkpoint.build("ok.pt", "lin", lambda: make(Cfg(3), sd)).in_features == 3
+    cases = {"no entry 'model'": lambda: make(Cfg(3), {}["model"]),
+             "weight is [2, 3] in the file, [2, 4] in the model": lambda: make(Cfg(4), sd),
+             "no weights for bias": lambda: make(Cfg(3), {"weight": sd["weight"]}),
+             "its config's width is 'x', not a number": lambda: make(Cfg("x"), sd)}
+    for reason, fn in cases.items():
+        with pytest.raises(ValueError) as err:
+            checkpoint.build(tmp_path / "m.pt", "lin", fn)
+        assert str(err.value) == (f"{tmp_path / 'm.pt'}: its weights do not fit a lin model ({reason}); "
+                                  "give a checkpoint written by `python -m coursekit train lin`")

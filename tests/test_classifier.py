@@ -1,7 +1,6 @@
 """The note classifier: shapes, metrics, training through coursekit.train, the reference checkpoint."""
 
 import json
-import types
 
 import numpy as np
 import pytest
@@ -53,15 +52,15 @@ def test_cli_train_smoke_then_load(mini_nsynth_root, tmp_path, capsys):
     for key in ("command", "git_commit", "data", "profile", "wall_time_s", "hardware", "metrics"):
         assert key in card, key
     assert set(checkpoint.CARD_KEYS) <= set(card) and card["training_time_s"] > 0
-    args = types.SimpleNamespace(data=str(mini_nsynth_root), profile="smoke", out=str(out), seed=0,
-                                 device="cpu", time_budget=600, resume=False)
     assert set(card["metrics"]) == {"valid", "test"}
     model = C.load_classifier(out)
     assert not model.training
     emb = get_embedding("classifier", path=out)
     assert emb.embed(np.zeros(32000, np.float32) + 0.01, 16000).shape[1] == 128
-    with pytest.raises(ValueError, match="nothing to resume"):
-        C.train_command(types.SimpleNamespace(**{**vars(args), "resume": True}))
+    assert (tmp_path / "cls.train.pt").exists()          # the resumable state, beside it
+    (tmp_path / "cls.train.pt").unlink()
+    assert main(["train", "classifier", "--profile", "smoke", "--out", str(out), "--resume"]) == 2
+    assert "no interrupted run" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="train one"):
         C.load_classifier(tmp_path / "none.pt")
 

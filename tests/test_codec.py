@@ -429,7 +429,7 @@ def _fine_tune_argv(tmp_path, *flags):
     for i, f in enumerate((220.0, 330.0)):
         save(data / f"c{i}.wav", tone(f, n=8000), 16000)
     out = tmp_path / "ft.pt"
-    argv = ["train", "codec", "--profile", "smoke", "--out", str(out), "--data", str(data),
+    argv = ["train", "codec", "--profile", "smoke", "--out", str(out), "--data", str(data), "--overwrite",
             "--init", str(start), *flags, "--time-budget", "600"]
     return start, out, argv
 

@@ -223,7 +223,8 @@ def test_the_reference_models_name_the_reference_codec(task):
 
 def _sample_args(**kw):
     base = dict(n=3, out=None, checkpoint=None, seed=0, pitch=None, family=None, prompt=None,
-                seconds=None, cfg=None, temperature=None, top_k=None, top_p=None, device=None)
+                seconds=None, cfg=None, temperature=None, top_k=None, top_p=None, device=None,
+                overwrite=False)
     return Namespace(**{**base, **kw})
 
 

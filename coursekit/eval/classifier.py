@@ -144,10 +144,14 @@ def load_classifier(path=None, device=None) -> NoteClassifier:
                     "train one: python -m coursekit train classifier --out " + str(path)) \
                 if path == DEFAULT_PATH else "train one with: python -m coursekit train classifier --out PATH"
             raise FileNotFoundError(f"{path}: no classifier checkpoint; {hint}")
-        ckpt = checkpoint.load(path, kind="classifier")
-        model = NoteClassifier(**ckpt["config"]["model"])
-        model.load_state_dict(ckpt["state"]["model"])
-        _LOADED[key] = model.to(device).eval()
+        hint = "give a checkpoint written by `python -m coursekit train classifier`"
+        ckpt = checkpoint.load(path, kind="classifier", hint=hint)
+
+        def make():
+            model = NoteClassifier(**ckpt["config"]["model"])
+            model.load_state_dict(ckpt["state"]["model"])
+            return model
+        _LOADED[key] = checkpoint.build(path, "classifier", make, hint=hint).to(device).eval()
     return _LOADED[key]
 
 
@@ -277,9 +281,12 @@ def train_classifier(data=None, profile=None, out=None, seed=0, device=None, tim
     """Train a :class:`NoteClassifier` with :func:`coursekit.train.train`.
 
     Returns ``(model, history, info)``; ``info`` has the data folders, steps, wall time and the
-    validation/test metrics.
+    validation/test metrics. With ``out``, the resumable state (weights, optimizer, random
+    states) is kept beside it, in ``resume_path(out)`` (``OUT.train.pt``), as for every model.
     """
     from torch.utils.data import DataLoader, TensorDataset
+
+    from ..recipes import resume_path
     from tqdm.auto import tqdm
 
     from ..data.nsynth import NSynth
@@ -337,7 +344,7 @@ def train_classifier(data=None, profile=None, out=None, seed=0, device=None, tim
     config = {"model": model.config, "data": {k: str(v) for k, v in dirs.items()},
               "profile": prof.name, "seed": seed, "max_steps": max_steps, "lr": c.lr,
               "batch_size": c.batch_size, "input_seconds": INPUT_SECONDS}
-    ckpt_path = Path(out) if out is not None else None
+    ckpt_path = resume_path(out) if out is not None else None
     t0 = time.perf_counter()
     history = train(make_step(model, opt, loss_fn, clip_grad=1.0, scheduler=sched), loader,
                     {"model": model, "opt": opt, "sched": sched}, max_steps=max_steps,
@@ -367,11 +374,6 @@ def train_command(args) -> int:
     from ..recipes import write_run_card
 
     out = Path(args.out)
-    if args.resume and out.exists():
-        held = checkpoint.load(out, kind="classifier")["state"]
-        if "opt" not in held:
-            raise ValueError(f"{out} is a finished classifier (exported without its optimizer); "
-                             "there is nothing to resume: train to a new --out")
     t0 = time.perf_counter()
     model, history, info = train_classifier(args.data, args.profile, out, args.seed, args.device,
                                             args.time_budget, args.resume)

@@ -10,13 +10,77 @@ notebooks and the command line use, and the command's own flags
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import time
 from pathlib import Path
 
 from .. import checkpoint
+from ..cli import finite_float, positive_float  # argparse types, shared with the recipes' flags
 
-__all__ = ["resume_path", "write_run_card", "cache_path", "stored_architecture", "say_architecture"]
+__all__ = ["resume_path", "write_run_card", "cache_path", "stored_architecture", "say_architecture",
+           "given_by", "positive_float", "finite_float", "positive_int", "nonnegative_int",
+           "nonnegative_float", "probability", "midi_pitch", "refuse_unused"]
+
+
+# ---------------------------------------------------------------------------------------------
+# argparse types of the recipes' own flags: a bad value is argparse's one line naming the flag
+# ---------------------------------------------------------------------------------------------
+
+def _number(text: str, kind=float):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a {'whole ' if kind is int else ''}number, "
+                                         f"got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """A whole number above zero (``--steps``)."""
+    n = _number(text, int)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number above zero, got {text!r}")
+    return n
+
+
+def nonnegative_int(text: str) -> int:
+    """A whole number, zero or more (``--top-k``, 0: off)."""
+    n = _number(text, int)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a whole number above it, got {text!r}")
+    return n
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number, zero or more (``--temperature`` where 0 means the likeliest code)."""
+    x = finite_float(text)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a number above it, got {text!r}")
+    return x
+
+
+def probability(text: str) -> float:
+    """A probability from 0 up to (not including) 1 (``--top-p``, 0: off)."""
+    x = finite_float(text)
+    if not 0.0 <= x < 1.0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or a probability below 1, got {text!r}")
+    return x
+
+
+def midi_pitch(text: str) -> int:
+    """A MIDI note number, 0 to 127 (``--pitch``)."""
+    n = _number(text, int)
+    if not 0 <= n <= 127:
+        raise argparse.ArgumentTypeError(f"must be a MIDI note number from 0 to 127, got {text!r}")
+    return n
+
+
+def refuse_unused(args, flags: dict, why: str) -> None:
+    """Raise one ``ValueError`` naming the given flags among ``flags`` (``{"--cfg": args.cfg}``)
+    that the sampler does not use in this mode, and ``why``."""
+    given = [name for name, value in flags.items() if value is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)}: not used {why}; drop {'it' if len(given) == 1 else 'them'}")
 
 
 def cache_path(kind: str, folder, key: str) -> Path:
@@ -43,7 +107,7 @@ def resume_path(out) -> Path:
     return out.with_name(out.stem + ".train.pt")
 
 
-def stored_architecture(kind: str, out, init=None, resume: bool = False):
+def stored_architecture(kind: str, out, init=None, resume: bool = False, check=None):
     """Where ``train MODEL`` takes its model's architecture from: ``(path, config)``.
 
     With ``--resume`` and the run's training checkpoint (:func:`resume_path`) there, that
@@ -51,15 +115,37 @@ def stored_architecture(kind: str, out, init=None, resume: bool = False):
     and its stored config (a fine-tune keeps the architecture it starts from, whatever the
     profile's sizes); else ``(None, None)``: the profile's model. Training settings (steps,
     batch, learning rate, data, mixed precision) stay the profile's either way.
+
+    ``check(path, hint=...)``, the recipe's loader, rebuilds the stored model before any data
+    is read, so that a checkpoint that is not one, or whose weights do not fit its config,
+    stops the run at once: one ``ValueError`` naming ``--init`` or ``--resume`` and the file.
     """
     state = resume_path(out)
     path = state if resume and state.exists() else Path(init) if init else None
     if path is None:
         return None, None
-    ckpt = checkpoint.load(path, kind=kind)
-    if not ckpt.get("config"):
-        raise ValueError(f"{path} stores no model config to rebuild its {kind} model from")
-    return path, dict(ckpt["config"])
+    option = "--resume:" if path == state else "--init"
+    hint = ("pass --overwrite instead of --resume to start afresh (replacing it)" if path == state
+            else f"--init takes a checkpoint written by `python -m coursekit train {kind}`")
+
+    def read():
+        ckpt = checkpoint.load(path, kind=kind, hint=hint)
+        if not ckpt.get("config"):
+            raise ValueError(f"{path} stores no model config to rebuild its {kind} model from; {hint}")
+        if check is not None:
+            check(path, hint=hint)
+        return ckpt
+    return path, dict(given_by(option, read)["config"])
+
+
+def given_by(option: str, load, *args, **kwargs):
+    """``load(*args, **kwargs)`` (a checkpoint loader), its one-line error starting with the
+    command-line ``option`` that named the file (``--init``, ``--resume:``, ``--checkpoint``)."""
+    try:
+        return load(*args, **kwargs)
+    except (FileNotFoundError, ValueError) as err:
+        raise (FileNotFoundError if isinstance(err, FileNotFoundError) else ValueError)(
+            f"{option} {err}") from None
 
 
 def say_architecture(source, profile: str, profile_config: dict, config: dict, keys) -> None:

@@ -45,9 +45,9 @@ from ..train import (data_device, make_step, optimizer_step, pick_device, seed_e
                      warmup_cosine)
 from .codec_data import SegmentDataset, codec_data_files, find_audio_files, load_clips, synthetic_notes
 
-__all__ = ["REFERENCE", "prepare_audio", "reconstruct", "mel_distance", "si_sdr", "codebook_usage",
-           "CodecFinetune", "config_for_profile", "train_codec", "latent_digest", "save_codec",
-           "load_codec", "add_train_arguments", "train_command", "reconstruct_command"]
+__all__ = ["REFERENCE", "prepare_audio", "reconstruct", "reconstruct_chunked", "mel_distance", "si_sdr",
+           "codebook_usage", "CodecFinetune", "config_for_profile", "train_codec", "latent_digest",
+           "save_codec", "load_codec", "add_train_arguments", "train_command", "reconstruct_command"]
 
 REFERENCE = "codec.pt"
 
@@ -88,6 +88,43 @@ def reconstruct(codec, y, sr: int | None = None, n_q: int | None = None) -> np.n
     sr_in = int(sr or codec.sample_rate)
     x = prepare_audio(y, sr_in, codec.sample_rate)
     out = codec.decode(codec.encode(x, n_q=n_q))[:, 0, :x.shape[-1]].cpu().numpy()    # [B, N]
+    if sr_in != codec.sample_rate:
+        out = resample(out, codec.sample_rate, sr_in)
+    out = fix_length(out, y.shape[-1])
+    return out[0] if y.ndim == 1 else out if y.ndim == 2 else out[:, None]
+
+
+@torch.no_grad()
+def reconstruct_chunked(codec: NeuralCodec, y, sr: int | None = None, n_q: int | None = None,
+                        chunk_seconds: float = 10.0, context_seconds: float = 1.0,
+                        name: str = "audio") -> np.ndarray:
+    """:func:`reconstruct` for audio of any length, in bounded memory: the codec encodes and
+    decodes ``chunk_seconds`` at a time, each chunk with ``context_seconds`` of the audio on
+    either side, all cut at multiples of the hop. The context covers what the convolutions see,
+    so the result is the one-pass result (to float rounding) and a 10-minute file needs the
+    memory of 12 seconds rather than ~3 GB. Silence inside a clip is fine; an all-silent, empty
+    or NaN clip raises :class:`coursekit.audio.AudioError` naming ``name``.
+
+    Example
+    -------
+    >>> y_hat = reconstruct_chunked(load_codec(), y, sr=44100, n_q=8)   # doctest: +SKIP
+    """
+    y = np.asarray(y, dtype=np.float32)
+    sr_in = int(sr or codec.sample_rate)
+    n_q = codec._check_n_q(n_q)
+    x = prepare_audio(y, sr_in, codec.sample_rate, name)                            # [B, 1, N]
+    hop, n = codec.hop, x.shape[-1]
+    chunk = max(1, round(chunk_seconds * codec.sample_rate / hop)) * hop
+    context = int(np.ceil(context_seconds * codec.sample_rate / hop)) * hop
+    pieces = []
+    for start in range(0, n, chunk):
+        lo, hi = max(0, start - context), min(n, start + chunk + context)
+        part = x[..., lo:hi].to(codec._device())
+        part = torch.nn.functional.pad(part, (0, (-part.shape[-1]) % hop))
+        codes = codec.quantizer(codec.encoder(part), n_q)[1]      # codec.encode, minus its checks of
+        y_part = codec.decode(codes)[:, 0, start - lo:]           # the whole clip (a silent chunk is fine)
+        pieces.append(y_part[:, :min(chunk, n - start)].cpu())
+    out = torch.cat(pieces, dim=-1).numpy()                                          # [B, N]
     if sr_in != codec.sample_rate:
         out = resample(out, codec.sample_rate, sr_in)
     out = fix_length(out, y.shape[-1])
@@ -331,8 +368,10 @@ def save_codec(model: NeuralCodec, path, step: int = 0, **extra) -> Path:
                            step=step, **extra)
 
 
-def load_codec(path=None, device: str | None = "cpu") -> NeuralCodec:
-    """Load a codec checkpoint (``None``: the course's reference codec).
+def load_codec(path=None, device: str | None = "cpu", hint: str | None = None) -> NeuralCodec:
+    """Load a codec checkpoint (``None``: the course's reference codec). A file that is not a
+    codec checkpoint, or whose weights do not fit its config, is one ``ValueError`` naming it
+    and ending with ``hint`` (default: which command writes one).
 
     Example
     -------
@@ -346,12 +385,16 @@ def load_codec(path=None, device: str | None = "cpu") -> NeuralCodec:
                 "`python -m coursekit train codec --out codec.pt` and pass its path"
                 if path == checkpoint.reference(REFERENCE) else "check the path")
         raise FileNotFoundError(f"{path}: no such codec checkpoint; {hint}")
-    ckpt = checkpoint.load(path, kind="codec")
+    hint = hint or "give a codec checkpoint written by `python -m coursekit train codec`"
+    ckpt = checkpoint.load(path, kind="codec", hint=hint)
     if not ckpt["config"] or "model" not in ckpt["state"]:
-        raise ValueError(f"{path} is not a codec checkpoint (no config or no model weights)")
-    model = NeuralCodec(Codec.from_dict(ckpt["config"]))
-    model.load_state_dict(ckpt["state"]["model"])
-    return model.to(device or "cpu").eval()
+        raise ValueError(f"{path} is not a codec checkpoint (no config or no model weights); {hint}")
+
+    def make():
+        model = NeuralCodec(checkpoint.checked(Codec.from_dict(ckpt["config"])))
+        model.load_state_dict(ckpt["state"]["model"])
+        return model
+    return checkpoint.build(path, "codec", make, hint=hint).to(device or "cpu").eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,19 +403,21 @@ def load_codec(path=None, device: str | None = "cpu") -> NeuralCodec:
 
 def add_train_arguments(parser) -> None:
     """The flags of ``python -m coursekit train codec`` beyond the common ones: fine-tuning."""
+    from . import finite_float
+
     a = parser.add_argument
     a("--init", default=None, help="start from this codec checkpoint's weights (fine-tuning)")
     a("--decoder-only", action="store_true", help="with --init, train the decoder alone; codes and "
       "latents stay the same, so models trained on them stay valid")
     a("--synthetic-notes", type=int, default=0, help="add this many synthetic harmonic notes (MIDI "
       "55-106) to the training mix; the mini datasets have few high notes")
-    a("--stft-floor", type=float, default=None, help="floor of the log-STFT loss (default 0.1; 0.01 "
+    a("--stft-floor", type=finite_float, default=None, help="floor of the log-STFT loss (default 0.1; 0.01 "
       "makes quiet decaying tails count)")
-    a("--frame-loss", type=float, default=None, help="weight of a frame-by-frame spectral convergence "
+    a("--frame-loss", type=finite_float, default=None, help="weight of a frame-by-frame spectral convergence "
       "term in which quiet frames count as much as loud ones (e.g. 1; default 0)")
     a("--freeze-codebooks", action="store_true", help="with --init, keep the codebooks still while "
       "the encoder and decoder learn (a code keeps its latent)")
-    a("--anchor", type=float, default=None, help="with --init, weight of a term keeping the latents "
+    a("--anchor", type=finite_float, default=None, help="with --init, weight of a term keeping the latents "
       "of loud frames where --init's encoder put them (e.g. 1; default 0)")
     a("--keep-encoder", action="store_true", help="with --init, write --init's encoder and codebooks "
       "back beside the newly trained decoder, so codes and latents stay exactly what they were")
@@ -395,13 +440,15 @@ def train_command(args) -> int:
     optimizer's state for ``--resume`` goes to ``<out>.train.pt`` beside ``--out``.
     """
 
+    from . import given_by
+
     p = get_profile(args.profile)
     s = p.codec
     ft = finetune_from_args(args)
-    start = load_codec(ft.init) if ft.init else None
+    start = given_by("--init", load_codec, ft.init) if ft.init else None
     cfg = start.cfg if start is not None else config_for_profile(p)
     out = Path(args.out)
-    source, stored = stored_architecture("codec", out, resume=args.resume)
+    source, stored = stored_architecture("codec", out, resume=args.resume, check=load_codec)
     if stored is not None:  # a resumed run keeps the codec it was started with
         say_architecture(source, p.name, asdict(cfg), stored, [k for k in stored if k in asdict(cfg)])
         cfg = Codec.from_dict(stored)
@@ -453,33 +500,132 @@ def reconstruct_command(args) -> int:
     An NSynth-format folder (``examples.json`` + ``audio/``) gives an NSynth-format folder with
     the same ``examples.json``; any other folder gives the same relative file names (as WAV at
     each file's own sample rate), so ``coursekit eval`` can compare the two folders.
+
+    ``OUT_DIR`` must be new, empty or written by an earlier run (:mod:`coursekit.outputs`);
+    ``--overwrite`` lets it be another folder, where only the files of the same names are
+    replaced. An ``OUT_DIR`` inside ``IN_DIR`` is left out of the inputs. Every input is checked
+    before any work, and the results are moved into ``OUT_DIR`` only once all are made, so a
+    failed or interrupted run leaves ``OUT_DIR`` as it was. Files are encoded in chunks
+    (:func:`reconstruct_chunked`), so a long one needs little memory.
     """
-    from tqdm.auto import tqdm
+    from ..outputs import UserError
 
     in_dir, out_dir = Path(args.in_dir), Path(args.out_dir)
     if not in_dir.is_dir():
-        raise FileNotFoundError(f"{in_dir}: no such folder")
+        raise FileNotFoundError(f"IN_DIR {in_dir}: no such folder")
     if out_dir.resolve() == in_dir.resolve():
-        raise ValueError("OUT_DIR must differ from IN_DIR (the originals would be overwritten)")
-    model = load_codec(args.checkpoint, device=pick_device(args.device))
-    n_q = model._check_n_q(args.n_q)
+        raise UserError(f"OUT_DIR {out_dir} is IN_DIR: the originals would be overwritten; choose "
+                        "another OUT_DIR")
     nsynth = (in_dir / "examples.json").exists()
-    files = find_audio_files(in_dir / "audio" if nsynth else in_dir)
+    files = _reconstruct_inputs(in_dir / "audio" if nsynth else in_dir, out_dir)
     if not files:
-        raise FileNotFoundError(f"{in_dir}: no audio files to reconstruct")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if nsynth:
-        shutil.copyfile(in_dir / "examples.json", out_dir / "examples.json")
-    t0, seconds = time.perf_counter(), 0.0
-    for f in tqdm(files, desc=f"reconstruct ({model.bitrate(n_q) / 1000:.1f} kbps)", mininterval=2):
-        sr = info(f)["samplerate"]
-        y, _ = load(f, mono=False)
-        if y.shape[0] > 1:
-            _say_once("stereo", f"{f.name}: stereo mixed down to mono (the codec is mono)")
-        y = y.mean(axis=0)
-        y_hat = reconstruct(model, y, sr=sr, n_q=n_q)
-        save(out_dir / f.relative_to(in_dir).with_suffix(".wav"), np.clip(y_hat, -1, 1), sr)
-        seconds += len(y) / sr
+        raise FileNotFoundError(f"IN_DIR {in_dir}: no audio files to reconstruct")
+    targets = {f.relative_to(in_dir).with_suffix(".wav").as_posix(): f for f in files}
+    if len(targets) < len(files):
+        raise UserError(f"IN_DIR {in_dir}: two files differ only by their ending (e.g. x.wav and "
+                        "x.flac) and would both become the same WAV; keep one of each")
+    new_dir = not out_dir.exists()
+    _claim_reconstruct_dir(out_dir, [*targets, *(["examples.json"] if nsynth else [])], args.overwrite)
+    try:
+        model = load_codec(args.checkpoint, device=pick_device(args.device))
+        n_q = model._check_n_q(args.n_q)
+        _check_reconstruct_inputs(in_dir, files)
+        t0 = time.perf_counter()
+        seconds = _write_reconstructions(model, n_q, in_dir, out_dir, targets, nsynth)
+    except BaseException:
+        if new_dir and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
     print(f"{len(files)} files ({seconds:.0f} s of audio) reconstructed at n_q={n_q} "
           f"({model.bitrate(n_q):.0f} bit/s) into {out_dir} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+_PARTIAL = ".coursekit-partial-"    # the folder inside OUT_DIR where a run writes until it is done
+
+
+def _reconstruct_inputs(folder: Path, out_dir: Path) -> list[Path]:
+    """The audio files under ``folder``, leaving out those under ``out_dir`` (an earlier run's)."""
+    out = out_dir.resolve()
+    return [f for f in find_audio_files(folder) if not f.resolve().is_relative_to(out)]
+
+
+def _claim_reconstruct_dir(out_dir: Path, targets: list[str], overwrite: bool) -> None:
+    """Create ``out_dir`` or raise :class:`~coursekit.outputs.UserError` naming it: unwritable, a
+    user's folder (without ``overwrite``), or a folder where a run wrote before that now holds a
+    user's file of a name this run writes."""
+    from ..outputs import UserError, claim_dir, marked_files, owned
+
+    if out_dir.is_dir():                   # what a killed run left: its unfinished folder
+        for stale in out_dir.glob(_PARTIAL + "*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    claim_dir(out_dir, overwrite=overwrite, option="OUT_DIR")
+    if owned(out_dir) and not overwrite:
+        ours = set(marked_files(out_dir))
+        theirs = [t for t in targets if (out_dir / t).exists() and t not in ours]
+        if theirs:
+            raise UserError(f"OUT_DIR {out_dir}: {theirs[0]} was not written by the course; pass "
+                            "--overwrite to replace it, or choose another OUT_DIR")
+
+
+def _clip_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be reconstructed (unreadable, empty, NaN, silent), or None."""
+    try:
+        y, _ = load(path)
+    except AudioError as err:
+        return str(err).removeprefix(f"{path}: ")
+    if y.size == 0:
+        return "empty (0 samples)"
+    if not np.all(np.isfinite(y)):
+        return "has NaN or inf samples"
+    if float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < 1e-5:
+        return "silent"
+    return None
+
+
+def _check_reconstruct_inputs(in_dir: Path, files: list[Path], shown: int = 10) -> None:
+    """Raise :class:`~coursekit.outputs.UserError` naming every file (the first ``shown``) that
+    cannot be reconstructed."""
+    from ..outputs import UserError
+
+    bad = [f"{f.relative_to(in_dir)} ({why})" for f in files if (why := _clip_problem(f))]
+    if bad:
+        more = f"; and {len(bad) - shown} more" if len(bad) > shown else ""
+        raise UserError(f"IN_DIR {in_dir}: {len(bad)} of {len(files)} files cannot be reconstructed: "
+                        f"{'; '.join(bad[:shown])}{more}; remove or replace them and run again "
+                        "(nothing was written)")
+
+
+def _write_reconstructions(model, n_q: int, in_dir: Path, out_dir: Path, targets: dict,
+                           nsynth: bool) -> float:
+    """Reconstruct each file of ``targets`` (output name -> input file) into a folder inside
+    ``out_dir``, then move them all into place and mark them; returns the seconds of audio."""
+    import os
+    import tempfile
+
+    from tqdm.auto import tqdm
+
+    from ..outputs import mark_written, marked_files
+
+    stage, seconds = Path(tempfile.mkdtemp(prefix=_PARTIAL, dir=out_dir)), 0.0
+    try:
+        for rel, f in tqdm(targets.items(), desc=f"reconstruct ({model.bitrate(n_q) / 1000:.1f} kbps)",
+                           mininterval=2):
+            y, sr = load(f, mono=False)
+            if y.shape[0] > 1:
+                _say_once("stereo", f"{f.name}: stereo mixed down to mono (the codec is mono)")
+            y = y.mean(axis=0)
+            y_hat = reconstruct_chunked(model, y, sr=sr, n_q=n_q, name=str(f))
+            save(stage / rel, np.clip(y_hat, -1, 1), sr)
+            seconds += len(y) / sr
+        names = list(targets)
+        if nsynth:
+            shutil.copyfile(in_dir / "examples.json", stage / "examples.json")
+            names.append("examples.json")
+        for rel in names:
+            (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / rel, out_dir / rel)
+        mark_written(out_dir, [*marked_files(out_dir), *names])
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return seconds

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import checkpoint
-from . import resume_path, say_architecture, stored_architecture, write_run_card
+from . import (finite_float, midi_pitch, positive_float, positive_int, refuse_unused, resume_path,
+               say_architecture, stored_architecture, write_run_card)
 from ..data.gtzan import GENRES
 from ..data.nsynth import FAMILIES, N_FRAMES, SAMPLE_RATE
 from ..models.diffusion import (DiffusionConfig, LatentDiffusion, diffusion_loss, latent_stats,
@@ -45,7 +46,7 @@ from .diffusion_data import ClipCrops, NoteLatents, encode_clips, encode_notes
 
 __all__ = ["TASKS", "REFERENCE", "REFERENCE_GENRES", "encode_notes", "encode_clips", "NoteLatents",
            "ClipCrops", "config_for_profile", "TrainOptions", "init_from", "train_diffusion",
-           "train_model", "save_diffusion", "load_diffusion", "decode", "generate_notes",
+           "train_model", "save_diffusion", "load_denoiser", "load_diffusion", "decode", "generate_notes",
            "generate_clips", "add_train_arguments", "train_command", "add_sample_arguments",
            "sample_command"]
 
@@ -75,7 +76,8 @@ def config_from_checkpoint(profile_cfg: DiffusionConfig, stored: dict, source) -
     """``profile_cfg`` with the architecture (:data:`ARCHITECTURE`) of the checkpoint config
     ``stored`` (read from ``source``), which must be a model of the same task."""
     if stored.get("task", "notes") != profile_cfg.task:
-        raise ValueError(f"{source} is a {stored.get('task')!r} model; this run trains {profile_cfg.task!r}")
+        raise ValueError(f"{source} is a {stored.get('task')!r} model; this run trains {profile_cfg.task!r}: "
+                         f"pass --task {stored.get('task')} or a {profile_cfg.task} checkpoint")
     arch = {k: stored[k] for k in ARCHITECTURE if k in stored}
     return DiffusionConfig.from_dict({**asdict(profile_cfg), **arch})
 
@@ -249,7 +251,8 @@ def train_model(opts: TrainOptions, out, profile=None, data=None, seed: int = 0,
     t0 = time.perf_counter()
     codec = load_codec(opts.codec, device=device)      # the latents are encoded there (cached)
     cfg = config_for_profile(prof, opts.task)
-    source, stored = stored_architecture("diffusion", out, opts.init, resume)
+    source, stored = stored_architecture("diffusion", out, opts.init, resume,
+                                         check=lambda path, hint: load_denoiser(path, hint, task=opts.task))
     if stored is not None:
         profile_cfg, cfg = cfg, config_from_checkpoint(cfg, stored, source)
         say_architecture(source, prof.name, asdict(profile_cfg), asdict(cfg), ARCHITECTURE)
@@ -297,12 +300,35 @@ def save_diffusion(model: LatentDiffusion, path, codec=None, step: int = 0, half
                            step=step, half=half, **extra)
 
 
-def load_diffusion(path=None, task: str = "notes", device: str = "cpu"):
+def load_denoiser(path, hint: str | None = None, task: str | None = None) -> tuple[LatentDiffusion, dict]:
+    """The denoiser of the diffusion checkpoint ``path`` (without its codec) and the checkpoint;
+    a file that is not one (or, with ``task``, one of another task), or whose weights do not
+    fit its config, is one ``ValueError`` naming it and ending with ``hint``."""
+    ckpt = checkpoint.load(path, kind="diffusion", hint=hint)
+    if task is not None and ckpt["config"].get("task", "notes") != task:
+        raise ValueError(f"{path} is a {ckpt['config'].get('task')!r} model; this run trains {task!r}: "
+                         f"pass --task {ckpt['config'].get('task')} or a {task} checkpoint")
+    if not ckpt["config"] or "model" not in ckpt["state"]:
+        raise ValueError(f"{path} is not a diffusion checkpoint (no 'config' / 'state.model' entries); "
+                         f"{hint or 'give one written by `python -m coursekit train diffusion`'}")
+
+    def make():
+        config = dict(ckpt["config"])
+        config.setdefault("latent_digest", config.pop("codec_sha256", ""))   # files naming it codec_sha256
+        model = LatentDiffusion(checkpoint.checked(DiffusionConfig.from_dict(config)))
+        model.load_state_dict(checkpoint.float_weights(ckpt["state"]["model"]))
+        return model
+    return checkpoint.build(path, "diffusion", make, hint=hint), ckpt
+
+
+def load_diffusion(path=None, task: str = "notes", device: str = "cpu", hint: str | None = None):
     """Load a diffusion checkpoint and its codec: ``(model, codec)``.
 
     ``path=None`` loads the reference checkpoint of ``task`` ('notes' or 'genres'). Without a
     codec inside the file, the reference codec is used, and its ``latent_digest`` must be the
-    one the model was trained on.
+    one the model was trained on. A file that is not a diffusion checkpoint, or whose weights do
+    not fit its config, is one ``ValueError`` naming it and ending with ``hint`` (default: how
+    to train one).
 
     Example
     -------
@@ -317,21 +343,21 @@ def load_diffusion(path=None, task: str = "notes", device: str = "cpu"):
             raise ValueError(f"task must be 'notes' or 'genres', got {task!r}")
         path = checkpoint.reference(REFERENCE if task == "notes" else REFERENCE_GENRES)
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         hint = (f"train one with `python -m coursekit train diffusion --task {task} --out {path.name}` "
                 "and pass its path" if path.parent == checkpoint.CHECKPOINT_DIR else "check the path")
         raise FileNotFoundError(f"{path}: no such diffusion checkpoint; {hint}")
-    ckpt = checkpoint.load(path, kind="diffusion")
-    if not ckpt["config"] or "model" not in ckpt["state"]:
-        raise ValueError(f"{path} is not a diffusion checkpoint (no 'config' / 'state.model' entries)")
-    config = dict(ckpt["config"])
-    config.setdefault("latent_digest", config.pop("codec_sha256", ""))   # files naming it codec_sha256
-    cfg = DiffusionConfig.from_dict(config)
-    model = LatentDiffusion(cfg)
-    model.load_state_dict(checkpoint.float_weights(ckpt["state"]["model"]))
-    if "codec" in ckpt:
-        codec = NeuralCodec(Codec.from_dict(ckpt["codec"]["config"]))
+    hint = hint or (f"train one with `python -m coursekit train diffusion --task {task} --out "
+                    f"{REFERENCE if task == 'notes' else REFERENCE_GENRES}`")
+    model, ckpt = load_denoiser(path, hint)
+    cfg = model.cfg
+
+    def make_codec():
+        codec = NeuralCodec(checkpoint.checked(Codec.from_dict(ckpt["codec"]["config"])))
         codec.load_state_dict(checkpoint.float_weights(ckpt["codec"]["state"]))
+        return codec
+    if "codec" in ckpt:
+        codec = checkpoint.build(path, "diffusion", make_codec, hint=hint)
     else:
         codec = load_codec()
         if cfg.latent_digest and latent_digest(codec) != cfg.latent_digest:
@@ -436,16 +462,17 @@ def train_command(args) -> int:
 
 def add_sample_arguments(parser) -> None:
     """The flags of ``python -m coursekit sample diffusion`` beyond the common ones."""
-    parser.add_argument("--pitch", type=int, default=None, help="MIDI pitch of every note "
+    parser.add_argument("--pitch", type=midi_pitch, default=None, help="MIDI pitch of every note "
                         "(default: pairs drawn from those the model was trained on)")
     parser.add_argument("--family", default=None, help=f"instrument family ({', '.join(FAMILIES)})")
     parser.add_argument("--genre", default=None, help=f"genre of every clip, with a genre checkpoint "
                         f"({', '.join(GENRES)}; default: drawn)")
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="clip length (default: the training crop)")
-    parser.add_argument("--cfg", type=float, default=None, help="classifier-free guidance scale "
+    parser.add_argument("--seconds", type=positive_float, default=None,
+                        help="clip length, genre clips only (default: the training crop)")
+    parser.add_argument("--cfg", type=finite_float, default=None, help="classifier-free guidance scale "
                         "(default: the profile's)")
-    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the profile's)")
+    parser.add_argument("--steps", type=positive_int, default=None,
+                        help="denoising steps (default: the profile's)")
 
 
 def sample_command(args) -> int:
@@ -468,19 +495,20 @@ def sample_command(args) -> int:
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
     if task == "genres":
-        if args.pitch is not None or args.family is not None:
-            raise ValueError("--pitch/--family are for note models; this checkpoint makes genre clips "
-                             "(--genre)")
+        refuse_unused(args, {"--pitch": args.pitch, "--family": args.family},
+                      "by a genre model (this checkpoint makes genre clips: --genre)")
         genres = ([args.genre] * args.n if args.genre
                   else [GENRES[i] for i in rng.integers(0, len(GENRES), args.n)])
         seconds = args.seconds if args.seconds is not None else model.cfg.frames / model.cfg.frame_rate
         items = generate_clips(model, codec, genres, seconds=seconds, steps=steps, guidance=guidance,
                                seed=args.seed)
-        out = write_nsynth_folder(args.out, items, n_frames=None)
+        out = write_nsynth_folder(args.out, items, n_frames=None, overwrite=args.overwrite)
         audio_s = args.n * seconds
     else:
         if args.genre is not None:
             raise ValueError("--genre needs a genre checkpoint (task 'genres'); this one makes notes")
+        refuse_unused(args, {"--seconds": args.seconds},
+                      f"by a notes model (its notes last {N_FRAMES / SAMPLE_RATE:g} s)")
         if args.family is not None and args.family not in FAMILIES:
             raise ValueError(f"--family {args.family!r}: choose one of {', '.join(FAMILIES)}")
         if args.pitch is not None and not 0 <= args.pitch <= 127:
@@ -494,7 +522,7 @@ def sample_command(args) -> int:
         velocities = [int(v) for v in rng.choice(model.cfg.velocities or [100], args.n)]
         items = generate_notes(model, codec, pitches, families, velocities, steps=steps, guidance=guidance,
                                seed=args.seed)
-        out = write_nsynth_folder(args.out, items)
+        out = write_nsynth_folder(args.out, items, overwrite=args.overwrite)
         audio_s = args.n * N_FRAMES / SAMPLE_RATE
     dt = time.perf_counter() - t0
     print(f"wrote {args.n} {'clips' if task == 'genres' else 'notes'} to {out} ({steps} steps, "

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from .. import audio, checkpoint
 from ..data.nsynth import FAMILIES, SAMPLE_RATE as SR
-from . import resume_path, say_architecture, stored_architecture, write_run_card
+from . import midi_pitch, resume_path, say_architecture, stored_architecture, write_run_card
 from ..models.gan import (SEGMENT, Discriminator, GANConfig, Generator, d_loss, from_features,
                           g_loss, to_features)
 from ..train import optimizer_step
@@ -344,17 +344,21 @@ def reference_checkpoint() -> Path:
     return checkpoint.reference("gan.pt")
 
 
-def load_generator(path=None, device="cpu") -> Generator:
+def load_generator(path=None, device="cpu", hint: str | None = None) -> Generator:
     """Load a generator saved by :func:`save_generator` or a training checkpoint (default: the
-    reference checkpoint)."""
+    reference checkpoint); a file that is not one, or whose weights do not fit its config, is
+    one ``ValueError`` naming it and ending with ``hint`` (default: how to train one)."""
     path = Path(path) if path is not None else reference_checkpoint()
-    ckpt = checkpoint.load(path, kind="gan", map_location=device,
-                           hint="train one with `python -m coursekit train gan --profile full --out gan.pt`")
-    state = ckpt["state"]
-    sd = state["model"] if "model" in state else state["G"]        # a training checkpoint: "G"
-    G = Generator(GANConfig.from_dict(ckpt["config"]))
-    G.load_state_dict(sd)
-    return G.to(device).eval()
+    hint = hint or "train one with `python -m coursekit train gan --profile full --out gan.pt`"
+    ckpt = checkpoint.load(path, kind="gan", map_location=device, hint=hint)
+
+    def make():
+        state = ckpt["state"]
+        sd = state["model"] if "model" in state else state["G"]    # a training checkpoint: "G"
+        G = Generator(checkpoint.checked(GANConfig.from_dict(ckpt["config"])))
+        G.load_state_dict(sd)
+        return G
+    return checkpoint.build(path, "gan", make, hint=hint).to(device).eval()
 
 
 @torch.no_grad()
@@ -430,12 +434,12 @@ def train_command(args) -> int:
     device = pick_device(args.device)                          # default: the best available
     out = Path(args.out)
     channels = p.channels
-    source, stored = stored_architecture("gan", out, resume=args.resume)
+    source, stored = stored_architecture("gan", out, resume=args.resume, check=load_generator)
     if stored is not None:
         if args.task and stored.get("recipe", recipe) != args.task:
             raise ValueError(f"{source} trains the {stored['recipe']!r} recipe; drop --task or pass "
                              f"--task {stored['recipe']}")
-        recipe, channels = stored.get("recipe", recipe), stored["channels"]
+        recipe, channels = stored.get("recipe", recipe), stored.get("channels", channels)
         say_architecture(source, prof.name, {"channels": p.channels}, stored, ("channels",))
     split = Path(args.data) if args.data else dataset_dir("nsynth", "train", size=p.nsynth_size)
     families = None if p.families == "all" else [f.strip() for f in p.families.split(",")]
@@ -468,7 +472,7 @@ def train_command(args) -> int:
 
 def add_sample_arguments(parser) -> None:
     """The flags of ``sample gan`` beyond the common ones."""
-    parser.add_argument("--pitch", type=int, default=None, help="MIDI pitch of every note "
+    parser.add_argument("--pitch", type=midi_pitch, default=None, help="MIDI pitch of every note "
                         "(default: drawn from the trained range)")
     parser.add_argument("--family", default=None, help="instrument family of every note "
                         "(default: drawn from the trained families)")
@@ -487,7 +491,7 @@ def sample_command(args) -> int:
     t0 = time.perf_counter()
     notes = generate_notes(G, pitches, args.family, seed=args.seed)
     dt = time.perf_counter() - t0
-    out = write_nsynth_folder(args.out, notes)
+    out = write_nsynth_folder(args.out, notes, overwrite=args.overwrite)
     print(f"wrote {len(notes)} notes to {out} ({len(notes) * SEGMENT / SR / dt:.0f} s of audio "
           "per second of generation)")
     return 0

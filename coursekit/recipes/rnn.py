@@ -36,7 +36,8 @@ import torch
 from .. import audio, checkpoint
 from ..data.nsynth import FAMILIES, N_FRAMES, SAMPLE_RATE
 from ..models.rnn import SILENCE, RNNConfig, SampleRNN, generate, nll_loss
-from . import resume_path, say_architecture, stored_architecture, write_run_card
+from . import (midi_pitch, positive_float, resume_path, say_architecture, stored_architecture,
+               write_run_card)
 
 __all__ = ["NOTE_SECONDS", "load_notes", "heldout_notes", "NoteSegments", "config_from_profile",
            "train_rnn", "save_model", "load_model", "reference_checkpoint", "generate_notes",
@@ -227,17 +228,24 @@ def reference_checkpoint() -> Path:
     return checkpoint.reference("rnn.pt")
 
 
-def load_model(path=None, device="cpu") -> SampleRNN:
+def load_model(path=None, device="cpu", hint: str | None = None) -> SampleRNN:
     """The model of a checkpoint written by :func:`save_model` or by :func:`train_rnn`'s loop,
     in eval mode on ``device``. Without ``path``, the reference checkpoint.
 
-    Raises FileNotFoundError saying how to make one.
+    Raises FileNotFoundError saying how to make one, and ValueError (one line naming the file)
+    when it is not an RNN checkpoint or its weights do not fit its config, ending with ``hint``
+    (default: how to train one).
     """
     path = Path(path) if path is not None else reference_checkpoint()
-    ckpt = checkpoint.load(path, kind="rnn", map_location=device, hint=f"train one with `{TRAIN_COMMAND}`")
-    model = SampleRNN(RNNConfig.from_dict({"families": list(FAMILIES), **ckpt["config"]}))
-    model.load_state_dict(checkpoint.float_weights(ckpt["state"]["model"]))
-    return model.to(device).eval()
+    hint = hint or f"train one with `{TRAIN_COMMAND}`"
+    ckpt = checkpoint.load(path, kind="rnn", map_location=device, hint=hint)
+
+    def make():
+        cfg = RNNConfig.from_dict({"families": list(FAMILIES), **ckpt["config"]})
+        model = SampleRNN(checkpoint.checked(cfg))
+        model.load_state_dict(checkpoint.float_weights(ckpt["state"]["model"]))
+        return model
+    return checkpoint.build(path, "rnn", make, hint=hint).to(device).eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +381,7 @@ def train_command(args) -> int:
     families = None if p.families in (None, "all") else [f.strip() for f in p.families.split(",")]
     device = pick_device(args.device)
     t0 = time.perf_counter()
-    source, stored = stored_architecture("rnn", out, args.init, args.resume)
+    source, stored = stored_architecture("rnn", out, args.init, args.resume, check=load_model)
     fine_tune = source is not None and args.init is not None and source == Path(args.init)
     profile_cfg = config_from_profile(prof.name)
     cfg = profile_cfg if stored is None else _config_from(stored, profile_cfg, fine_tune)
@@ -416,12 +424,13 @@ def train_command(args) -> int:
 def add_sample_arguments(parser) -> None:
     """The flags of ``sample rnn`` besides the common ones (``--n --out --checkpoint --seed
     --device``)."""
-    parser.add_argument("--pitch", type=int, default=None,
+    parser.add_argument("--pitch", type=midi_pitch, default=None,
                         help="MIDI pitch of every note (default: drawn from the trained range)")
     parser.add_argument("--family", default=None,
                         help="family of every note (default: drawn from the trained families)")
-    parser.add_argument("--seconds", type=float, default=None, help="length of each note (default 4)")
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1)")
+    parser.add_argument("--seconds", type=positive_float, default=None, help="length of each note (default 4)")
+    parser.add_argument("--temperature", type=positive_float, default=None,
+                        help="sampling temperature (default 1)")
 
 
 def sample_command(args) -> int:
@@ -447,7 +456,7 @@ def sample_command(args) -> int:
     notes = generate_notes(model, pitches, args.family, seconds=seconds, temperature=temperature,
                            seed=args.seed)
     dt = time.perf_counter() - t0
-    out = write_nsynth_folder(args.out, notes)
+    out = write_nsynth_folder(args.out, notes, overwrite=args.overwrite)
     print(f"wrote {len(notes)} notes to {out} ({len(notes) * seconds / dt:.1f} s of audio per "
           f"second of generation)")
     return 0

@@ -33,13 +33,19 @@ import numpy as np
 import torch
 
 from .. import checkpoint
-from . import cache_path, resume_path, say_architecture, stored_architecture, write_run_card
+from . import (cache_path, finite_float, midi_pitch, nonnegative_float, nonnegative_int, positive_float,
+               probability, refuse_unused, resume_path, say_architecture, stored_architecture, write_run_card)
 from ..data.nsynth import FAMILIES
 from ..models import patterns as P
 from ..models.transformer import CodecLM, LMConfig, drop_condition, generate, lm_loss
 from ..profiles import get_profile
 
 REFERENCE = {"notes": "transformer.pt", "piano": "transformer_piano.pt"}
+# what a model of each task (its config's "task") does, and the command that samples it
+TASK_USE = {"notes": ("notes of a pitch and an instrument family",
+                      "`python -m coursekit sample transformer --checkpoint {path}` (without --prompt)"),
+            "piano": ("continues a piano recording",
+                      "`python -m coursekit sample transformer --prompt AUDIO --checkpoint {path}`")}
 # what a stored config fixes of the model (the tokens' codec, the task and dropout are the run's)
 ARCHITECTURE = ("n_q", "pattern", "d_model", "n_layer", "n_head", "max_steps", "n_families", "n_pitches",
                 "n_velocities", "families")
@@ -305,20 +311,31 @@ def reference_checkpoint(task: str = "notes") -> Path:
     return checkpoint.reference(REFERENCE[task])
 
 
-def load_model(path=None, task: str = "notes", device="cpu") -> CodecLM:
-    """A model saved by :func:`save_model` or a training checkpoint (default: the reference of ``task``)."""
-    path = Path(path) if path is not None else reference_checkpoint(task)
-    ckpt = checkpoint.load(path, kind="transformer", map_location=device,
-                           hint=f"train one with `python -m coursekit train transformer --task {task} "
-                                f"--profile full --out {path.name}`")
-    config = dict(ckpt["config"])
-    config.setdefault("latent_digest", config.pop("tokenizer_sha", ""))   # files naming it tokenizer_sha (a 12-hex prefix)
-    cfg = LMConfig.from_dict(config)
-    if not cfg.families and cfg.n_families == len(FAMILIES):
-        cfg.families = list(FAMILIES)
-    model = CodecLM(cfg)
-    model.load_state_dict(checkpoint.float_weights(ckpt["state"]["model"]))
-    return model.to(device).eval()
+def load_model(path=None, task: str | None = None, device="cpu", hint: str | None = None) -> CodecLM:
+    """A model saved by :func:`save_model` or a training checkpoint (default: the reference of
+    ``task``, notes when None). With ``task`` given, a checkpoint of the other task is refused;
+    a file that is not a transformer checkpoint, or whose weights do not fit its config, is one
+    ``ValueError`` naming the file (ending with ``hint``, default: how to train one)."""
+    path = Path(path) if path is not None else reference_checkpoint(task or "notes")
+    hint = hint or (f"train one with `python -m coursekit train transformer --task {task or 'notes'} "
+                    f"--profile full --out {REFERENCE.get(task or 'notes', 'transformer.pt')}`")
+    ckpt = checkpoint.load(path, kind="transformer", map_location=device, hint=hint)
+    stored = ckpt["config"].get("task", "notes")
+    if task is not None and stored != task and stored in TASK_USE:
+        raise ValueError(f"{path} is the {stored} transformer ({TASK_USE[stored][0]}), not a {task} "
+                         f"model; {TASK_USE[stored][1].format(path=path)} samples it; for {task} "
+                         f"give a checkpoint of `train transformer --task {task}`")
+
+    def make():
+        config = dict(ckpt["config"])
+        config.setdefault("latent_digest", config.pop("tokenizer_sha", ""))  # files naming it tokenizer_sha
+        cfg = checkpoint.checked(LMConfig.from_dict(config))
+        if not cfg.families and cfg.n_families == len(FAMILIES):
+            cfg.families = list(FAMILIES)
+        model = CodecLM(cfg)
+        model.load_state_dict(checkpoint.float_weights(ckpt["state"]["model"]))
+        return model
+    return checkpoint.build(path, "transformer", make, hint=hint).to(device).eval()
 
 
 def tokenizer_for(model: CodecLM):
@@ -442,7 +459,8 @@ def train_transformer(opts: TrainOptions) -> Path:
     if opts.task not in REFERENCE:
         raise ValueError(f"--task must be notes or piano, got {opts.task!r}")
     out, device, t0 = Path(opts.out), pick_device(opts.device), time.perf_counter()
-    source, stored = stored_architecture("transformer", out, opts.init, opts.resume)
+    source, stored = stored_architecture("transformer", out, opts.init, opts.resume,
+                                         check=lambda path, hint: load_model(path, task=opts.task, hint=hint))
     n_q = stored["n_q"] if stored is not None else p.n_q
     tok_name = opts.codec or default_tokenizer()
     tok, digest = load_tokenizer(tok_name, n_q)
@@ -534,14 +552,16 @@ def train_command(args) -> int:
 
 def add_sample_arguments(parser) -> None:
     """The flags of ``sample transformer`` beyond the common ones."""
-    parser.add_argument("--pitch", type=int, default=None, help="MIDI pitch of every note (default: drawn)")
+    parser.add_argument("--pitch", type=midi_pitch, default=None, help="MIDI pitch of every note (default: drawn)")
     parser.add_argument("--family", default=None, help="instrument family of every note (default: drawn)")
     parser.add_argument("--prompt", default=None, help="audio file the piano model continues")
-    parser.add_argument("--seconds", type=float, default=None, help="note or continuation length (default 4)")
-    parser.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the profile's)")
-    parser.add_argument("--temperature", type=float, default=None, help="default 1")
-    parser.add_argument("--top-k", type=int, default=None, help="keep the k likeliest codes (0: off)")
-    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling (notes default: "
+    parser.add_argument("--seconds", type=positive_float, default=None,
+                        help="note or continuation length (default 4)")
+    parser.add_argument("--cfg", type=finite_float, default=None, help="guidance scale (default: the profile's)")
+    parser.add_argument("--temperature", type=nonnegative_float, default=None,
+                        help="default 1; 0: always the likeliest code")
+    parser.add_argument("--top-k", type=nonnegative_int, default=None, help="keep the k likeliest codes (0: off)")
+    parser.add_argument("--top-p", type=probability, default=None, help="nucleus sampling (notes default: "
                         "the profile's, 0.8; 0: off)")
 
 
@@ -565,6 +585,8 @@ def sample_command(args) -> int:
     seconds = 4.0 if args.seconds is None else args.seconds
     t0 = time.perf_counter()
     if args.prompt:
+        refuse_unused(args, {"--pitch": args.pitch, "--family": args.family, "--cfg": args.cfg},
+                      "with --prompt (the piano model continues the recording, unconditioned)")
         prompt = Path(args.prompt)
         if not prompt.exists():
             raise FileNotFoundError(f"{prompt}: no such audio file to continue")
@@ -577,7 +599,7 @@ def sample_command(args) -> int:
                   "prompt": str(prompt), "prompt_seconds": round(len(y) / sr, 3),
                   "continuation_seconds": seconds, "seed": args.seed, "temperature": temperature}
                  for c in clips]
-        out = write_nsynth_folder(args.out, notes, n_frames=None)
+        out = write_nsynth_folder(args.out, notes, n_frames=None, overwrite=args.overwrite)
     else:
         model = load_model(args.checkpoint, task="notes", device=pick_device(args.device))
         rng = np.random.default_rng(args.seed)
@@ -597,7 +619,7 @@ def sample_command(args) -> int:
                                cfg_scale=s.cfg_scale if args.cfg is None else args.cfg,
                                temperature=temperature, top_k=s.top_k if top_k is None else top_k,
                                top_p=s.top_p if top_p is None else top_p, seed=args.seed)
-        out = write_nsynth_folder(args.out, notes)
+        out = write_nsynth_folder(args.out, notes, overwrite=args.overwrite)
     dt = time.perf_counter() - t0
     print(f"wrote {len(notes)} clips to {out} ({len(notes) * seconds / dt:.2f} s of audio per second, {dt:.1f} s)")
     return 0
