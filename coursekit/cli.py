@@ -176,7 +176,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     rc = cosub.add_parser("reconstruct", help="encode and decode every file of a folder")
     rc.add_argument("in_dir")
     rc.add_argument("out_dir")
-    rc.add_argument("--n-q", type=int, default=None)
+    rc.add_argument("--n-q", type=_positive_int, default=None, help="quantizers to use (default: all)")
     rc.add_argument("--checkpoint", default=None)
     rc.add_argument("--overwrite", action="store_true", help="write into an OUT_DIR that holds "
                     "files the course did not write, replacing the files of the same names")

@@ -528,7 +528,10 @@ def reconstruct_command(args) -> int:
     _claim_reconstruct_dir(out_dir, [*targets, *(["examples.json"] if nsynth else [])], args.overwrite)
     try:
         model = load_codec(args.checkpoint, device=pick_device(args.device))
-        n_q = model._check_n_q(args.n_q)
+        try:
+            n_q = model._check_n_q(args.n_q)
+        except ValueError as err:
+            raise UserError(f"--n-q {args.n_q}: {err}") from None
         _check_reconstruct_inputs(in_dir, files)
         t0 = time.perf_counter()
         seconds = _write_reconstructions(model, n_q, in_dir, out_dir, targets, nsynth)
