@@ -275,6 +275,22 @@ def section_data_and_fad() -> list[str]:
     return out + [""]
 
 
+def section_reliability() -> list[str]:
+    rel = load("reliability")
+    if not rel:
+        return []
+    rows = rel["defects"]
+    out = ["## Reliability", "",
+           f"Each defect a careless or hostile user found has tests; run on the code before the fixes "
+           f"({rel['before']}) and now (`{rel['command']}`):", "",
+           "| # | defect | tests | failed before | pass now |", "|---|---|---|---|---|"]
+    for r in rows:
+        skipped = f" (+{r['skipped_after']} skipped)" if r["skipped_after"] else ""
+        out.append(f"| {r['defect']} | {r['what']} | {r['n_tests']} | {r['failed_before']} | "
+                   f"{r['passed_after']}{skipped} |")
+    return out + [""]
+
+
 def section_index() -> list[str]:
     out = ["## Every result file", "", "| file | what wrote it |", "|---|---|"]
     for path in sorted(RESULTS.glob("*.json")):
@@ -293,7 +309,7 @@ def page(plot: bool = False) -> str:
              "figure below names the command that measured it. Measured on the 2-core CPU the "
              "course is built on (no GPU); timings carry the load average they ran under.", ""]
     parts += section_times() + section_leaderboard(load("leaderboard"), plot) + section_models()
-    parts += section_data_and_fad() + section_index()
+    parts += section_data_and_fad() + section_reliability() + section_index()
     # paths as the benchmarks recorded them, relative to the checkout they ran in
     text = re.sub(r"(?<![\w.])/(?:[\w.+-]+/)+?(?=(?:datasets|samples|runs|coursekit)/)", "", "\n".join(parts))
     return text.rstrip() + "\n"

@@ -2,7 +2,8 @@
 
 A folder the course writes (generated notes, reconstructions, a benchmark's work folder) carries
 a mark, the file :data:`MARK`, listing what it wrote there. A later run may replace what the
-mark lists and nothing else. A folder without the mark that already holds files is the user's:
+mark lists and nothing else; so may a run writing inside the course's own samples folder or
+cache. Any other folder without the mark that already holds files is the user's:
 a command refuses to write into it unless told ``--overwrite``, and even then it replaces only
 the files it would write, never the rest of the folder.
 
@@ -27,7 +28,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["MARK", "UserError", "owned", "marked_files", "claim_dir", "mark_written",
+__all__ = ["MARK", "UserError", "owned", "in_course_folders", "marked_files", "claim_dir", "mark_written",
            "remove_marked", "check_writable", "check_new_file", "os_error_line"]
 
 MARK = ".coursekit-output.json"
@@ -40,6 +41,17 @@ class UserError(ValueError):
 def owned(folder) -> bool:
     """True when ``folder`` carries the course's mark (the course wrote what is in it)."""
     return (Path(folder) / MARK).is_file()
+
+
+def in_course_folders(folder) -> bool:
+    """True when ``folder`` lies in the course's own samples folder or cache
+    (:func:`coursekit.paths.samples_root`, :func:`coursekit.paths.cache_root`): what is there
+    the course wrote, marked or not (folders written before marks existed)."""
+    from .paths import cache_root, samples_root
+
+    folder = Path(folder).resolve()
+    return any(folder.is_relative_to(root.resolve()) and folder != root.resolve()
+               for root in (samples_root(), cache_root()))
 
 
 def marked_files(folder) -> list[str]:
@@ -86,7 +98,8 @@ def claim_dir(folder, overwrite: bool = False, option: str = "--out", create: bo
     or ``overwrite`` is given. Creates it (unless ``create=False``: a check before the work);
     raises :class:`UserError` otherwise."""
     folder = Path(folder)
-    if folder.is_dir() and not overwrite and not owned(folder) and any(folder.iterdir()):
+    if (folder.is_dir() and not overwrite and not owned(folder) and not in_course_folders(folder)
+            and any(folder.iterdir())):
         raise UserError(f"{option} {folder}: already holds files the course did not write; choose "
                         "a new or empty folder, or pass --overwrite to replace only the files this "
                         "command writes there")

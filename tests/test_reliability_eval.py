@@ -16,8 +16,6 @@ from coursekit.cli import main
 from coursekit.data.nsynth import NSynth, load_folder, write_nsynth_folder
 from coursekit.eval import embeddings as E
 from coursekit.eval import evaluate as EV
-from coursekit.eval.embedding_cache import CacheNotWritten, EmbeddingCache
-from coursekit.outputs import UserError, owned
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -203,6 +201,8 @@ def test_defect17_note_name_outside_the_folder_is_refused(ref, escaping, capsys,
 
 
 def test_defect17_readers_refuse_it_too(escaping):
+    from coursekit.outputs import UserError
+
     with pytest.raises(UserError, match=re.escape(ESCAPE)):
         load_folder(escaping)
     with pytest.raises(UserError, match="examples.json"):
@@ -231,6 +231,8 @@ def test_defect08_fad_works_with_an_unwritable_cache(ref, tmp_path, monkeypatch,
 
 
 def test_defect08_cache_that_cannot_be_written_warns_once(tmp_path):
+    from coursekit.eval.embedding_cache import CacheNotWritten, EmbeddingCache
+
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
     (tmp_path / "a.wav").write_bytes(b"a")
@@ -259,6 +261,7 @@ def test_defect13_eval_embeddings_must_name_known_embeddings(ref, capsys, value)
 
 def test_leaderboard_write_subset_keeps_what_it_did_not_write(tmp_path):
     from coursekit.leaderboard import write_subset
+    from coursekit.outputs import UserError, owned
 
     split = nsynth_folder(tmp_path / "split", n=6, first=70)
     notes = list(json.loads((split / "examples.json").read_text()).values())
