@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import sys
 from pathlib import Path
 
+from .argtypes import MAX_SAMPLE_N, positive_float, positive_int, sample_n, seed
 from .profiles import PROFILE_NAMES
 
 # the module that owns each model's commands: its flags (add_train_arguments,
@@ -41,61 +41,6 @@ def _call(module: str, func: str, args) -> int | None:
     return getattr(importlib.import_module(module), func)(args)
 
 
-def _positive_int(text: str) -> int:
-    """An argparse type: a whole number above zero (``--n``)."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-    return n
-
-
-def _seed(text: str) -> int:
-    """An argparse type: a seed numpy and torch both accept, 0 to 2**32 - 1 (``--seed``)."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if not 0 <= n < 2**32:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {2**32 - 1}, got {text!r}")
-    return n
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number above zero (``--seconds``, ``--time-budget``)."""
-    try:
-        x = float(text)
-    except ValueError:
-        x = float("nan")
-    if not math.isfinite(x) or x <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number above zero, got {text!r}")
-    return x
-
-
-def finite_float(text: str) -> float:
-    """An argparse type: a finite number (no nan or inf)."""
-    try:
-        x = float(text)
-    except ValueError:
-        x = float("nan")
-    if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return x
-
-
-MAX_SAMPLE_N = 1000  # notes one `sample` run generates (it holds them all in memory)
-
-
-def _sample_n(text: str) -> int:
-    n = _positive_int(text)
-    if n > MAX_SAMPLE_N:
-        raise argparse.ArgumentTypeError(
-            f"at most {MAX_SAMPLE_N} a run (every note is held in memory until the folder is "
-            f"written), got {n}; run again with another --seed and --out for more")
-    return n
-
 
 def build_parser(argv=None) -> argparse.ArgumentParser:
     """The parser of ``python -m coursekit``; the flags of a model's ``train`` and ``sample`` are
@@ -117,7 +62,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     mk.add_argument("name", choices=["mini-nsynth", "mini-gtzan", "mini-maestro"])
     mk.add_argument("--root", required=True, help="folder to write into")
     mk.add_argument("--size", default="default", choices=PROFILE_NAMES)
-    mk.add_argument("--seed", type=_seed, default=0)
+    mk.add_argument("--seed", type=seed, default=0)
     mk.set_defaults(_target=("coursekit.data", "cli_make"))
     fe = dsub.add_parser("fetch", help="download a real dataset (pooch, checksums)")
     fe.add_argument("name", choices=["nsynth-train", "nsynth-valid", "nsynth-test", "gtzan",
@@ -140,7 +85,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         t = trsub.add_parser(model, help=MODEL_HELP[model])
         t.add_argument("--profile", default=None, choices=PROFILE_NAMES)
         t.add_argument("--out", required=True, help="checkpoint file to write")
-        t.add_argument("--seed", type=_seed, default=0)
+        t.add_argument("--seed", type=seed, default=0)
         t.add_argument("--data", default=None, help="dataset folder (default: from the profile)")
         t.add_argument("--resume", action="store_true", help="continue the interrupted run that "
                        "writes --out from its last checkpoint")
@@ -156,14 +101,14 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         if model not in GENERATORS:
             continue
         s = sasub.add_parser(model, help=MODEL_HELP[model])
-        s.add_argument("--n", type=_sample_n, default=16,
+        s.add_argument("--n", type=sample_n, default=16,
                        help=f"how many notes or clips (at most {MAX_SAMPLE_N})")
         s.add_argument("--out", required=True, help="folder to write (NSynth format): new, empty, "
                        "or one the course wrote")
         s.add_argument("--overwrite", action="store_true", help="write into a folder that holds "
                        "other files, replacing its examples.json and the audio that lists")
         s.add_argument("--checkpoint", default=None, help="default: the reference checkpoint")
-        s.add_argument("--seed", type=_seed, default=0)
+        s.add_argument("--seed", type=seed, default=0)
         s.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
         s.set_defaults(_target=(RECIPES[model], "sample_command"))
         if recipe is not None:
@@ -176,7 +121,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     rc = cosub.add_parser("reconstruct", help="encode and decode every file of a folder")
     rc.add_argument("in_dir")
     rc.add_argument("out_dir")
-    rc.add_argument("--n-q", type=_positive_int, default=None, help="quantizers to use (default: all)")
+    rc.add_argument("--n-q", type=positive_int, default=None, help="quantizers to use (default: all)")
     rc.add_argument("--checkpoint", default=None)
     rc.add_argument("--overwrite", action="store_true", help="write into an OUT_DIR that holds "
                     "files the course did not write, replacing the files of the same names")
@@ -211,9 +156,9 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ls_.add_argument("--protocol", default="mos", choices=["mos", "mushra"])
     ls_.add_argument("--reference", default=None, help="folder of reference samples (MUSHRA)")
     ls_.add_argument("--test-dir", default=None, help="test folder (default: RESULTS-test/ beside it)")
-    ls_.add_argument("--n-items", type=_positive_int, default=None)
+    ls_.add_argument("--n-items", type=positive_int, default=None)
     ls_.add_argument("--seconds", type=positive_float, default=None)
-    ls_.add_argument("--seed", type=_seed, default=0)
+    ls_.add_argument("--seed", type=seed, default=0)
     ls_.add_argument("--port", type=int, default=8866)
     ls_.add_argument("--ip", default="127.0.0.1", help="0.0.0.0 to let raters on the network in")
     ls_.set_defaults(_target=("coursekit.eval.listening", "cli_serve"))

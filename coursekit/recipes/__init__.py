@@ -10,69 +10,17 @@ notebooks and the command line use, and the command's own flags
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import time
 from pathlib import Path
 
 from .. import checkpoint
-from ..cli import finite_float, positive_float  # argparse types, shared with the recipes' flags
+from ..argtypes import (finite_float, midi_pitch, nonnegative_float, nonnegative_int,  # noqa: F401
+                        positive_float, positive_int, probability)
 
 __all__ = ["resume_path", "write_run_card", "cache_path", "stored_architecture", "say_architecture",
            "given_by", "positive_float", "finite_float", "positive_int", "nonnegative_int",
            "nonnegative_float", "probability", "midi_pitch", "refuse_unused"]
-
-
-# ---------------------------------------------------------------------------------------------
-# argparse types of the recipes' own flags: a bad value is argparse's one line naming the flag
-# ---------------------------------------------------------------------------------------------
-
-def _number(text: str, kind=float):
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a {'whole ' if kind is int else ''}number, "
-                                         f"got {text!r}") from None
-
-
-def positive_int(text: str) -> int:
-    """A whole number above zero (``--steps``)."""
-    n = _number(text, int)
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number above zero, got {text!r}")
-    return n
-
-
-def nonnegative_int(text: str) -> int:
-    """A whole number, zero or more (``--top-k``, 0: off)."""
-    n = _number(text, int)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or a whole number above it, got {text!r}")
-    return n
-
-
-def nonnegative_float(text: str) -> float:
-    """A finite number, zero or more (``--temperature`` where 0 means the likeliest code)."""
-    x = finite_float(text)
-    if x < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or a number above it, got {text!r}")
-    return x
-
-
-def probability(text: str) -> float:
-    """A probability from 0 up to (not including) 1 (``--top-p``, 0: off)."""
-    x = finite_float(text)
-    if not 0.0 <= x < 1.0:
-        raise argparse.ArgumentTypeError(f"must be 0 (off) or a probability below 1, got {text!r}")
-    return x
-
-
-def midi_pitch(text: str) -> int:
-    """A MIDI note number, 0 to 127 (``--pitch``)."""
-    n = _number(text, int)
-    if not 0 <= n <= 127:
-        raise argparse.ArgumentTypeError(f"must be a MIDI note number from 0 to 127, got {text!r}")
-    return n
 
 
 def refuse_unused(args, flags: dict, why: str) -> None:
