@@ -18,7 +18,8 @@ import argparse
 import math
 
 __all__ = ["seed", "positive_int", "nonnegative_int", "positive_float", "finite_float",
-           "nonnegative_float", "probability", "midi_pitch", "sample_n", "MAX_SAMPLE_N"]
+           "nonnegative_float", "probability", "midi_pitch", "sample_n", "MAX_SAMPLE_N", "at_most",
+           "seconds", "MAX_SECONDS", "port"]
 
 MAX_SAMPLE_N = 1000  # notes one `sample` run generates (it holds them all in memory)
 
@@ -112,3 +113,25 @@ def sample_n(text: str) -> int:
             f"at most {MAX_SAMPLE_N} a run (every note is held in memory until the folder is "
             f"written), got {n}; run again with another --seed and --out for more")
     return n
+
+
+def at_most(kind, high, why: str):
+    """``kind`` (one of the types above) with an upper bound ``high``; ``why`` says what the bound
+    protects (memory, time), so the one line tells the user what to do instead.
+
+    >>> steps = at_most(positive_int, 1000, "the model was trained with 1000 noise levels")
+    >>> steps("50")
+    50
+    """
+    def bounded(text: str):
+        x = kind(text)
+        if x > high:
+            raise argparse.ArgumentTypeError(f"at most {high:g} ({why}), got {text!r}")
+        return x
+    bounded.__name__ = kind.__name__
+    return bounded
+
+
+MAX_SECONDS = 600  # the longest clip one `sample` run generates: 10 minutes
+seconds = at_most(positive_float, MAX_SECONDS, "each clip is generated whole in memory")
+port = at_most(nonnegative_int, 65535, "the highest TCP port; 0: any free one")

@@ -12,7 +12,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from .argtypes import MAX_SAMPLE_N, positive_float, positive_int, sample_n, seed
+from .argtypes import MAX_SAMPLE_N, at_most, port, positive_float, positive_int, sample_n, seed
 from .profiles import PROFILE_NAMES
 
 # the module that owns each model's commands: its flags (add_train_arguments,
@@ -144,6 +144,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 
     lb = sub.add_parser("leaderboard", help="sample and evaluate every reference model")
     lb.add_argument("--out", default="results/leaderboard")
+    lb.add_argument("--overwrite", action="store_true", help="replace an --out.json/.md that is "
+                    "not an earlier leaderboard's")
     lb.set_defaults(_target=("coursekit.leaderboard", "cli_leaderboard"))
 
     # listening test (chapter 08) ------------------------------------------------------------
@@ -159,13 +161,14 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ls_.add_argument("--n-items", type=positive_int, default=None)
     ls_.add_argument("--seconds", type=positive_float, default=None)
     ls_.add_argument("--seed", type=seed, default=0)
-    ls_.add_argument("--port", type=int, default=8866)
+    ls_.add_argument("--port", type=port, default=8866)
     ls_.add_argument("--ip", default="127.0.0.1", help="0.0.0.0 to let raters on the network in")
     ls_.set_defaults(_target=("coursekit.eval.listening", "cli_serve"))
     la = lisub.add_parser("analyse", help="MOS/MUSHRA table, Friedman, pairwise Wilcoxon (Holm)")
     la.add_argument("results", nargs="+", help="results file(s); several merge")
     la.add_argument("--fad", default=None, help="JSON {system: fad} to correlate with the ratings")
-    la.add_argument("--n-boot", type=int, default=2000)
+    la.add_argument("--n-boot", type=at_most(positive_int, 100_000, "each round is held in memory"),
+                    default=2000)
     la.add_argument("--no-screen", action="store_true", help="keep MUSHRA raters who fail screening")
     la.add_argument("--json", action="store_true")
     la.set_defaults(_target=("coursekit.eval.listening", "cli_analyse"))
@@ -202,8 +205,22 @@ def check_train_out(args) -> None:
                         "it, or --overwrite to start afresh")
 
 
+# the arguments that name a file or folder: an empty one would mean the current folder
+PATH_OPTIONS = {"out": "--out", "root": "--root", "data": "--data", "checkpoint": "--checkpoint",
+                "init": "--init", "ref": "REF", "gen": "GEN", "in_dir": "IN_DIR", "out_dir": "OUT_DIR",
+                "dir": "DIR", "test_dir": "--test-dir", "reference": "--reference", "fad": "--fad",
+                "prompt": "--prompt", "codec": "--codec"}
+
+
 def _before(args) -> None:
     """What every command of a kind checks before it starts its (possibly long) work."""
+    from .outputs import UserError
+
+    for dest, name in PATH_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and not value.strip():
+            raise UserError(f"{name}: an empty path (it would mean the current folder); give a "
+                            "file or folder name")
     if args.command == "train":
         check_train_out(args)
     elif args.command == "sample":

@@ -467,11 +467,27 @@ def format_table(result: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _check_out(stem: Path, overwrite: bool) -> None:
+    """``<stem>.json`` and ``<stem>.md`` may be written: new, an earlier leaderboard's, or
+    ``overwrite``; raises :class:`~coursekit.outputs.UserError` naming ``--out`` otherwise."""
+    from .outputs import UserError, check_new_file
+
+    if not str(stem) or stem.name in ("", ".", ".."):
+        raise UserError(f"--out {str(stem)!r}: give a file name, e.g. results/leaderboard")
+    try:
+        earlier = json.loads(Path(f"{stem}.json").read_text())
+        ours = isinstance(earlier, dict) and {"models", "grid", "timing"} <= set(earlier)
+    except (OSError, ValueError):
+        ours = False
+    check_new_file(Path(f"{stem}.json"), overwrite=overwrite or ours, also=(Path(f"{stem}.md"),))
+
+
 def cli_leaderboard(args) -> int:
     """``python -m coursekit leaderboard [--out results/leaderboard]``: writes ``<out>.json``
     and ``<out>.md`` (``--out`` may also name the ``.json`` file)."""
     out = Path(args.out)
     stem = out.with_suffix("") if out.suffix in (".json", ".md") else out
+    _check_out(stem, getattr(args, "overwrite", False))  # before the run's minutes of work
     result = run_leaderboard()
     stem.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")

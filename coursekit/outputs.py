@@ -3,9 +3,11 @@
 A folder the course writes (generated notes, reconstructions, a benchmark's work folder) carries
 a mark, the file :data:`MARK`, listing what it wrote there. A later run may replace what the
 mark lists and nothing else; so may a run writing inside the course's own samples folder or
-cache. Any other folder without the mark that already holds files is the user's:
-a command refuses to write into it unless told ``--overwrite``, and even then it replaces only
-the files it would write, never the rest of the folder.
+cache. Any other folder without the mark that already holds files is the user's: a command
+refuses to write into it unless told ``--overwrite``, and then replaces only what it says it
+replaces (for an NSynth folder: its ``examples.json`` and the audio files that lists), never the
+rest of the folder. A mark that cannot be read, or lists a path through a link or out of the
+folder, proves nothing and removes nothing outside it.
 
 A checkpoint a training run writes (``--out``) is treated the same way: an existing one is
 replaced only with ``--overwrite`` (or continued with ``--resume``), and always atomically, so
@@ -38,9 +40,23 @@ class UserError(ValueError):
     """Bad input or a refused action, said in one line; the command line prints it and exits 2."""
 
 
+def _read_mark(folder) -> dict | None:
+    """The mark of ``folder`` as the course writes it, or None (absent, unreadable, a link, or
+    not the course's: a file of that name a user made proves nothing)."""
+    path = Path(folder) / MARK
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        mark = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(mark, dict) and mark.get("written_by") == "coursekit" and isinstance(mark.get("files"), list)
+    return mark if ok else None
+
+
 def owned(folder) -> bool:
     """True when ``folder`` carries the course's mark (the course wrote what is in it)."""
-    return (Path(folder) / MARK).is_file()
+    return _read_mark(folder) is not None
 
 
 def in_course_folders(folder) -> bool:
@@ -56,17 +72,23 @@ def in_course_folders(folder) -> bool:
 
 def marked_files(folder) -> list[str]:
     """The paths (relative to ``folder``) its mark says the course wrote; ``[]`` without one."""
-    try:
-        files = json.loads((Path(folder) / MARK).read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        return []
+    mark = _read_mark(folder)
+    files = mark["files"] if mark else []
     return [f for f in files if isinstance(f, str) and _inside(folder, f)]
 
 
 def _inside(folder, rel: str) -> bool:
-    """``rel`` names a path strictly inside ``folder`` (no ``..``, no absolute path)."""
+    """``rel`` names a path strictly inside ``folder``: no ``..``, no absolute path, and no link
+    on the way (a link could lead anywhere)."""
     p = Path(rel)
-    return bool(rel) and not p.is_absolute() and ".." not in p.parts
+    if not rel or p.is_absolute() or ".." in p.parts:
+        return False
+    here = Path(folder)
+    for part in p.parts[:-1]:
+        here = here / part
+        if here.is_symlink():
+            return False
+    return True
 
 
 def check_writable(folder, option: str = "--out", create: bool = True) -> Path:

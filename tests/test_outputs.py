@@ -225,3 +225,74 @@ def test_course_folders_written_before_marks_are_rewritten(tmp_path, monkeypatch
     write_nsynth_folder(legacy, [_note(62)])
     assert [p.name for p in (legacy / "audio").iterdir()] == ["flute_synthetic_000-062-100.wav"]
     assert (legacy / "mine.txt").read_text() == "mine"
+
+
+# --- what a second audit found after the fixes ------------------------------------------------
+
+def test_defect02_a_forged_mark_removes_nothing_outside(tmp_path, capsys):
+    """A mark listing a path through a link, or a mark that is not the course's, removes
+    nothing: the file behind the link stays, and an unreadable mark does not make a user's
+    folder the course's."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "escape").symlink_to(outside, target_is_directory=True)
+    (out / MARK).write_text(json.dumps({"written_by": "coursekit", "files": ["escape/precious.txt"]}))
+    assert main(["sample", "gan", "--n", "1", "--out", str(out)]) == 0
+    assert (outside / "precious.txt").read_text() == "mine"
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "examples.json").write_text("{}")
+    (user / MARK).write_text("garbage")
+    rc = main(["sample", "gan", "--n", "1", "--out", str(user)])
+    _one_line(capsys, rc, user, "--overwrite")
+    assert (user / "examples.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["sample", "gan", "--n", "1", "--out", ""], "--out"),
+    (["fad", "", "x"], "REF"),
+    (["codec", "reconstruct", "x", ""], "OUT_DIR"),
+    (["data", "make", "mini-gtzan", "--root", ""], "--root"),
+])
+def test_defect13_an_empty_path_is_not_the_current_folder(tmp_path, capsys, monkeypatch, argv, option):
+    monkeypatch.chdir(tmp_path)
+    _one_line(capsys, main(argv), option)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["sample", "rnn", "--seconds", "1e9"], "--seconds"),
+    (["sample", "transformer", "--seconds", "1e9"], "--seconds"),
+    (["sample", "diffusion", "--steps", "100000000"], "--steps"),
+    (["listening", "serve", "--results", "r.jsonl", "--port", "99999"], "--port"),
+    (["listening", "analyse", "r.jsonl", "--n-boot", "1000000000"], "--n-boot"),
+    (["train", "codec", "--out", "c.pt", "--synthetic-notes", "100000000"], "--synthetic-notes"),
+])
+def test_defect14_sizes_that_would_exhaust_memory_are_refused(tmp_path, capsys, argv, option):
+    if argv[0] == "sample":
+        argv = argv + ["--out", str(tmp_path / "gen")]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert option in err and "at most" in err and "Traceback" not in err
+
+
+def test_defect13_a_family_error_names_the_option(tmp_path, capsys):
+    rc = main(["sample", "gan", "--n", "1", "--family", "bogus", "--out", str(tmp_path / "g")])
+    _one_line(capsys, rc, "--family", "bogus")
+
+
+def test_leaderboard_out_is_checked_before_the_work(tmp_path, capsys, monkeypatch):
+    import coursekit.leaderboard as lb
+
+    def never(*a, **k):
+        raise AssertionError("the leaderboard ran before --out was checked")
+    monkeypatch.setattr(lb, "run_leaderboard", never)
+    mine = tmp_path / "mine.json"
+    mine.write_text("my table")
+    _one_line(capsys, main(["leaderboard", "--out", str(tmp_path / "mine")]), "--out", "--overwrite")
+    assert mine.read_text() == "my table"

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from .. import checkpoint
-from ..argtypes import (finite_float, midi_pitch, nonnegative_float, nonnegative_int,  # noqa: F401
-                        positive_float, positive_int, probability)
+from ..argtypes import (at_most, finite_float, midi_pitch, nonnegative_float,  # noqa: F401
+                        nonnegative_int, positive_float, positive_int, probability, seconds)
 
 __all__ = ["resume_path", "write_run_card", "cache_path", "stored_architecture", "say_architecture",
            "given_by", "positive_float", "finite_float", "positive_int", "nonnegative_int",

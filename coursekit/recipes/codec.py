@@ -37,7 +37,7 @@ import torch
 
 from .. import checkpoint
 from . import resume_path, say_architecture, stored_architecture, write_run_card
-from ..audio import AudioError, fix_length, info, load, log_mel, mel_filterbank, resample, save
+from ..audio import AudioError, fix_length, load, log_mel, mel_filterbank, resample, save
 from ..models.codec import STFT_EPS, Codec, NeuralCodec, _say_once, as_batch, codec_loss
 from ..models.stft_discriminator import STFTDiscriminator, discriminator_loss, generator_loss
 from ..profiles import get_profile
@@ -403,13 +403,13 @@ def load_codec(path=None, device: str | None = "cpu", hint: str | None = None) -
 
 def add_train_arguments(parser) -> None:
     """The flags of ``python -m coursekit train codec`` beyond the common ones: fine-tuning."""
-    from . import finite_float
+    from . import at_most, finite_float, nonnegative_int
 
     a = parser.add_argument
     a("--init", default=None, help="start from this codec checkpoint's weights (fine-tuning)")
     a("--decoder-only", action="store_true", help="with --init, train the decoder alone; codes and "
       "latents stay the same, so models trained on them stay valid")
-    a("--synthetic-notes", type=int, default=0, help="add this many synthetic harmonic notes (MIDI "
+    a("--synthetic-notes", type=at_most(nonnegative_int, 2000, "they are made in memory"), default=0, help="add this many synthetic harmonic notes (MIDI "
       "55-106) to the training mix; the mini datasets have few high notes")
     a("--stft-floor", type=finite_float, default=None, help="floor of the log-STFT loss (default 0.1; 0.01 "
       "makes quiet decaying tails count)")

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import checkpoint
-from . import (finite_float, midi_pitch, positive_float, positive_int, refuse_unused, resume_path,
-               say_architecture, stored_architecture, write_run_card)
+from . import (at_most, finite_float, midi_pitch, positive_int, refuse_unused, resume_path, say_architecture,
+               seconds, stored_architecture, write_run_card)
 from ..data.gtzan import GENRES
 from ..data.nsynth import FAMILIES, N_FRAMES, SAMPLE_RATE
 from ..models.diffusion import (DiffusionConfig, LatentDiffusion, diffusion_loss, latent_stats,
@@ -467,11 +467,12 @@ def add_sample_arguments(parser) -> None:
     parser.add_argument("--family", default=None, help=f"instrument family ({', '.join(FAMILIES)})")
     parser.add_argument("--genre", default=None, help=f"genre of every clip, with a genre checkpoint "
                         f"({', '.join(GENRES)}; default: drawn)")
-    parser.add_argument("--seconds", type=positive_float, default=None,
+    parser.add_argument("--seconds", type=seconds, default=None,
                         help="clip length, genre clips only (default: the training crop)")
     parser.add_argument("--cfg", type=finite_float, default=None, help="classifier-free guidance scale "
                         "(default: the profile's)")
-    parser.add_argument("--steps", type=positive_int, default=None,
+    parser.add_argument("--steps", type=at_most(positive_int, 1000, "the model knows 1000 noise levels"),
+                        default=None,
                         help="denoising steps (default: the profile's)")
 
 

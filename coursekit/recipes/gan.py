@@ -384,7 +384,7 @@ def generate_notes(G: Generator, pitches, families=None, seed: int = 0, batch_si
     for f in families:
         if isinstance(f, str):
             if f not in G.cfg.families:
-                raise ValueError(f"unknown family {f!r}; choose one of {', '.join(G.cfg.families)}")
+                raise ValueError(f"--family: unknown family {f!r}; choose one of {', '.join(G.cfg.families)}")
             f = list(G.cfg.families).index(f)
         fam_ids.append(int(f))
     gen = torch.Generator().manual_seed(int(seed))

@@ -36,7 +36,7 @@ import torch
 from .. import audio, checkpoint
 from ..data.nsynth import FAMILIES, N_FRAMES, SAMPLE_RATE
 from ..models.rnn import SILENCE, RNNConfig, SampleRNN, generate, nll_loss
-from . import (midi_pitch, positive_float, resume_path, say_architecture, stored_architecture,
+from . import (midi_pitch, positive_float, resume_path, seconds, say_architecture, stored_architecture,
                write_run_card)
 
 __all__ = ["NOTE_SECONDS", "load_notes", "heldout_notes", "NoteSegments", "config_from_profile",
@@ -310,7 +310,7 @@ def _family_ids(families, n: int, names) -> list[int]:
     for f in fams:
         if isinstance(f, str):
             if f not in names:
-                raise ValueError(f"unknown family {f!r}; choose one of {', '.join(names)}")
+                raise ValueError(f"--family: unknown family {f!r}; choose one of {', '.join(names)}")
             f = list(names).index(f)
         out.append(int(f))
     return out
@@ -428,7 +428,7 @@ def add_sample_arguments(parser) -> None:
                         help="MIDI pitch of every note (default: drawn from the trained range)")
     parser.add_argument("--family", default=None,
                         help="family of every note (default: drawn from the trained families)")
-    parser.add_argument("--seconds", type=positive_float, default=None, help="length of each note (default 4)")
+    parser.add_argument("--seconds", type=seconds, default=None, help="length of each note (default 4)")
     parser.add_argument("--temperature", type=positive_float, default=None,
                         help="sampling temperature (default 1)")
 

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from .. import checkpoint
-from . import (cache_path, finite_float, midi_pitch, nonnegative_float, nonnegative_int, positive_float,
-               probability, refuse_unused, resume_path, say_architecture, stored_architecture, write_run_card)
+from . import (cache_path, finite_float, midi_pitch, nonnegative_float, nonnegative_int, probability,
+               refuse_unused, resume_path, say_architecture, seconds, stored_architecture, write_run_card)
 from ..data.nsynth import FAMILIES
 from ..models import patterns as P
 from ..models.transformer import CodecLM, LMConfig, drop_condition, generate, lm_loss
@@ -106,7 +106,7 @@ def family_ids(families) -> list[int] | int:
     for f in ([families] if single else families):
         if isinstance(f, str):
             if f not in FAMILIES:
-                raise ValueError(f"unknown family {f!r}; choose one of {', '.join(FAMILIES)}")
+                raise ValueError(f"--family: unknown family {f!r}; choose one of {', '.join(FAMILIES)}")
             f = FAMILIES.index(f)
         out.append(int(f))
     return out[0] if single else out
@@ -555,7 +555,7 @@ def add_sample_arguments(parser) -> None:
     parser.add_argument("--pitch", type=midi_pitch, default=None, help="MIDI pitch of every note (default: drawn)")
     parser.add_argument("--family", default=None, help="instrument family of every note (default: drawn)")
     parser.add_argument("--prompt", default=None, help="audio file the piano model continues")
-    parser.add_argument("--seconds", type=positive_float, default=None,
+    parser.add_argument("--seconds", type=seconds, default=None,
                         help="note or continuation length (default 4)")
     parser.add_argument("--cfg", type=finite_float, default=None, help="guidance scale (default: the profile's)")
     parser.add_argument("--temperature", type=nonnegative_float, default=None,
