@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+MEMORY_LIMIT = 12 * 2**30  # bytes of address space each pytest run may take
 TEST_FILES = ["tests/test_outputs.py", *sorted(str(p.relative_to(REPO)) for p in
                                                (REPO / "tests").glob("test_reliability_*.py"))]
 DEFECTS = {
@@ -54,8 +56,16 @@ def run_tests(code_dir: Path, test_dir: Path, xml: Path) -> dict:
     ``{test name: 'passed' | 'failed' | 'skipped'}``."""
     env = {**os.environ, "PYTHONPATH": str(code_dir)}
     files = [str(test_dir / f) for f in TEST_FILES]
+
+    # the old code allocates without limit and runs without end (defect 14): a MemoryError
+    # rather than the OOM killer, and a test that runs past 60 s fails
+    def bounded():
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                    f"--junitxml={xml}", *files], cwd=code_dir, env=env, capture_output=True, text=True)
+                    "--timeout=60", f"--junitxml={xml}", *files], cwd=code_dir, env=env, capture_output=True, text=True,
+                   preexec_fn=bounded)
+    if not xml.exists():
+        raise SystemExit(f"pytest wrote no {xml.name} for {code_dir}: it was killed; try a lower MEMORY_LIMIT")
     out = {}
     for case in ET.parse(xml).getroot().iter("testcase"):
         name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
