@@ -41,7 +41,7 @@ DEFECTS = {
     9: "a NaN, empty or silent clip stops fad/eval/codec reconstruct unnamed",
     10: "data check gtzan passes broken clips",
     11: "codec reconstruct overwrites OUT_DIR silently and nests inside IN",
-    12: "fad --embedding vggish|clap|encodec offline gives a traceback",
+    12: "fad --embedding vggish, clap or encodec offline gives a traceback",
     13: "arguments are not validated",
     14: "memory is unbounded (1 Hz header, 10-minute file, --n)",
     15: "FAD's printout misleads (interval, FAD-inf fit, file order)",
