@@ -59,12 +59,17 @@ def nonnegative_int(text: str) -> int:
     return n
 
 
+def _float_or_nan(text: str) -> float:
+    """``float(text)``, or nan when ``text`` is not a number (both are refused as not finite)."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def positive_float(text: str) -> float:
     """A finite number above zero (``--seconds``, ``--time-budget``)."""
-    try:
-        x = float(text)
-    except ValueError:
-        x = float("nan")
+    x = _float_or_nan(text)
     if not math.isfinite(x) or x <= 0:
         raise argparse.ArgumentTypeError(f"must be a number above zero, got {text!r}")
     return x
@@ -72,10 +77,7 @@ def positive_float(text: str) -> float:
 
 def finite_float(text: str) -> float:
     """A finite number (no nan or inf)."""
-    try:
-        x = float(text)
-    except ValueError:
-        x = float("nan")
+    x = _float_or_nan(text)
     if not math.isfinite(x):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return x

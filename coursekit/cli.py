@@ -188,12 +188,13 @@ def check_train_out(args) -> None:
     """Before a training run starts: ``--out`` is a ``.pt`` file it may write (an existing one
     only with ``--overwrite``; ``--resume`` needs the interrupted run's state beside it)."""
     from .outputs import UserError, check_new_file
+    from .recipes import resume_path
 
     out = Path(args.out)
     if out.suffix != ".pt":
         raise UserError(f"--out {out}: give a checkpoint file name ending in .pt (its card is "
-                        f"written beside it, as {out.with_suffix('.json').name if out.suffix != '.json' else 'NAME.json'})")
-    state = out.with_name(out.stem + ".train.pt")  # recipes.resume_path
+                        "written beside it, as NAME.json)")
+    state = resume_path(out)
     if args.resume:
         if not state.is_file():
             raise UserError(f"--resume: {state} does not exist, so there is no interrupted run of "
