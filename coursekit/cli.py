@@ -63,6 +63,9 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     mk.add_argument("--root", required=True, help="folder to write into")
     mk.add_argument("--size", default="default", choices=PROFILE_NAMES)
     mk.add_argument("--seed", type=seed, default=0)
+    mk.add_argument("--sound", default="sampled", choices=["sampled", "additive"],
+                    help="how notes sound: played from the General MIDI SoundFont's recorded instruments "
+                         "(sampled, as NSynth was made) or built by additive synthesis")
     mk.set_defaults(_target=("coursekit.data", "cli_make"))
     fe = dsub.add_parser("fetch", help="download a real dataset (pooch, checksums)")
     fe.add_argument("name", choices=["nsynth-train", "nsynth-valid", "nsynth-test", "gtzan",

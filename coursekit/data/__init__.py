@@ -38,14 +38,22 @@ def _get(pair):
     return getattr(importlib.import_module(module), name)
 
 
-def make_dataset(name: str, root, size: str = "default", seed: int = 0) -> Path:
+#: How the notes of a mini dataset are made: ``sampled`` plays the recorded instruments of the
+#: General MIDI SoundFont (:mod:`coursekit.data.soundfont`), as NSynth was made from sample
+#: libraries; ``additive`` builds every note from sine partials.
+SOUNDS = ("sampled", "additive")
+
+
+def make_dataset(name: str, root, size: str = "default", seed: int = 0, sound: str = "sampled") -> Path:
     """Write the offline mini dataset ``name`` under ``root`` (see ``coursekit data make``)."""
     from ..outputs import check_writable
 
     if name not in MAKERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(MAKERS)}")
+    if sound not in SOUNDS:
+        raise ValueError(f"unknown sound {sound!r}; choose one of {', '.join(SOUNDS)}")
     check_writable(Path(root).expanduser(), "root", create=False)
-    return _get(MAKERS[name])(root, size=size, seed=seed)
+    return _get(MAKERS[name])(root, size=size, seed=seed, sound=sound)
 
 
 def check_dataset(kind: str, folder) -> tuple[dict, list[str]]:
@@ -134,10 +142,10 @@ def cli_make(args) -> int:
     check_writable(root, "--root", create=False)
     t0 = time.perf_counter()
     try:
-        out = make_dataset(args.name, root, size=args.size, seed=args.seed)
+        out = make_dataset(args.name, root, size=args.size, seed=args.seed, sound=args.sound)
     except OSError as err:  # found unwritable, or full, only once writing started
         raise UserError(f"--root {root}: {os_error_line(err)}") from None
-    print(f"{args.name} ({args.size}, seed {args.seed}) written to {out} in {time.perf_counter() - t0:.1f} s")
+    print(f"{args.name} ({args.size}, seed {args.seed}, {args.sound}) written to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
