@@ -198,9 +198,10 @@ def test_check_nsynth_passes_on_mini_and_counts(mini_nsynth_root):
         assert set(counts["sources"]) == {"acoustic", "electronic", "synthetic"} or split != "train"
         assert counts["velocities"] and set(counts["velocities"]) <= {25, 50, 75, 100, 127}
         seen[split] = {m["instrument_str"] for m in read_examples(mini_nsynth_root / f"nsynth-{split}").values()}
-    # as in the real dataset: valid/test instruments never appear in train
+    # as in the real dataset: valid/test instruments never appear in train; the sampled
+    # instruments are each in exactly one split
     assert not (seen["train"] & seen["test"]) and not (seen["train"] & seen["valid"])
-    assert seen["valid"] == seen["test"]
+    assert not (seen["valid"] & seen["test"])
     wav = next((mini_nsynth_root / "nsynth-test" / "audio").iterdir())
     i = sf.info(str(wav))
     assert (i.samplerate, i.channels, i.frames, i.subtype) == (16000, 1, 64000, "PCM_16")

@@ -75,7 +75,7 @@ from .nsynth_format import FAMILIES, QUALITIES, SOURCES, _dumps, _wav_bytes, not
 __all__ = ["make_mini_nsynth", "synth_note", "draw_instrument", "SIZES", "FAMILY_SPECS", "VELOCITIES"]
 
 VELOCITIES = (25, 50, 75, 100, 127)
-VERSION = 4                   # bump when the synthesis changes (recorded in mini-nsynth.json)
+VERSION = 5                   # bump when the synthesis changes (recorded in mini-nsynth.json)
 
 #: Instruments per family (train; valid/test share the held-out ones) and notes per instrument.
 SIZES = {
@@ -84,7 +84,16 @@ SIZES = {
     "full": dict(train_instruments=16, heldout_instruments=5, train_notes=40, valid_notes=18, test_notes=18),
 }
 
+#: The sampled dataset's notes per family: train (spread over the family's train instruments;
+#: ``smoke`` uses two of them), valid and test (one instrument each).
+SAMPLED_SIZES = {
+    "smoke": dict(train_instruments=2, train_notes=6, valid_notes=2, test_notes=2),
+    "default": dict(train_instruments=None, train_notes=180, valid_notes=27, test_notes=27),
+    "full": dict(train_instruments=None, train_notes=640, valid_notes=90, test_notes=90),
+}
+
 SPLITS = ("train", "valid", "test")
+SOUNDS = ("sampled", "additive")
 
 
 # =============================================================================================
@@ -149,9 +158,63 @@ def _plan(size: str, seed: int) -> dict:
     return jobs
 
 
+def _plan_sampled(size: str, seed: int) -> dict:
+    """The sampled dataset's plan: each General MIDI program is one instrument, in one split.
+
+    Per family (programs shuffled by the seed) the first instrument is valid's, the second
+    test's and the others train's. Each instrument's notes are drawn without repeats from its
+    keys times the five velocities.
+    """
+    from .mini_nsynth_sampled import PROGRAMS, family_programs
+
+    cfg = SAMPLED_SIZES[size]
+    rng = np.random.default_rng([seed, 25])
+    jobs = {s: [] for s in SPLITS}
+    inst_ids = rng.permutation(1006)
+    for family in FAMILIES:
+        programs = [int(p) for p in rng.permutation(family_programs(family))]
+        train = programs[2:][:cfg["train_instruments"]] if cfg["train_instruments"] else programs[2:]
+        share = np.diff(np.linspace(0, cfg["train_notes"], len(train) + 1).round().astype(int))
+        wanted = [("valid", programs[0], cfg["valid_notes"]), ("test", programs[1], cfg["test_notes"])]
+        wanted += [("train", p, int(k)) for p, k in zip(train, share)]
+        for split, program, count in wanted:
+            _, source, lo, hi = PROGRAMS[program]
+            grid = [(pt, vel) for pt in range(lo, hi + 1) for vel in VELOCITIES]
+            picks = rng.choice(len(grid), size=min(count, len(grid)), replace=False)
+            for g in sorted(picks):
+                pitch, vel = grid[g]
+                jobs[split].append({"instrument_str": f"{family}_{source}_{program:03d}",
+                                    "instrument": int(inst_ids[program]), "family": family,
+                                    "source": source, "program": program, "pitch": pitch, "velocity": vel})
+    total = sum(len(v) for v in jobs.values())
+    note_ids = rng.choice(305979, size=total, replace=False)
+    k = 0
+    for split in SPLITS:
+        for job in jobs[split]:
+            job["note"] = int(note_ids[k])
+            k += 1
+        order = rng.permutation(len(jobs[split]))
+        jobs[split] = [jobs[split][i] for i in order]
+    return jobs
+
+
+def _play(job: dict) -> tuple[np.ndarray, list[int]]:
+    """The audio and qualities of one planned note, synthesised or played from the SoundFont."""
+    if "program" in job:
+        from .mini_nsynth_sampled import instrument_gain, play_note
+
+        if job["program"] not in _GAINS:
+            _GAINS[job["program"]] = instrument_gain(job["program"])
+        return play_note(job["program"], job["pitch"], job["velocity"], _GAINS[job["program"]])
+    return synth_note(job["params"], job["pitch"], job["velocity"], job["seed"])
+
+
+_GAINS: dict = {}
+
+
 def _render(job: dict, audio_dir: Path) -> dict:
-    """Synthesise one note, write its WAV, return its examples.json record (real field order)."""
-    y, q = synth_note(job["params"], job["pitch"], job["velocity"], job["seed"])
+    """Make one note, write its WAV, return its examples.json record (real field order)."""
+    y, q = _play(job)
     name = note_name(job["instrument_str"], job["pitch"], job["velocity"])
     y16 = np.round(y * 32767.0).astype("<i2")
     (audio_dir / f"{name}.wav").write_bytes(_wav_bytes(y16, SR))
@@ -217,7 +280,7 @@ def _write_split(jobs: list, tmp_split: Path, workers: int, progress: bool) -> N
 
 
 def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | None = None,
-                     progress: bool = True) -> Path:
+                     progress: bool = True, sound: str = "sampled") -> Path:
     """Write mini-NSynth (train, valid, test) under ``root`` in the real NSynth on-disk format.
 
     Parameters
@@ -236,6 +299,11 @@ def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | 
         depend on it.
     progress : bool
         Show a progress bar.
+    sound : {'sampled', 'additive'}
+        ``sampled``: the instruments of the General MIDI SoundFont, played as NSynth was made
+        (:mod:`coursekit.data.mini_nsynth_sampled`; ``default`` is 1980/297/297 notes of the
+        ~100 programs with an NSynth family, each instrument in one split). ``additive``: the
+        synthesised families described above.
 
     Returns
     -------
@@ -257,16 +325,19 @@ def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | 
     """
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    if sound not in SOUNDS:
+        raise ValueError(f"unknown sound {sound!r}; choose one of {', '.join(SOUNDS)}")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     marker = root / "mini-nsynth.json"
     finals = {s: root / f"nsynth-{s}" for s in SPLITS}
     existing = {s: d for s, d in finals.items() if d.exists()}
     made = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
-    if existing and made and (made.get("size"), made.get("seed")) != (size, seed):
+    if existing and made and (made.get("size"), made.get("seed"), made.get("sound", "additive")) != (size, seed, sound):
         raise ValueError(
-            f"{root} already holds mini-NSynth of size {made.get('size')!r}, seed {made.get('seed')}; "
-            f"asked for size {size!r}, seed {seed}. Delete that folder or choose another --root.")
+            f"{root} already holds mini-NSynth of size {made.get('size')!r}, seed {made.get('seed')}, "
+            f"sound {made.get('sound', 'additive')!r}; asked for size {size!r}, seed {seed}, sound {sound!r}. "
+            "Delete that folder or choose another --root.")
     for s, d in existing.items():
         if not _split_complete(d):
             raise ValueError(f"{d} exists but is incomplete (examples.json missing or unreadable, "
@@ -281,7 +352,7 @@ def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | 
         raise ValueError(f"{root} holds part of a mini-NSynth made by an earlier version "
                          f"({made.get('version')}, now {VERSION}); delete it and run again")
 
-    jobs = _plan(size, seed)
+    jobs = _plan(size, seed) if sound == "additive" else _plan_sampled(size, seed)
     if workers is None:
         workers = 1 if size == "smoke" else min(2, os.cpu_count() or 1)
     tmp = root / f".tmp-mini-nsynth-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -295,6 +366,7 @@ def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | 
                 if not _split_complete(finals[s]):   # another process put an incomplete one there
                     raise
         summary = {"made_with": "coursekit.data.mini_nsynth", "size": size, "seed": seed, "version": VERSION,
+                   "sound": sound,
                    "notes": {s: len(jobs[s]) for s in SPLITS},
                    "instruments": {s: len({j["instrument_str"] for j in jobs[s]}) for s in SPLITS}}
         tmp_marker = tmp / "mini-nsynth.json"

@@ -23,8 +23,8 @@ What this player follows of the SoundFont 2.04 specification:
 
 What it leaves out: the modulation envelope and LFOs (vibrato, filter sweeps), non-default
 modulators, reverb and chorus sends, pan (the output is mono) and 24-bit samples. Interpolation
-is linear, at three times the output rate, then low-passed down, which keeps aliasing of
-high notes far below the note.
+is linear; each recording is first low-passed below the output's Nyquist frequency divided by
+how much faster it is read, so that a note played high folds no partial back down.
 
 Example
 -------
@@ -48,7 +48,6 @@ from scipy import signal
 __all__ = ["SoundFont", "Zone", "general_midi_path", "DRUM_BANK"]
 
 DRUM_BANK = 128          # General MIDI: the percussion kits are bank 128
-OVERSAMPLE = 3           # render at 3x the output rate, then low-pass down
 
 # generator numbers of the specification (section 8.1.2) that this player reads
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
@@ -254,44 +253,46 @@ class SoundFont:
             return np.zeros(n, np.float32)
         root_key = z.get(_ROOT_KEY) if z.get(_ROOT_KEY) >= 0 else root
         cents = (pitch - root_key) * z.get(_SCALE_TUNING) + 100 * z.get(_COARSE_TUNE) + z.get(_FINE_TUNE) + correction
-        fs = sr * OVERSAMPLE
-        step = 2.0 ** (cents / 1200.0) * rate / fs        # samples of the recording per output sample
-        m = n * OVERSAMPLE
-        pos = np.arange(m, dtype=np.float64) * step
+        shift = 2.0 ** (cents / 1200.0)                  # how much faster the recording is read
+        step = shift * rate / sr                          # samples of the recording per output sample
+        seg = self._band_limited(z.sample, start, end, rate, min(0.45 * sr / shift, 0.5 * rate))
+        pos = np.arange(n, dtype=np.float64) * step
         mode = z.get(_SAMPLE_MODES) & 3
         loop = mode in (1, 3) and start <= lstart < lend <= end and lend - lstart >= 2
         length = end - start
-        rel = pos.copy()
+        rel = pos
         if loop:
             ls, le = lstart - start, lend - start
-            if mode == 3:                                 # loop while held, then play on from the loop
-                held_at = int(held * fs)
-                beyond = rel >= ls
-                wrapped = ls + np.mod(rel - ls, le - ls)
-                rel = np.where(beyond, wrapped, rel)
-                if held_at < m:                           # after release: continue past loop end
-                    off = rel[held_at] if held_at > 0 else 0.0
-                    rel[held_at:] = off + (pos[held_at:] - pos[held_at])
+            wrapped = np.where(pos >= ls, ls + np.mod(pos - ls, le - ls), pos)
+            if mode == 3 and int(held * sr) < n:          # loop while held, then play on past the loop
+                k = max(int(held * sr), 0)
+                rel = np.concatenate([wrapped[:k], (wrapped[k] if k else 0.0) + (pos[k:] - pos[k])])
             else:
-                rel = np.where(rel >= ls, ls + np.mod(rel - ls, le - ls), rel)
+                rel = wrapped
         valid = rel < length - 1
         i = np.minimum(rel.astype(np.int64), length - 2)
         frac = (rel - i).astype(np.float32)
-        seg = self.data[start:end]
         y = (seg[i] * (1.0 - frac) + seg[i + 1] * frac) * valid
-        y *= self._envelope(z, pitch, velocity, held, m, fs)
+        y *= self._envelope(z, pitch, velocity, held, n, sr)
         # filter: the zone's cut-off, lowered for soft notes (the default velocity modulator)
         fc_cents = z.get(_FILTER_FC) - 2400.0 * (1.0 - velocity / 127.0)
         fc = 8.176 * 2.0 ** (fc_cents / 1200.0)
         if fc < 0.45 * sr:
             q_db = max(z.get(_FILTER_Q), 0) / 10.0
             q = max(0.5, 0.7071 * 10.0 ** (q_db / 20.0))
-            sos = signal.iirfilter(2, fc, btype="low", ftype="butter", fs=fs, output="sos") if q_db == 0 \
-                else _resonant_lowpass(fc, q, fs)
-            y = signal.sosfilt(sos, y)
-        y = signal.resample_poly(y, 1, OVERSAMPLE).astype(np.float32)[:n]
+            y = signal.sosfilt(_resonant_lowpass(fc, q, sr), y).astype(np.float32)
         atten_db = z.get(_ATTENUATION) / 10.0 + 40.0 * np.log10(127.0 / max(1, velocity))
         return y * np.float32(10.0 ** (-atten_db / 20.0))
+
+    @functools.lru_cache(maxsize=256)
+    def _band_limited(self, sample: int, start: int, end: int, rate: int, cutoff: float) -> np.ndarray:
+        """The recording low-passed below ``cutoff`` Hz (at its own rate), so that reading it
+        faster or at a lower output rate folds nothing back below the output's Nyquist."""
+        seg = self.data[start:end]
+        if cutoff >= 0.45 * rate:
+            return seg
+        sos = signal.butter(8, cutoff, btype="low", fs=rate, output="sos")
+        return signal.sosfilt(sos, seg).astype(np.float32)
 
     @staticmethod
     def _envelope(z: Zone, pitch: int, velocity: int, held: float, m: int, fs: int) -> np.ndarray:
