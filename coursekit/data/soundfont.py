@@ -51,7 +51,8 @@ DRUM_BANK = 128          # General MIDI: the percussion kits are bank 128
 
 # generator numbers of the specification (section 8.1.2) that this player reads
 _START, _END, _LOOP_START, _LOOP_END, _START_COARSE = 0, 1, 2, 3, 4
-_FILTER_FC, _FILTER_Q, _END_COARSE = 8, 9, 12
+_FILTER_FC, _FILTER_Q, _MOD_ENV_TO_FC, _END_COARSE = 8, 9, 11, 12
+_MOD_DELAY, _MOD_ATTACK, _MOD_HOLD, _MOD_DECAY, _MOD_SUSTAIN, _MOD_RELEASE, _MOD_KEY_HOLD, _MOD_KEY_DECAY = range(25, 33)
 _DELAY, _ATTACK, _HOLD, _DECAY, _SUSTAIN, _RELEASE, _KEY_HOLD, _KEY_DECAY = range(33, 41)
 _INSTRUMENT, _KEY_RANGE, _VEL_RANGE, _LOOP_START_COARSE = 41, 43, 44, 45
 _ATTENUATION, _LOOP_END_COARSE, _COARSE_TUNE, _FINE_TUNE = 48, 50, 51, 52
@@ -62,7 +63,9 @@ _UNSIGNED = (_INSTRUMENT, _SAMPLE_ID, _SAMPLE_MODES)
 _INSTRUMENT_ONLY = {_START, _END, _LOOP_START, _LOOP_END, _START_COARSE, _END_COARSE,
                     _LOOP_START_COARSE, _LOOP_END_COARSE, _SAMPLE_MODES, 46, 47, 57, _ROOT_KEY}
 _DEFAULTS = {_FILTER_FC: 13500, _DELAY: -12000, _ATTACK: -12000, _HOLD: -12000, _DECAY: -12000,
-             _RELEASE: -12000, _SCALE_TUNING: 100, _ROOT_KEY: -1}
+             _RELEASE: -12000, _MOD_DELAY: -12000, _MOD_ATTACK: -12000, _MOD_HOLD: -12000,
+             _MOD_DECAY: -12000, _MOD_RELEASE: -12000, _SCALE_TUNING: 100, _ROOT_KEY: -1}
+BLOCK = 128              # the filter's cut-off is updated every BLOCK output samples
 
 
 def general_midi_path() -> Path:
@@ -275,12 +278,19 @@ class SoundFont:
         y = (seg[i] * (1.0 - frac) + seg[i + 1] * frac) * valid
         y *= self._envelope(z, pitch, velocity, held, n, sr)
         # filter: the zone's cut-off, lowered for soft notes (the default velocity modulator)
+        # and opened by the modulation envelope (a piano's strike is brighter than its tail)
         fc_cents = z.get(_FILTER_FC) - 2400.0 * (1.0 - velocity / 127.0)
-        fc = 8.176 * 2.0 ** (fc_cents / 1200.0)
-        if fc < 0.45 * sr:
+        sweep = z.get(_MOD_ENV_TO_FC)
+        blocks = -(-n // BLOCK)
+        if sweep:
+            env = self._mod_envelope(z, pitch, held, blocks, sr / BLOCK)
+            fc = 8.176 * 2.0 ** ((fc_cents + sweep * env) / 1200.0)
+        else:
+            fc = np.full(blocks, 8.176 * 2.0 ** (fc_cents / 1200.0))
+        if fc.min() < 0.45 * sr:
             q_db = max(z.get(_FILTER_Q), 0) / 10.0
             q = max(0.5, 0.7071 * 10.0 ** (q_db / 20.0))
-            y = signal.sosfilt(_resonant_lowpass(fc, q, sr), y).astype(np.float32)
+            y = _lowpass_blocks(y, np.minimum(fc, 0.45 * sr), q, sr)
         atten_db = z.get(_ATTENUATION) / 10.0 + 40.0 * np.log10(127.0 / max(1, velocity))
         return y * np.float32(10.0 ** (-atten_db / 20.0))
 
@@ -293,6 +303,31 @@ class SoundFont:
             return seg
         sos = signal.butter(8, cutoff, btype="low", fs=rate, output="sos")
         return signal.sosfilt(sos, seg).astype(np.float32)
+
+    @staticmethod
+    def _mod_envelope(z: Zone, pitch: int, held: float, m: int, rate: float) -> np.ndarray:
+        """The modulation envelope (generators 25–32), 0..1, at ``rate`` values per second:
+        linear attack, hold, linear decay to the sustain level, linear release."""
+        delay = _timecents(z.get(_MOD_DELAY))
+        attack = _timecents(z.get(_MOD_ATTACK))
+        hold = _timecents(z.get(_MOD_HOLD) + (60 - pitch) * z.get(_MOD_KEY_HOLD))
+        decay = _timecents(z.get(_MOD_DECAY) + (60 - pitch) * z.get(_MOD_KEY_DECAY))
+        release = max(_timecents(z.get(_MOD_RELEASE)), 0.006)
+        sustain = 1.0 - min(max(z.get(_MOD_SUSTAIN), 0), 1000) / 1000.0
+        t = np.arange(m) / rate
+        ta = t - delay
+        env = np.where(ta < attack, np.clip(ta / max(attack, 1e-9), 0.0, 1.0), 1.0)
+        td = ta - attack - hold
+        if decay > 0:
+            env = np.where(td > 0, np.maximum(1.0 - td / decay, sustain), env)
+        else:
+            env = np.where(td > 0, sustain, env)
+        env = np.where(t < delay, 0.0, env)
+        k = int(held * rate)
+        if k < m:
+            level = env[k - 1] if k > 0 else 0.0
+            env[k:] = np.maximum(level * (1.0 - (t[k:] - t[k]) / release), 0.0)
+        return env
 
     @staticmethod
     def _envelope(z: Zone, pitch: int, velocity: int, held: float, m: int, fs: int) -> np.ndarray:
@@ -358,14 +393,23 @@ class SoundFont:
         return y
 
 
-def _resonant_lowpass(fc: float, q: float, fs: float) -> np.ndarray:
-    """A 2-pole resonant low-pass (RBJ cookbook) as one second-order section."""
+def _lowpass_blocks(y: np.ndarray, fc: np.ndarray, q: float, fs: float) -> np.ndarray:
+    """A 2-pole resonant low-pass (RBJ cookbook) whose cut-off ``fc[j]`` holds for block ``j``
+    of ``BLOCK`` samples; the filter's state carries from block to block."""
     w = 2 * np.pi * fc / fs
     alpha = np.sin(w) / (2 * q)
-    b0 = (1 - np.cos(w)) / 2
-    a = np.array([1 + alpha, -2 * np.cos(w), 1 - alpha])
-    b = np.array([b0, 1 - np.cos(w), b0])
-    return np.concatenate([b / a[0], a / a[0]])[None, :]
+    cos = np.cos(w)
+    a0 = 1 + alpha
+    b = np.stack([(1 - cos) / 2, 1 - cos, (1 - cos) / 2], axis=1) / a0[:, None]
+    a = np.stack([np.ones_like(a0), -2 * cos / a0, (1 - alpha) / a0], axis=1)
+    out = np.empty(len(y), np.float32)
+    zi = np.zeros(2)
+    for j in range(len(fc)):
+        seg = y[j * BLOCK:(j + 1) * BLOCK]
+        if not len(seg):
+            break
+        out[j * BLOCK:j * BLOCK + len(seg)], zi = signal.lfilter(b[j], a[j], seg, zi=zi)
+    return out
 
 
 @functools.lru_cache(maxsize=1)
