@@ -1,7 +1,8 @@
 """The sounds of mini-GTZAN: melodic instruments (additive, FM and subtractive synthesis), a
 distorted power chord, drums from noise and sine sweeps, and :class:`Song`, a mixing buffer with
-a musical clock that the genres of :mod:`coursekit.data.mini_gtzan_genres` play into.
-Importable from :mod:`coursekit.data.mini_gtzan` too.
+a musical clock that the genres of :mod:`coursekit.data.mini_gtzan_genres` play into. A song made
+with ``sound="sampled"`` plays the SoundFont's instruments instead
+(:mod:`coursekit.data.mini_gtzan_sampled`). Importable from :mod:`coursekit.data.mini_gtzan` too.
 """
 
 from __future__ import annotations
@@ -233,10 +234,18 @@ class Song:
     The excerpt written to disk starts ``start_bars`` into the song (GTZAN clips are cut out of
     whole songs). ``swing`` moves the off-beat 8th notes (0.5 = straight, 0.67 = triplet
     shuffle); ``swing16`` does the same for off-beat 16ths (hip-hop's lazy feel).
+
+    ``sound`` is ``"additive"`` (the synthesis of this module) or ``"sampled"`` (the SoundFont's
+    instruments, drums from kit ``kit``, see :mod:`coursekit.data.mini_gtzan_sampled`). Both
+    draw the same random numbers, so one seed composes the same song in either sound.
     """
 
     def __init__(self, rng, n: int, sr: int, bpm: float, beats_per_bar: int = 4,
-                 swing: float = 0.5, swing16: float = 0.5, start_bars: float = 0.0):
+                 swing: float = 0.5, swing16: float = 0.5, start_bars: float = 0.0,
+                 sound: str = "additive", kit: int = 0):
+        if sound not in ("additive", "sampled"):
+            raise ValueError(f"unknown sound {sound!r}; choose additive or sampled")
+        self.sound, self.kit = sound, kit
         self.rng, self.n, self.sr = rng, n, sr
         self.bpm, self.beat_s = bpm, 60.0 / bpm
         self.steps = 4 * beats_per_bar
@@ -276,13 +285,18 @@ class Song:
             if len(pattern) != self.steps:
                 raise ValueError(f"drum pattern {pattern!r} has {len(pattern)} steps, need {self.steps}")
             kit = "kick" if name.startswith("kick") else name
-            if name not in self._kit:
+            if name not in self._kit:  # made in either sound: its random draws are the song's
                 self._kit[name] = drum(name, self.sr, self.rng)
             for step, ch in enumerate(pattern):
                 if ch in _VELOCITY:
                     vel = _VELOCITY[ch] * self.rng.uniform(0.85, 1.0)
                     g = (gains or {}).get(name, (gains or {}).get(kit, 1.0))
-                    self.place(self._kit[name], self.time(bar, step) + self.jitter(humanize), g * vel)
+                    hit = self._kit[name]
+                    if self.sound == "sampled":
+                        from .mini_gtzan_sampled import sampled_drum
+
+                        hit = sampled_drum(name, vel, self.sr, self.kit)
+                    self.place(hit, self.time(bar, step) + self.jitter(humanize), g * vel)
 
     # -- pitched notes ------------------------------------------------------------------------
     def note(self, inst: str, midi, bar: float, step: float, steps: float, vel: float = 0.8,
@@ -291,8 +305,14 @@ class Song:
         seconds = steps / 4 * self.beat_s + ring
         n = max(64, int(round(seconds * self.sr / 64)) * 64)  # rounded: more cache hits
         v = round(float(np.clip(vel, 0.05, 1.0)), 1)
-        key = (inst, tuple(midi) if isinstance(midi, (list, tuple)) else midi, n, v,
+        key = (inst, tuple(midi) if isinstance(midi, (list, tuple)) else midi, n, v, ring,
                tuple(sorted(kw.items())))
+        if key not in self._cache and self.sound == "sampled":
+            from .mini_gtzan_sampled import sampled_note, sampled_power_chord
+
+            held = max(n / self.sr - ring, 0.01)
+            self._cache[key] = (sampled_power_chord(midi, held, ring, v, self.sr, **kw) if inst == "power"
+                                else sampled_note(inst, midi, held, ring, v, self.sr))
         if key not in self._cache:
             if inst == "power":
                 self._cache[key] = power_chord(midi, n, v, self.sr, **kw)
