@@ -1,6 +1,7 @@
 """MAESTRO metadata, MIDI, aligned segments and mini-MAESTRO, against real files where present."""
 
 import hashlib
+import json
 import shutil
 import warnings
 
@@ -240,6 +241,84 @@ def test_mini_maestro_same_seed_same_bytes(mini, tmp_path):
     again = tmp_path / "maestro-v3.0.0"
     assert _digest(again) == _digest(mini)
     assert [p.name for p in tmp_path.iterdir()] == ["maestro-v3.0.0"]
+
+
+def _onset_times(y, sr, hop_s=0.01, n_fft=2048):
+    """Onset peaks of ``y`` (seconds) from the spectral flux of a numpy STFT."""
+    from scipy.ndimage import maximum_filter1d, median_filter
+
+    hop = int(round(hop_s * sr))
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, n_fft // 2), n_fft)[::hop]
+    mag = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1))
+    logm = np.log1p(100 * mag / (mag.max() + 1e-12))
+    flux = np.maximum(np.diff(logm, axis=0, prepend=logm[:1]), 0).sum(axis=1)
+    thr = median_filter(flux, size=21) + 0.1 * flux.max()
+    return np.where((flux == maximum_filter1d(flux, 5)) & (flux > thr))[0] * hop_s
+
+
+def test_mini_maestro_sampled_onsets_line_up(mini):
+    # most chords of the MIDI start within 50 ms of an onset of the audio; shifted MIDI does not
+    for r in read_metadata(mini):
+        y, sr = sf.read(str(mini / r["audio_filename"]))
+        peaks = _onset_times(y.mean(axis=1), sr)
+        on = np.unique(np.round(midi_notes(load_midi(mini / r["midi_filename"]))[:, 0], 2))
+        on = on[np.concatenate([[True], np.diff(on) > 0.03])]
+        hit = [np.mean(np.abs(on[:, None] + shift - peaks[None, :]).min(axis=1) <= 0.05)
+               for shift in (0.0, 0.137)]
+        assert hit[0] >= 0.8 and hit[1] < 0.5, (r["audio_filename"], hit)
+
+
+def test_mini_maestro_sounds_share_midi(mini, tmp_path):
+    make_mini_maestro(tmp_path, size="smoke", seed=0, verbose=False, sound="additive")
+    additive = tmp_path / "maestro-v3.0.0"
+    rows = read_metadata(mini)
+    assert rows == read_metadata(additive)
+    for name in ("maestro-v3.0.0.csv", "maestro-v3.0.0.json"):
+        assert (mini / name).read_bytes() == (additive / name).read_bytes()
+    for r in rows:
+        assert (mini / r["midi_filename"]).read_bytes() == (additive / r["midi_filename"]).read_bytes()
+        a, sr_a = sf.read(str(mini / r["audio_filename"]))
+        b, sr_b = sf.read(str(additive / r["audio_filename"]))
+        assert sr_a == sr_b == 44100 and a.shape == b.shape and not np.array_equal(a, b)
+    marker = ".coursekit-generated.json"
+    assert json.loads((mini / marker).read_text())["sound"] == "sampled"
+    assert json.loads((additive / marker).read_text())["sound"] == "additive"
+
+
+def test_mini_maestro_other_sound_refused(tmp_path, capsys):
+    make_mini_maestro(tmp_path, size="smoke", seed=0, verbose=False, sound="additive")
+    before = _digest(tmp_path / "maestro-v3.0.0")
+    with pytest.raises(ValueError, match="'additive' piano, not 'sampled'"):
+        make_mini_maestro(tmp_path, size="smoke", seed=0, verbose=False)
+    assert cli.main(["data", "make", "mini-maestro", "--root", str(tmp_path), "--size", "smoke"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "delete it" in err[0]
+    assert _digest(tmp_path / "maestro-v3.0.0") == before  # nothing touched
+    with pytest.raises(ValueError, match="unknown sound"):
+        make_mini_maestro(tmp_path / "x", size="smoke", sound="fm")
+
+
+def test_sampled_piano_pedals():
+    from coursekit.data.mini_maestro_sampled import SampledPiano
+
+    piano = SampledPiano()
+    note = np.array([[0.1, 0.4, 60, 80]])  # key up at 0.4 s
+    no_pedal = np.zeros((0, 2))
+    pedal = np.array([[0.05, 127], [2.5, 0]])  # down across the key-up
+
+    def energy(y, t0, t1):
+        return float(np.sum(y[:, int(t0 * 44100): int(t1 * 44100)] ** 2))
+
+    dry = piano.render(note, no_pedal, seconds=3.0, rng=np.random.default_rng(1))
+    held = piano.render(note, pedal, seconds=3.0, rng=np.random.default_rng(1))
+    assert dry.shape == held.shape == (2, 3 * 44100 + 1)
+    assert np.allclose(dry[:, :int(0.39 * 44100)], held[:, :int(0.39 * 44100)])  # same until key-up
+    assert energy(held, 0.85, 0.95) > 20 * energy(dry, 0.85, 0.95)  # 0.5 s after the key-up
+    soft = piano.render(note, pedal, np.array([[0.0, 127], [1.0, 0]]), seconds=3.0,
+                        rng=np.random.default_rng(1))
+    assert energy(soft, 0.1, 0.4) < 0.7 * energy(held, 0.1, 0.4)  # una corda: quieter
+    again = SampledPiano().render(note, pedal, seconds=3.0, rng=np.random.default_rng(1))
+    assert np.array_equal(again, held)
 
 
 def test_check_names_broken_files(mini, tmp_path):

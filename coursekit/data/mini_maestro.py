@@ -16,7 +16,9 @@ Three stages, each a few readable functions:
    the accompaniment by a few milliseconds; velocities follow phrase arches and metrical
    accents; the sustain pedal changes with each harmony (up just after the new chord, down
    again a moment later), and quiet passages sometimes take the soft pedal.
-3. **Synthesize** (:class:`PianoSynth`): an additive piano. Partials are stretched by string
+3. **Play**: by default the General MIDI SoundFont's piano with its sustain and soft pedals
+   (:mod:`coursekit.data.mini_maestro_sampled`); ``sound="additive"`` gives
+   :class:`PianoSynth`, an additive piano. Partials are stretched by string
    stiffness (``f_k = k f0 sqrt(1 + B k^2)``), decay in two stages and faster the higher they
    are, beat slightly (detuned unison strings), start with a hammer knock, get brighter with
    velocity, and are damped at key release unless the sustain pedal holds them (strings above
@@ -56,6 +58,7 @@ KEY_NAMES = {"major": ("C", "D-flat", "D", "E-flat", "E", "F", "F-sharp", "G", "
                        "B-flat", "B"),
              "minor": ("C", "C-sharp", "D", "E-flat", "E", "F", "F-sharp", "G", "G-sharp", "A",
                        "B-flat", "B")}
+SOUNDS = ("sampled", "additive")
 NICKNAMES = ("The Brook", "Rain", "Lullaby", "Fireflies", "The Mill")
 
 # form name -> (tempo range in quarter-note bpm, beats per bar, accompaniment patterns)
@@ -492,7 +495,21 @@ def _assign_splits(n: int) -> list[str]:
     return ["train"] * (n - n_test - n_valid) + ["validation"] * n_valid + ["test"] * n_test
 
 
-def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool = True) -> Path:
+def _made_with(folder: Path) -> str | None:
+    """The ``sound`` of the mini-MAESTRO in ``folder`` (``None`` if there is none)."""
+    from .download import MARKER
+
+    try:
+        made = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(made, dict) or made.get("generator") != "coursekit mini-maestro":
+        return None
+    return made.get("sound", "additive")  # folders made before the SoundFont were additive
+
+
+def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool = True,
+                      sound: str = "sampled") -> Path:
     """Write mini-MAESTRO under ``root``: ``root/maestro-v3.0.0/`` in the real layout.
 
     Parameters
@@ -503,6 +520,13 @@ def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool 
         smoke: 3 performances of about 5 s; default: 24 of about 25 s; full: 100 of about 60 s.
     seed : int
         Same seed, same bytes.
+    verbose : bool
+        Show progress.
+    sound : {'sampled', 'additive'}
+        Who plays the performances: ``'sampled'``, the SoundFont's piano with its sustain and
+        soft pedals (:class:`~coursekit.data.mini_maestro_sampled.SampledPiano`; under the soft
+        pedal a note is played at 80 % of its velocity); ``'additive'``, :class:`PianoSynth`.
+        The MIDI files are the same for both.
 
     Returns
     -------
@@ -512,7 +536,13 @@ def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool 
     Some compositions are performed twice (by different "pianists": other tempo, rubato and
     dynamics, another year); both performances share a split, as in MAESTRO. Written to a
     temporary folder and renamed into place; an earlier copy with the same size and seed is
-    kept (delete it to make it again), a real MAESTRO folder is never touched.
+    kept (delete it to make it again), one made with another ``sound`` is refused, a real
+    MAESTRO folder is never touched.
+
+    Example
+    -------
+    >>> make_mini_maestro("/tmp/m", size="smoke", sound="additive")   # doctest: +SKIP
+    PosixPath('/tmp/m')
     """
     import shutil
     import tempfile
@@ -522,13 +552,19 @@ def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool 
 
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    if sound not in SOUNDS:
+        raise ValueError(f"unknown sound {sound!r}; choose one of {', '.join(SOUNDS)}")
     spec = SIZES[size]
     root = Path(root).expanduser()
-    marker = {"generator": "coursekit mini-maestro", "size": size, "seed": seed}
+    marker = {"generator": "coursekit mini-maestro", "size": size, "seed": seed, "sound": sound}
     refuse_foreign(root / "maestro-v3.0.0")  # never overwrite a real dataset
+    made = _made_with(root / "maestro-v3.0.0")
+    if made is not None and made != sound:
+        raise ValueError(f"{root / 'maestro-v3.0.0'} holds mini-MAESTRO played by the {made!r} "
+                         f"piano, not {sound!r}; delete it or choose another --root")
     if already_made(root / "maestro-v3.0.0", marker):
         if verbose:
-            print(f"{root / 'maestro-v3.0.0'} already holds mini-MAESTRO ({size}, seed {seed}); "
+            print(f"{root / 'maestro-v3.0.0'} already holds mini-MAESTRO ({size}, seed {seed}, {sound}); "
                   "delete it to make it again")
         return root
     root.mkdir(parents=True, exist_ok=True)
@@ -543,7 +579,12 @@ def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool 
         order = plan_rng.permutation(n_comp)  # which compositions go to which split
         split_of = {int(c): comp_split[i] for i, c in enumerate(order)}
 
-        synth = PianoSynth(SAMPLE_RATE)
+        if sound == "additive":
+            synth = PianoSynth(SAMPLE_RATE)
+        else:
+            from .mini_maestro_sampled import SampledPiano
+
+            synth = SampledPiano(SAMPLE_RATE)
         compositions, rows = {}, []
         it = list(enumerate(comp_of_perf))
         try:
@@ -588,9 +629,10 @@ def make_mini_maestro(root, size: str = "default", seed: int = 0, verbose: bool 
         columns = {f: {str(i): r[f] for i, r in enumerate(rows)} for f in FIELDS}
         (out / "maestro-v3.0.0.json").write_text(json.dumps(columns, indent=4, ensure_ascii=False) + "\n",
                                                  encoding="utf-8")
+        played = {"sampled": ", played by the General MIDI SoundFont's piano", "additive": ""}
         (out / "README").write_text(
             "mini-MAESTRO: performances composed, performed and synthesized by coursekit "
-            f"(size {size}, seed {seed}), in the layout of MAESTRO v3.0.0 "
+            f"(size {size}, seed {seed}{played[sound]}), in the layout of MAESTRO v3.0.0 "
             "(https://magenta.tensorflow.org/datasets/maestro). Not real recordings.\n")
         move_into_place(out, root / "maestro-v3.0.0", marker=marker)
     finally:
