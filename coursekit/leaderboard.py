@@ -30,6 +30,17 @@ wall-clock, on this machine: it varies from run to run), FAD with a 95 % bootstr
 FAD-inf for the CREPE, mel and classifier embeddings, pitch accuracy (CREPE within 50 cents;
 the course classifier exact) and family accuracy (classifier).
 
+Real recordings
+---------------
+When real recordings are at hand (:func:`coursekit.eval.realdata.real_sets`: the real GTZAN
+clips and MAESTRO excerpt of ``../shared/realdata``, any real dataset under the data root), each
+row is also judged against each set of them, cut into 4 s clips: FAD with its 95 % interval for
+the same embeddings, in a second table marked as real (``real_fad`` in each row, ``real`` at the
+top of the JSON). A set of fewer than 10 clips, such as the 2 s MAESTRO excerpt, is named and
+left out: a FAD against it measures nothing. The recordings are music, not single notes: those
+figures say how far each model's notes are from real audio, the floor row giving the distance
+of real notes. Without real recordings the JSON and the table are exactly those described above.
+
 Re-running gives the same numbers (fixed seeds, deterministic torch kernels, the same grid);
 only the timing fields differ (:func:`quality_view` drops them). Embeddings are cached on
 disk, so a second run only pays for generating.
@@ -58,7 +69,7 @@ import torch
 
 __all__ = ["GRID_FAMILIES", "GRID_PITCHES", "NOTES_PER_FAMILY", "ModelSpec", "MODEL_SPECS",
            "make_grid", "select_real", "write_subset", "run_leaderboard", "quality_view",
-           "format_table", "cli_leaderboard", "SCHEMA"]
+           "format_table", "format_real_table", "cli_leaderboard", "SCHEMA"]
 
 SCHEMA = 1
 GRID_FAMILIES = ("brass", "flute", "organ", "reed")
@@ -68,6 +79,7 @@ VELOCITY = 100
 NOTE_SECONDS = 4.0
 SEED = 0
 EMBEDDINGS = ("crepe", "mel", "classifier")
+REAL_MAX_FILES = 40  # files of a real set at most (spread evenly): 40 4-s clips of the real GTZAN
 VOLATILE = ("generation_seconds", "audio_seconds_per_second", "timing", "created",
             "load_average", "seconds", "gen", "ref", "samples_dir")
 
@@ -287,9 +299,39 @@ def _evaluate(gen, ref, embeddings, n_boot, progress) -> dict:
                               "seconds")}
 
 
+def _real_fad(rows, sets, work: Path, embeddings, n_boot, progress, log) -> dict | None:
+    """Judge every row's notes against each set of real recordings; adds ``real_fad`` (and
+    ``real_warnings``) to each row; returns the ``real`` entry of the result (``None``: no set)."""
+    from .eval.evaluate import MIN_CLIPS, evaluate_folder
+    from .eval.realdata import CLIP_SECONDS, real_clips, write_clips
+
+    described, left_out = [], []
+    for rset in sets:
+        clips = real_clips(rset, seconds=CLIP_SECONDS, max_files=REAL_MAX_FILES)
+        if len(clips) < MIN_CLIPS:  # a FAD against a clip or two measures nothing
+            left_out.append(f"{rset.name}: {len(clips)} clip(s), fewer than the {MIN_CLIPS} a FAD "
+                            "needs; not judged")
+            log(f"real {left_out[-1]}")
+            continue
+        folder = write_clips(clips, work / f"realaudio-{rset.name}")
+        log(f"real {rset.name}: {len(clips)} clips; evaluating every row against them ...")
+        for row in rows:
+            r = evaluate_folder(row["samples_dir"], folder, embeddings=embeddings, n_boot=n_boot,
+                                with_fad_inf=False, pitch=False, classify=False, seed=SEED,
+                                progress=progress)
+            row.setdefault("real_fad", {})[rset.name] = r["fad"]
+            row.setdefault("real_warnings", {})[rset.name] = r["warnings"]
+        described.append({**rset.describe(), "n_clips": len(clips),
+                          "clip_seconds": max(len(y) for _, y in clips) / 16000.0})
+    if not described:
+        return None
+    return {"what": "FAD of each row's notes against real recordings cut into clips "
+                    "(coursekit.eval.realdata); no FAD-inf", "sets": described, "left_out": left_out}
+
+
 def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, data=None,
                     embeddings=EMBEDDINGS, n_boot: int = 200, progress: bool = True,
-                    log=print) -> dict:
+                    log=print, real=None) -> dict:
     """Sample every model found, evaluate it and the real floor; return the JSON-able result.
 
     Parameters
@@ -308,6 +350,9 @@ def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, 
         data root, else the default-size mini-NSynth).
     embeddings, n_boot :
         Passed to :func:`coursekit.eval.evaluate.evaluate_folder`.
+    real : list of RealSet, optional
+        Real recordings to judge every row against as well (default:
+        :func:`coursekit.eval.realdata.real_sets`; ``()``: none).
     """
     from .data.nsynth import write_nsynth_folder
     from .eval.classifier import DEFAULT_PATH as CLASSIFIER_PATH
@@ -376,7 +421,12 @@ def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, 
     log("real floor (valid vs test): evaluating ...")
     floor_row = {"model": "real (valid vs test)", "samples_dir": str(floor),
                  **_evaluate(floor, ref, embeddings, n_boot, progress)}
-    return {
+    if real is None:
+        from .eval.realdata import real_sets
+
+        real = real_sets()
+    real_entry = _real_fad(rows + [floor_row], real, work, embeddings, n_boot, progress, log)
+    result = {
         "schema": SCHEMA,
         "what": "Every reference model of the course sampled on one grid of notes and judged "
                 "against the same real notes (coursekit.leaderboard)",
@@ -394,6 +444,9 @@ def run_leaderboard(work_dir=None, checkpoint_dir=None, models=None, grid=None, 
                    "load_average": load0, "load_average_end": os.getloadavg()[0],
                    "hardware": hardware(), "torch_threads": torch.get_num_threads()},
     }
+    if real_entry is not None:
+        result["real"] = real_entry
+    return result
 
 
 def quality_view(result: dict) -> dict:
@@ -464,7 +517,35 @@ def format_table(result: dict) -> str:
     for s in result["skipped"]:
         out.append(f"- {s['model']}: not in the table ({s['reason']})")
     out += [f"- {n}" for n in result.get("notes", [])]
+    if result.get("real"):
+        out += ["", format_real_table(result)]
     return "\n".join(out) + "\n"
+
+
+_SOURCES = {"realdata": "realdata folder"}
+
+
+def format_real_table(result: dict) -> str:
+    """The Markdown table of the rows judged against real recordings (``''`` without them)."""
+    sets = (result.get("real") or {}).get("sets") or []
+    if not sets:
+        return ""
+    pairs = [(s["name"], e) for s in sets for e in result["embeddings"]]
+    head = ["model"] + [f"FAD {e} vs real {name} [95% CI]" for name, e in pairs]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in result["models"] + [result["floor"]]:
+        fads = row.get("real_fad") or {}
+        cells = [f"**{row['model']}**"]
+        for name, e in pairs:
+            f = (fads.get(name) or {}).get(e)
+            cells.append("–" if not f else f"{_f(f['fad'])} [{_f(f['ci95'][0])}, {_f(f['ci95'][1])}]")
+        lines.append("| " + " | ".join(cells) + " |")
+    what = "; ".join(f"{s['name']}: {s['n_clips']} clips of up to {s['clip_seconds']:g} s from "
+                     f"{s['files']} real file(s) ({_SOURCES.get(s['source'], s['source'])})" for s in sets)
+    left = "".join(f" Left out: {x}." for x in result["real"].get("left_out", []))
+    return ("Against real recordings (real audio, not the notes above): " + what + ". Lower is "
+            "closer to the real recordings; the last row is the real notes of the floor." + left
+            + "\n\n" + "\n".join(lines) + "\n")
 
 
 def _check_out(stem: Path, overwrite: bool) -> None:

@@ -48,12 +48,13 @@ def fake_checkpoints(tmp_path_factory):
     return folder
 
 
-def _run(tmp_path, root, ckdir):
+def _run(tmp_path, root, ckdir, real=()):
     models = {"tones": L.ModelSpec("tones", "tones.pt", _load, _generate),
               "absent": L.ModelSpec("absent", "absent.pt", _load, _generate)}
     lines = []
     r = L.run_leaderboard(tmp_path, checkpoint_dir=ckdir, models=models, grid=GRID, data=root,
-                          embeddings=("mel",), n_boot=20, progress=False, log=lines.append)
+                          embeddings=("mel",), n_boot=20, progress=False, log=lines.append,
+                          real=real)
     return r, lines
 
 
@@ -95,6 +96,8 @@ def test_leaderboard_schema_table_and_determinism(tmp_path, mini_nsynth_root, fa
     table = L.format_table(r1)
     assert "| **tones** |" in table and "| **real (valid vs test)** |" in table
     assert "absent: not in the table" in table
+    # no real recordings: no real columns, no real keys
+    assert "real" not in r1 and "real_fad" not in row and "Against real recordings" not in table
 
     r2, _ = _run(tmp_path / "b", mini_nsynth_root, fake_checkpoints)
     assert L.quality_view(r1) == L.quality_view(r2)    # same numbers twice
@@ -109,10 +112,52 @@ def test_cli_writes_json_and_markdown(tmp_path, monkeypatch, mini_nsynth_root, f
     def fake_run():  # the command's own run, on the tiny grid and the fake folder
         return real_run(tmp_path / "w", checkpoint_dir=fake_checkpoints, grid=GRID,
                         models={"tones": L.ModelSpec("tones", "tones.pt", _load, _generate)},
-                        data=mini_nsynth_root, embeddings=("mel",), n_boot=20, progress=False)
+                        data=mini_nsynth_root, embeddings=("mel",), n_boot=20, progress=False,
+                        real=())
 
     monkeypatch.setattr(L, "run_leaderboard", fake_run)
     assert main(["leaderboard", "--out", str(tmp_path / "lb")]) == 0
     data = json.loads((tmp_path / "lb.json").read_text())
     assert data["models"][0]["model"] == "tones"
     assert (tmp_path / "lb.md").read_text().startswith("| model |")
+
+
+def _fake_gtzan(root: Path, n: int, seconds: float = 4.2, sr: int = 22050) -> Path:
+    """``n`` GTZAN-format clips (noisy chords) under ``root/genres``, with no course marker."""
+    from coursekit.audio import save
+
+    rng = np.random.default_rng(1)
+    t = np.arange(int(seconds * sr)) / sr
+    for i in range(n):
+        genre = ("blues", "jazz")[i % 2]
+        y = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(100, 2000, 4))
+        y = 0.2 * y / np.abs(y).max() + 0.02 * rng.standard_normal(len(t))
+        save(root / "genres" / genre / f"{genre}.{i:05d}.wav", y.astype(np.float32), sr)
+    return root
+
+
+def test_leaderboard_reports_on_real_recordings(tmp_path, mini_nsynth_root, fake_checkpoints):
+    from coursekit.audio import save, tone
+    from coursekit.eval.realdata import real_sets
+
+    realdata = _fake_gtzan(tmp_path / "realdata", 3, seconds=16.5)     # 4 clips of 4 s a file
+    maestro = realdata / "maestro-v3.0.0"
+    save(maestro / "2018" / "excerpt.wav", tone(440.0, 2.0, 48000, 0.3), 48000)
+    (maestro / "maestro-v3.0.0.csv").write_text("canonical_composer,split,audio_filename\n")
+    sets = real_sets(data_root=tmp_path / "no-root", realdata=realdata)
+    assert [s.name for s in sets] == ["gtzan", "maestro"]
+    r, lines = _run(tmp_path / "w", mini_nsynth_root, fake_checkpoints, real=sets)
+    assert [x["name"] for x in r["real"]["sets"]] == ["gtzan"] and r["real"]["sets"][0]["n_clips"] == 12
+    assert r["real"]["left_out"] == ["maestro: 1 clip(s), fewer than the 10 a FAD needs; not judged"]
+    for entry in (r["models"][0], r["floor"]):
+        f = entry["real_fad"]["gtzan"]["mel"]
+        assert f["fad"] > 0 and f["ci95"][0] <= f["ci95"][1]
+    json.dumps(r)
+    table = L.format_table(r)
+    main, real = table.split("Against real recordings")
+    assert "| **tones** |" in main and "vs real" not in main       # the first table is unchanged
+    assert "| model | FAD mel vs real gtzan [95% CI] |" in real
+    assert "| **tones** |" in real and "| **real (valid vs test)** |" in real
+    assert "gtzan: 12 clips of up to 4 s from 3 real file(s) (realdata folder)" in real
+    assert "Left out: maestro: 1 clip(s)" in real and "vs real maestro" not in real
+    assert L.format_real_table({k: v for k, v in r.items() if k != "real"}) == ""
