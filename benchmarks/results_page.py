@@ -195,6 +195,16 @@ def section_models() -> list[str]:
             out += ["", f"Music at {music['bitrate_bps'] / 1000:.1f} kbps (`{music['command'].strip()}`): " + "; ".join(
                 f"{k.upper()} mel distance {f(music[k]['mel_distance'])}, SI-SDR {f(music[k]['si_sdr_db'], '{:.1f}')} dB, "
                 f"FAD mel {music[k]['fad_mel']:.0f}" for k in ("gtzan", "maestro") if k in music) + "."]
+        real = load("codec_real")
+        if real:
+            out += ["", f"Real recordings at {real['bitrate_bps'] / 1000:.1f} kbps (`{real['command']}`): " + "; ".join(
+                f"{name} ({s['n_clips']} clip{'s' if s['n_clips'] != 1 else ''} of at most {real['clip_seconds']:g} s, "
+                f"{'../shared/realdata' if s['source'] == 'realdata' else 'the data root'}) mel distance "
+                f"{f(s['top_bitrate']['mel_distance'])}, SI-SDR {f(s['top_bitrate']['si_sdr_db'], '{:.1f}')} dB "
+                f"(median {f(s['top_bitrate']['si_sdr_db_median'], '{:.1f}')})"
+                for name, s in real["sets"].items()) + ". The course's goal for real GTZAN is SI-SDR of at "
+                "least 4 dB and mel distance at most 1.2: "
+                + ("met." if all(real.get("checks", {}).values()) else "not met yet.")]
         out.append("")
     tr = load("transformer_eval")
     if tr and "notes" in tr:

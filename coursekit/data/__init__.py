@@ -112,7 +112,8 @@ def dataset_dir(name: str, split: str | None = None, size: str | None = None, se
     if real is not None:
         if verbose:
             made = generated_by(name, real)
-            print(f"Using the offline mini-{name} ({made.get('size')}) in {real}" if made else
+            print(f"Using the offline mini-{name} ({made.get('size')}, {made.get('sound', 'additive')}) in {real}"
+                  if made else
                   f"Using the real {name} data in {real}")
         return real
     size = size or get_profile().data[f"{name}_size"]
@@ -127,7 +128,12 @@ def dataset_dir(name: str, split: str | None = None, size: str | None = None, se
         if mini is None:
             raise FileNotFoundError(f"mini-{name} was generated in {mini_root} but split {split!r} is missing")
     elif verbose:
-        print(f"Using the offline mini-{name} ({size}) in {mini}")
+        made = generated_by(name, mini) or {}
+        sound = made.get("sound", "additive")
+        print(f"Using the offline mini-{name} ({size}, {sound}) in {mini}")
+        if sound != SOUNDS[0]:
+            print(f"  It was made with {sound} sound; the course now makes mini datasets from sampled "
+                  f"instruments. Delete {mini} to have it made again.")
     return mini
 
 

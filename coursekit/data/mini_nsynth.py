@@ -1,12 +1,15 @@
-"""mini-NSynth: an offline stand-in for NSynth, synthesised on the fly in the exact real format.
+"""mini-NSynth: an offline stand-in for NSynth, made on the fly in the exact real format.
 
 :func:`make_mini_nsynth` writes ``nsynth-train/``, ``nsynth-valid/`` and ``nsynth-test/`` with
 ``examples.json`` (the 13 real fields, serialised like the real files) and
 ``audio/<note_str>.wav`` (16-bit, mono, 16 kHz, 64000 frames: 3 s held, 1 s release), so a
 loader written for mini-NSynth reads the real dataset unchanged.
 
-Every one of the 11 families is made by a textbook synthesis method, so the families sound
-different for the reason real instruments do (how they make sound), not because of a label:
+By default (``sound="sampled"``) the notes are played from the recorded instruments of the
+General MIDI SoundFont, as NSynth was made from sample libraries: see
+:mod:`coursekit.data.mini_nsynth_sampled`. With ``sound="additive"`` every one of the 11
+families is made by a textbook synthesis method, so the families sound different for the
+reason real instruments do (how they make sound), not because of a label:
 
 ============  ==============================================================================
 family        how it is synthesised here
@@ -289,9 +292,8 @@ def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | 
         Gets ``nsynth-train/``, ``nsynth-valid/``, ``nsynth-test/`` and ``mini-nsynth.json``
         (what was made: size, seed, version, counts).
     size : {'smoke', 'default', 'full'}
-        ``smoke``: 66/22/22 notes (seconds). ``default``: 1980/297/297 notes of 132 + 33
-        instruments, about 330 MB, under a minute on two CPU cores. ``full``: 7040/990/990
-        notes of 176 + 55 instruments, about 1.2 GB.
+        ``smoke``: 66/22/22 notes (seconds). ``default``: 1980/297/297 notes, about 330 MB,
+        under a minute on two CPU cores. ``full``: about 7000/990/990 notes, about 1.2 GB.
     seed : int
         Same seed, same bytes.
     workers : int, optional
@@ -300,10 +302,11 @@ def make_mini_nsynth(root, size: str = "default", seed: int = 0, workers: int | 
     progress : bool
         Show a progress bar.
     sound : {'sampled', 'additive'}
-        ``sampled``: the instruments of the General MIDI SoundFont, played as NSynth was made
-        (:mod:`coursekit.data.mini_nsynth_sampled`; ``default`` is 1980/297/297 notes of the
-        ~100 programs with an NSynth family, each instrument in one split). ``additive``: the
-        synthesised families described above.
+        ``sampled``: the 104 General MIDI programs with an NSynth family, played from the
+        SoundFont as NSynth was recorded (:mod:`coursekit.data.mini_nsynth_sampled`); each
+        instrument is in one split (``default``: 82 / 11 / 11 instruments). ``additive``: the
+        synthesised families described above (``default``: 132 train instruments, 33 held out,
+        shared by valid and test).
 
     Returns
     -------
