@@ -401,15 +401,24 @@ def anchor_loss(z: torch.Tensor, z_ref: torch.Tensor, mask: torch.Tensor) -> tor
     return ((z - z_ref).pow(2) * m).sum() / (z_ref.pow(2) * m).sum().clamp_min(1e-8)
 
 
+def si_sdr_loss(x_hat: torch.Tensor, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Minus the mean scale-invariant SDR (dB) of x_hat [B, 1, N] against x: rewards the waveform
+    itself (its phase too), which the spectral losses leave free."""
+    x, x_hat = x.flatten(1), x_hat.flatten(1)
+    target = (x_hat * x).sum(1, keepdim=True) / ((x * x).sum(1, keepdim=True) + eps) * x
+    noise = x_hat - target
+    return -(10 * torch.log10((target.pow(2).sum(1) + eps) / (noise.pow(2).sum(1) + eps))).mean()
+
+
 def codec_loss(model: NeuralCodec, x: torch.Tensor, n_q=None, *, mel_fb: torch.Tensor,
                stft_eps: float = STFT_EPS, frame_weight: float = 0.0, anchor: nn.Module | None = None,
-               anchor_weight: float = 0.0) -> tuple[torch.Tensor, dict, torch.Tensor]:
+               anchor_weight: float = 0.0, si_sdr_weight: float = 0.0) -> tuple[torch.Tensor, dict, torch.Tensor]:
     """10 x time L1 + multi-resolution STFT + 0.1 x log-mel + commitment of a batch x [B, 1, N]
     -> ``(loss, {part: float}, x_hat)``. ``stft_eps``: the log-STFT floor (0.01, about -80 dB,
     makes a plucked note's tail count). ``frame_weight`` adds :func:`frame_convergence_loss`.
     ``anchor`` (a frozen earlier encoder) with ``anchor_weight`` adds :func:`anchor_loss` over the
     :func:`loud_frames`: quiet frames may move, loud ones keep their latents, so models trained on
-    those latents still fit."""
+    those latents still fit. ``si_sdr_weight`` adds :func:`si_sdr_loss` (in dB, so about 0.05)."""
     x_hat, codes, commit, z = model(x, n_q)                                   # [B, 1, N], z [B, D, T]
     parts = {"l1": F.l1_loss(x_hat, x), "stft": multires_stft_loss(x_hat, x, eps=stft_eps),
              "mel": mel_loss(x_hat, x, mel_fb), "commit": commit}
@@ -417,6 +426,9 @@ def codec_loss(model: NeuralCodec, x: torch.Tensor, n_q=None, *, mel_fb: torch.T
     if frame_weight:
         parts["frame"] = frame_convergence_loss(x_hat, x)
         total = total + frame_weight * parts["frame"]
+    if si_sdr_weight:
+        parts["si_sdr"] = si_sdr_loss(x_hat, x)
+        total = total + si_sdr_weight * parts["si_sdr"]
     if anchor is not None and anchor_weight:
         with torch.no_grad():
             z_ref = anchor(x)

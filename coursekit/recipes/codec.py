@@ -211,6 +211,7 @@ class CodecFinetune:
     write ``init``'s encoder and codebooks back beside the new decoder (``latent_digest``
     unchanged). ``stft_floor``: the floor of the log-STFT loss (0.01 makes quiet tails count).
     ``frame_loss``: weight of :func:`~coursekit.models.codec.frame_convergence_loss`.
+    ``si_sdr_loss``: weight of :func:`~coursekit.models.codec.si_sdr_loss` (minus SI-SDR in dB).
     ``synthetic_notes``: how many :func:`~coursekit.recipes.codec_data.synthetic_notes` the
     command line adds to the training mix.
 
@@ -228,6 +229,7 @@ class CodecFinetune:
     keep_encoder: bool = False
     stft_floor: float = STFT_EPS
     frame_loss: float = 0.0
+    si_sdr_loss: float = 0.0
     synthetic_notes: int = 0
 
     def __post_init__(self):
@@ -238,7 +240,8 @@ class CodecFinetune:
             raise ValueError(f"--synthetic-notes must be 0 or more, got {self.synthetic_notes}")
         if not self.stft_floor > 0:
             raise ValueError(f"--stft-floor must be positive (the log of 0 is -inf), got {self.stft_floor}")
-        for flag, weight in (("--frame-loss", self.frame_loss), ("--anchor", self.anchor)):
+        for flag, weight in (("--frame-loss", self.frame_loss), ("--anchor", self.anchor),
+                             ("--si-sdr-loss", self.si_sdr_loss)):
             if weight < 0:
                 raise ValueError(f"{flag} is a weight, 0 or more (e.g. 1), got {weight}")
         if (self.freeze_codebooks or self.anchor or self.keep_encoder) and self.init is None:
@@ -309,7 +312,8 @@ def train_codec(cfg: Codec, dataset, steps: int, batch_size: int = 8, lr: float 
                               torch.full((B,), cfg.n_q, device=x.device),
                               torch.randint(1, cfg.n_q + 1, (B,), device=x.device))
         loss, logs, x_hat = codec_loss(model, x, n_q, mel_fb=mel_fb, stft_eps=ft.stft_floor,
-                                       frame_weight=ft.frame_loss, anchor=anchor, anchor_weight=ft.anchor)
+                                       frame_weight=ft.frame_loss, anchor=anchor, anchor_weight=ft.anchor,
+                                       si_sdr_weight=ft.si_sdr_loss)
         if adversarial:              # the discriminator's step first, then the decoder faces it
             d_loss = discriminator_loss(disc, x_hat, x)
             optimizer_step(d_loss, opt_d)
@@ -415,6 +419,8 @@ def add_train_arguments(parser) -> None:
       "makes quiet decaying tails count)")
     a("--frame-loss", type=finite_float, default=None, help="weight of a frame-by-frame spectral convergence "
       "term in which quiet frames count as much as loud ones (e.g. 1; default 0)")
+    a("--si-sdr-loss", type=finite_float, default=None, help="weight of minus the SI-SDR in dB, which "
+      "rewards matching the waveform itself, phase included (e.g. 0.05; default 0)")
     a("--freeze-codebooks", action="store_true", help="with --init, keep the codebooks still while "
       "the encoder and decoder learn (a code keeps its latent)")
     a("--anchor", type=finite_float, default=None, help="with --init, weight of a term keeping the latents "
@@ -429,7 +435,8 @@ def finetune_from_args(args) -> CodecFinetune:
                          freeze_codebooks=args.freeze_codebooks, anchor=args.anchor or 0.0,
                          keep_encoder=args.keep_encoder,
                          stft_floor=STFT_EPS if args.stft_floor is None else args.stft_floor,
-                         frame_loss=args.frame_loss or 0.0, synthetic_notes=args.synthetic_notes or 0)
+                         frame_loss=args.frame_loss or 0.0, si_sdr_loss=args.si_sdr_loss or 0.0,
+                         synthetic_notes=args.synthetic_notes or 0)
 
 
 def train_command(args) -> int:
