@@ -696,3 +696,16 @@ def test_encode_with_a_quantize_hook_gives_what_the_hook_gives():
     assert np.allclose(codec.reconstruct(y, quantize=library_quantizer), codec.reconstruct(y))
     with pytest.raises(ValueError, match="integers"):
         codec.encode(x, quantize=lambda z, cb: z)
+
+
+def test_si_sdr_loss_is_minus_the_metric():
+    """The training term is minus the SI-SDR the benchmarks report, per item, averaged."""
+    from coursekit.models.codec import si_sdr_loss
+    from coursekit.recipes.codec import si_sdr
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 1, 4000)).astype(np.float32)
+    x_hat = (0.7 * x + 0.3 * rng.standard_normal(x.shape)).astype(np.float32)
+    want = -np.mean([si_sdr(a[0], b[0]) for a, b in zip(x, x_hat)])
+    got = float(si_sdr_loss(torch.from_numpy(x_hat), torch.from_numpy(x)))
+    assert abs(got - want) < 1e-3
