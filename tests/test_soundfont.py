@@ -147,3 +147,15 @@ def test_additive_mini_nsynth_stays_available(tmp_path):
     test_notes = json.loads((root / "nsynth-test" / "examples.json").read_text())
     # the additive set keeps NSynth's own layout: valid and test share their instruments
     assert {n["instrument_str"] for n in notes.values()} == {n["instrument_str"] for n in test_notes.values()}
+
+
+def test_each_instrument_keeps_its_split_at_every_size():
+    """A model trained on one size never heard the held-out instruments of another."""
+    from coursekit.data.mini_nsynth import _plan_sampled
+
+    plans = {size: {split: {j["program"] for j in jobs} for split, jobs in _plan_sampled(size, 0).items()}
+             for size in ("smoke", "default", "full")}
+    for size in ("smoke", "default"):
+        for split in ("train", "valid", "test"):
+            assert plans[size][split] <= plans["full"][split], (size, split)
+    assert plans["default"]["valid"] == plans["full"]["valid"] and plans["default"]["test"] == plans["full"]["test"]

@@ -164,8 +164,8 @@ def _plan(size: str, seed: int) -> dict:
 def _plan_sampled(size: str, seed: int) -> dict:
     """The sampled dataset's plan: each General MIDI program is one instrument, in one split.
 
-    Per family (programs shuffled by the seed) the first instrument is valid's, the second
-    test's and the others train's. Each instrument's notes are drawn without repeats from its
+    Per family (programs shuffled by the seed, the same way for every size) the first
+    instrument is valid's, the second test's and the others train's. Each instrument's notes are drawn without repeats from its
     keys times the five velocities.
     """
     from .mini_nsynth_sampled import PROGRAMS, family_programs
@@ -174,8 +174,10 @@ def _plan_sampled(size: str, seed: int) -> dict:
     rng = np.random.default_rng([seed, 25])
     jobs = {s: [] for s in SPLITS}
     inst_ids = rng.permutation(1006)
-    for family in FAMILIES:
-        programs = [int(p) for p in rng.permutation(family_programs(family))]
+    for k, family in enumerate(FAMILIES):
+        # which instrument goes to which split depends on the seed alone, not on the size, so
+        # a model trained on one size never heard the held-out instruments of another
+        programs = [int(p) for p in np.random.default_rng([seed, 25, k]).permutation(family_programs(family))]
         train = programs[2:][:cfg["train_instruments"]] if cfg["train_instruments"] else programs[2:]
         share = np.diff(np.linspace(0, cfg["train_notes"], len(train) + 1).round().astype(int))
         wanted = [("valid", programs[0], cfg["valid_notes"]), ("test", programs[1], cfg["test_notes"])]
