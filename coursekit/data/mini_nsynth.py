@@ -78,7 +78,7 @@ from .nsynth_format import FAMILIES, QUALITIES, SOURCES, _dumps, _wav_bytes, not
 __all__ = ["make_mini_nsynth", "synth_note", "draw_instrument", "SIZES", "FAMILY_SPECS", "VELOCITIES"]
 
 VELOCITIES = (25, 50, 75, 100, 127)
-VERSION = 5                   # bump when the synthesis changes (recorded in mini-nsynth.json)
+VERSION = 6                   # bump when the synthesis changes (recorded in mini-nsynth.json)
 
 #: Instruments per family (train; valid/test share the held-out ones) and notes per instrument.
 SIZES = {
@@ -169,7 +169,9 @@ def _plan_sampled(size: str, seed: int) -> dict:
     keys times the five velocities.
     """
     from .mini_nsynth_sampled import PROGRAMS, family_programs
+    from .soundfont import SoundFont
 
+    sf = SoundFont.general_midi()
     cfg = SAMPLED_SIZES[size]
     rng = np.random.default_rng([seed, 25])
     jobs = {s: [] for s in SPLITS}
@@ -184,7 +186,9 @@ def _plan_sampled(size: str, seed: int) -> dict:
         wanted += [("train", p, int(k)) for p, k in zip(train, share)]
         for split, program, count in wanted:
             _, source, lo, hi = PROGRAMS[program]
-            grid = [(pt, vel) for pt in range(lo, hi + 1) for vel in VELOCITIES]
+            # only keys the SoundFont has a recording for at that velocity (some presets stop
+            # short of the instrument's range or skip a key)
+            grid = [(pt, vel) for pt in range(lo, hi + 1) for vel in VELOCITIES if sf.zones(program, pt, vel)]
             picks = rng.choice(len(grid), size=min(count, len(grid)), replace=False)
             for g in sorted(picks):
                 pitch, vel = grid[g]
