@@ -267,6 +267,14 @@ def section_data_and_fad() -> list[str]:
     out = ["## Data, FAD and set-up", ""]
     pc, fam = load("nsynth_pitch_check"), load("nsynth_family_mfcc")
     if pc and fam:
+        made = {pc.get("sound", "additive"), fam.get("sound", "additive")}
+        ev = load("eval_mini_nsynth")
+        if made != {"sampled"} and ev:
+            vt = ev["valid_vs_test"]
+            out.append("- The next line was measured on the additive mini-NSynth (`--sound additive`). On the "
+                       f"sampled one, CREPE finds {vt['pitch']['crepe_acc']:.0%} of the valid split's notes "
+                       f"within 50 cents, and the classifier names {vt['family']['classifier_acc']:.0%} of their "
+                       f"families (`{ev['command'].strip()}`).")
         out.append(f"- mini-NSynth: CREPE finds {pc['within_50_cents']:.0%} of {pc['notes_checked']} checked "
                    f"notes within 50 cents of their pitch (`{pc['command'].strip()}`); MFCC statistics "
                    f"and a random forest tell the families apart at {fam['test_accuracy_best']:.1%} on "
