@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import SOUNDS
 from .gtzan import GENRES, SAMPLE_RATE
 from .mini_gtzan_genres import (  # noqa: F401
     _CHORD, _DEGREES, _QUALITIES, BLUES, MAJOR, MAJOR_PENTA, MINOR, MINOR_PENTA, PEAK_LEVEL, STYLES,
@@ -52,7 +53,6 @@ from .mini_gtzan_sound import (  # noqa: F401
     power_chord,
 )
 
-SOUNDS = ("sampled", "additive")
 # clips per genre and seconds per clip for each size
 SIZES = {
     "smoke": {"clips": 2, "seconds": 3.0},

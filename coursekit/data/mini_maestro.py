@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import SOUNDS
 from .maestro import FIELDS, SOFT, SUSTAIN, apply_sustain, pedal_intervals
 from .mini_gtzan import MAJOR, MINOR, parse_chord
 
@@ -58,7 +59,6 @@ KEY_NAMES = {"major": ("C", "D-flat", "D", "E-flat", "E", "F", "F-sharp", "G", "
                        "B-flat", "B"),
              "minor": ("C", "C-sharp", "D", "E-flat", "E", "F", "F-sharp", "G", "G-sharp", "A",
                        "B-flat", "B")}
-SOUNDS = ("sampled", "additive")
 NICKNAMES = ("The Brook", "Rain", "Lullaby", "Fireflies", "The Mill")
 
 # form name -> (tempo range in quarter-note bpm, beats per bar, accompaniment patterns)

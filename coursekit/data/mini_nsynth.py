@@ -62,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import SOUNDS
 from .mini_nsynth_dsp import (  # noqa: F401
     HOLD, N, NYQUIST_LIMIT, SR, T, T32, _additive, _adsr, _bandpass, _biquad, _burst, _decaying,
     _ensemble, _highpass, _karplus_strong, _lowpass, _phase, _pluck, _polyblep, _pulse, _rbj,
@@ -96,7 +97,6 @@ SAMPLED_SIZES = {
 }
 
 SPLITS = ("train", "valid", "test")
-SOUNDS = ("sampled", "additive")
 
 
 # =============================================================================================
@@ -165,8 +165,8 @@ def _plan_sampled(size: str, seed: int) -> dict:
     """The sampled dataset's plan: each General MIDI program is one instrument, in one split.
 
     Per family (programs shuffled by the seed, the same way for every size) the first
-    instrument is valid's, the second test's and the others train's. Each instrument's notes are drawn without repeats from its
-    keys times the five velocities.
+    instrument is valid's, the second test's and the others train's. Each instrument's notes
+    are drawn without repeats from its keys times the five velocities.
     """
     from .mini_nsynth_sampled import PROGRAMS, family_programs
     from .soundfont import SoundFont
@@ -183,7 +183,7 @@ def _plan_sampled(size: str, seed: int) -> dict:
         train = programs[2:][:cfg["train_instruments"]] if cfg["train_instruments"] else programs[2:]
         share = np.diff(np.linspace(0, cfg["train_notes"], len(train) + 1).round().astype(int))
         wanted = [("valid", programs[0], cfg["valid_notes"]), ("test", programs[1], cfg["test_notes"])]
-        wanted += [("train", p, int(k)) for p, k in zip(train, share)]
+        wanted += [("train", p, int(n)) for p, n in zip(train, share)]
         for split, program, count in wanted:
             _, source, lo, hi = PROGRAMS[program]
             # only keys the SoundFont has a recording for at that velocity (some presets stop
