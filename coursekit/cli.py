@@ -132,16 +132,20 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     rc.set_defaults(_target=("coursekit.recipes.codec", "reconstruct_command"))
 
     # evaluation -----------------------------------------------------------------------------
-    fa = sub.add_parser("fad", help="Frechet Audio Distance between two folders")
+    fa = sub.add_parser("fad", help="Frechet and Kernel Audio Distance between two folders")
     fa.add_argument("ref")
     fa.add_argument("gen")
     fa.add_argument("--embedding", default="crepe")
+    fa.add_argument("--metric", default="both", choices=["both", "fad", "kad"],
+                    help="FAD, KAD (kernel audio distance) or both (default)")
     fa.add_argument("--json", action="store_true")
     fa.set_defaults(_target=("coursekit.eval.evaluate", "cli_fad"))
-    ev = sub.add_parser("eval", help="FAD plus pitch and family accuracy of a generated folder")
+    ev = sub.add_parser("eval", help="FAD, KAD, pitch and family accuracy of a generated folder")
     ev.add_argument("gen")
     ev.add_argument("--ref", required=True)
     ev.add_argument("--embeddings", default="crepe,mel,classifier")
+    ev.add_argument("--metric", default="both", choices=["both", "fad", "kad"],
+                    help="distances to compute: FAD, KAD or both (default)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(_target=("coursekit.eval.evaluate", "cli_eval"))
 

@@ -17,6 +17,12 @@ What is measured
   names of their files. The printouts show the basic bootstrap interval (:func:`ci_text`, which
   contains the FAD of two identical folders, 0) and FAD-inf with the R² of its line, flagged
   below :data:`POOR_FIT_R2`.
+- **KAD** for each embedding (:mod:`coursekit.eval.kad`): the Kernel Audio Distance of the same
+  frames, 100 x the unbiased squared MMD with a Gaussian kernel whose width is the median
+  distance between reference frames; pairs of frames within one clip are left out (they are not
+  independent draws), and its 95 % interval comes from a bootstrap over clips. About 0 for two
+  sets of one distribution at any size (either sign), where FAD stays above 0. Above
+  :data:`KAD_MAX_FRAMES` frames a set, every k-th frame of each clip is used (``frame_stride``).
 - Every clip is checked first (:mod:`coursekit.eval.clips`): a file that cannot be decoded,
   has no samples or holds NaN/inf samples stops the run with one error naming all such files;
   silent clips are measured and named in a warning.
@@ -45,6 +51,11 @@ The JSON result (schema 1, stable: new keys may be added, none renamed)
                     "fad_inf_r2": float | null, # (fad_inf_clips; null below 8 clips a set)
                     "dim": int, "frames_gen": int, "frames_ref": int,
                     "pooling": "frames"}},
+     "kad": null | {NAME: {"kad": float,        # 100 x unbiased MMD^2 (pairs within a clip left out)
+                           "ci95": [low, high], # bootstrap over clips (percentile)
+                           "bandwidth": float, "bandwidth_from": "reference",
+                           "frames_ref": int, "frames_gen": int, "frame_stride": int,
+                           "clips_ref": int, "clips_gen": int}},
      "pitch": null | {"crepe_acc": float,       # within 50 cents, over notes in CREPE's range
                       "crepe_n": int, "crepe_out_of_range": int, "crepe_unpitched": int,
                       "crepe_median_abs_cents": float | null,
@@ -54,7 +65,7 @@ The JSON result (schema 1, stable: new keys may be added, none renamed)
      "warnings": [str],
      "seconds": float}
 
-``pitch`` and ``family`` are null for a GEN folder without NSynth metadata; ``scores`` is null
+``kad`` is null when it was not asked for (``kad=False``). ``pitch`` and ``family`` are null for a GEN folder without NSynth metadata; ``scores`` is null
 when the classifier cannot be loaded. A NaN becomes null.
 
 Example
@@ -81,13 +92,14 @@ from ..audio import AUDIO_EXTENSIONS
 from ..outputs import UserError
 from .clips import SILENT_RMS, _names, check_readable, embed_folder, list_audio  # noqa: F401
 
-__all__ = ["list_audio", "check_readable", "embed_folder", "fad_with_ci", "fad_inf_clips",
+__all__ = ["list_audio", "check_readable", "embed_folder", "fad_with_ci", "fad_inf_clips", "kad_with_ci",
            "evaluate_folder",
            "evaluate_many", "format_report", "format_leaderboard", "degrade", "write_set",
-           "DEGRADATIONS", "cli_fad", "cli_eval", "ci_text", "fad_inf_text", "SCHEMA",
+           "DEGRADATIONS", "cli_fad", "cli_eval", "ci_text", "fad_inf_text", "kad_text", "SCHEMA",
            "AUDIO_EXTENSIONS", "SILENT_RMS", "POOR_FIT_R2"]
 
 SCHEMA = 1
+KAD_MAX_FRAMES = 20_000  # frames a set that KAD uses at most (its cost grows with their square)
 MIN_CLIPS = 10  # fewer clips than this: the FAD mostly measures which clips happened to be drawn
 POOR_FIT_R2 = 0.8  # FAD-inf whose line fits worse than this is flagged as unreliable
 
@@ -229,6 +241,27 @@ def fad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0, with_fad_i
     return out, sorted(set(notes))
 
 
+def kad_with_ci(ref_clips, gen_clips, n_boot=200, alpha=0.05, seed=0,
+                max_frames: int = KAD_MAX_FRAMES) -> dict:
+    """KAD of two lists of ``(frames, dim)`` clips with a bootstrap interval over clips.
+
+    The per-embedding ``kad`` entry of the JSON result (see the module docstring): pairs of
+    frames within one clip are left out, the bandwidth is the median distance of the reference
+    frames, and above ``max_frames`` frames in either set every ``frame_stride``-th frame of each
+    clip is used. The draws follow the clips' content, not their order.
+    """
+    from .kad import kad_clips
+
+    ref_clips, gen_clips = _content_order(ref_clips), _content_order(gen_clips)
+    total = max(sum(len(c) for c in ref_clips), sum(len(c) for c in gen_clips))
+    stride = max(1, math.ceil(total / max_frames))
+    out = kad_clips([c[::stride] for c in ref_clips], [c[::stride] for c in gen_clips],
+                    n_boot=n_boot if len(ref_clips) >= 2 and len(gen_clips) >= 2 else 0,
+                    alpha=alpha, seed=seed)
+    out["frame_stride"] = stride
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Pitch and family
 # ---------------------------------------------------------------------------------------------
@@ -282,7 +315,7 @@ def _jsonable(x):
 
 def evaluate_folder(gen, ref, embeddings=("crepe", "mel", "classifier"), n_boot=200,
                     with_fad_inf=True, pitch=True, classify=True, seed=0, cache=True,
-                    progress=True) -> dict:
+                    progress=True, kad=True, fad=True) -> dict:
     """Evaluate the clips in ``gen`` against the reference clips in ``ref``.
 
     Parameters
@@ -295,6 +328,8 @@ def evaluate_folder(gen, ref, embeddings=("crepe", "mel", "classifier"), n_boot=
         Bootstrap rounds of the confidence interval (0 to skip).
     with_fad_inf : bool
         Also compute FAD-inf (slower).
+    kad, fad : bool
+        Compute the KAD, the FAD of each embedding (both by default).
     pitch : bool
         Pitch and family accuracy when ``gen`` has NSynth metadata.
     classify : bool
@@ -333,16 +368,23 @@ def evaluate_folder(gen, ref, embeddings=("crepe", "mel", "classifier"), n_boot=
                          "mostly noise: use more clips")
     result = {"schema": SCHEMA, "gen": str(gen), "ref": str(ref), "gen_format": gen_fmt,
               "ref_format": ref_fmt, "n_gen": len(gen_paths), "n_ref": len(ref_paths), "fad": {},
-              "pitch": None, "family": None, "scores": None}
+              "kad": {} if kad else None, "pitch": None, "family": None, "scores": None}
     gen_emb = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CacheNotWritten)  # reported once in the notes below
         for name, model in models.items():
             ref_clips = embed_folder(ref_paths, model, store, progress)
             gen_emb[name] = embed_folder(gen_paths, model, store, progress)
-            result["fad"][name], w = fad_with_ci(ref_clips, gen_emb[name], n_boot=n_boot,
-                                                 seed=seed, with_fad_inf=with_fad_inf)
-            notes += [f"{name}: {m}" for m in w]
+            if fad:
+                result["fad"][name], w = fad_with_ci(ref_clips, gen_emb[name], n_boot=n_boot,
+                                                     seed=seed, with_fad_inf=with_fad_inf)
+                notes += [f"{name}: {m}" for m in w]
+            if kad:
+                try:
+                    result["kad"][name] = kad_with_ci(ref_clips, gen_emb[name], n_boot=n_boot, seed=seed)
+                except ValueError as err:   # e.g. a reference of identical frames: no bandwidth
+                    result["kad"][name] = None
+                    notes.append(f"{name}: no KAD: {err}")
         if pitch and gen_meta is not None and "crepe" not in gen_emb:
             gen_emb["crepe"] = embed_folder(gen_paths, "crepe", store, progress)
     if getattr(store, "write_error", None):
@@ -455,9 +497,11 @@ def evaluate_many(systems: dict, ref, embeddings=("crepe", "mel", "classifier"),
 
 
 def format_leaderboard(results: dict, sort_by: str = "mean_rank") -> str:
-    """One line a system: FAD [95 % interval] per embedding, pitch and family accuracy.
+    """One line a system: FAD [95 % interval] and KAD [95 % interval] per embedding, pitch and
+    family accuracy.
 
-    The interval is the basic bootstrap one (``ci95_basic``, see :func:`ci_text`).
+    The FAD's interval is the basic bootstrap one (``ci95_basic``, see :func:`ci_text`), the
+    KAD's the percentile one (KAD has no sample-size bias to reflect away).
 
     Sorted best first by ``sort_by``: an embedding's name (its FAD), or ``'mean_rank'`` (the
     default: the average of the system's ranks under every embedding, so that no single
@@ -466,6 +510,7 @@ def format_leaderboard(results: dict, sort_by: str = "mean_rank") -> str:
     if not results:
         return "(no systems)"
     names = list(next(iter(results.values()))["fad"])
+    kad_names = list(next(iter(results.values())).get("kad") or {})
     if sort_by == "mean_rank" and names:
         ranks = {s: 0.0 for s in results}
         for n in names:
@@ -486,10 +531,15 @@ def format_leaderboard(results: dict, sort_by: str = "mean_rank") -> str:
             f = r["fad"][n]
             low, high = _basic_ci(f)
             cells.append(f"{_num(f['fad'], '{:.4g}')} [{_num(low, '{:.3g}')}, {_num(high, '{:.3g}')}]")
+        for n in kad_names:
+            k = (r.get("kad") or {}).get(n) or {}
+            low, high = k.get("ci95") or (None, None)
+            cells.append(f"{_num(k.get('kad'), '{:.3g}')} [{_num(low, '{:.3g}')}, {_num(high, '{:.3g}')}]")
         cells.append(_num((r.get("pitch") or {}).get("crepe_acc"), "{:.2f}"))
         cells.append(_num((r.get("family") or {}).get("classifier_acc"), "{:.2f}"))
         rows.append(cells)
-    head = ["system"] + [f"FAD {n} [95% CI, basic]" for n in names] + ["pitch (CREPE)", "family"]
+    head = (["system"] + [f"FAD {n} [95% CI, basic]" for n in names]
+            + [f"KAD {n} [95% CI]" for n in kad_names] + ["pitch (CREPE)", "family"])
     widths = [max(len(str(row[i])) for row in rows + [head]) for i in range(len(head))]
     fmt = lambda row: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
                                 for i, (c, w) in enumerate(zip(row, widths)))
@@ -545,6 +595,13 @@ def format_report(r: dict) -> str:
             ci = f"[{_num(low, '{:.4g}')}, {_num(high, '{:.4g}')}]"
             lines.append(f"{name:<12}{_num(f['fad'], '{:.4g}'):>12}{ci:>26}"
                          f"{_num(f['fad_inf'], '{:.4g}'):>12}{_num(f.get('fad_inf_r2'), '{:.2f}'):>6}")
+    if r.get("kad"):
+        lines.append(f"{'embedding':<12}{'KAD':>12}{'95% CI':>26}{'bandwidth':>12}")
+        for name, k in r["kad"].items():
+            if k is None:
+                continue
+            ci = f"[{_num(k['ci95'][0], '{:.4g}')}, {_num(k['ci95'][1], '{:.4g}')}]"
+            lines.append(f"{name:<12}{_num(k['kad'], '{:.4g}'):>12}{ci:>26}{_num(k['bandwidth'], '{:.4g}'):>12}")
     p = r.get("pitch")
     if p:
         lines.append(f"pitch accuracy: CREPE (+-50 cents) {_num(p['crepe_acc'])} over {p['crepe_n']} notes"
@@ -577,25 +634,48 @@ def _embedding_names(text: str, option: str, single: bool = False) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def kad_text(k: dict | None, fmt: str = "{:.4f}") -> str:
+    """A KAD entry in one line: the value, its interval, and the kernel's bandwidth."""
+    if not k:
+        return "KAD n/a"
+    low, high = k.get("ci95") or (None, None)
+    return (f"KAD = {_num(k['kad'], fmt)}  95% CI [{_num(low, fmt)}, {_num(high, fmt)}] (bootstrap over "
+            f"clips; bandwidth {_num(k['bandwidth'], '{:.4g}')} from the reference)")
+
+
+METRICS = {"both": (True, True), "fad": (True, False), "kad": (False, True)}
+
+
 def cli_fad(args) -> int:
-    """``python -m coursekit fad REF GEN [--embedding NAME] [--json]``."""
+    """``python -m coursekit fad REF GEN [--embedding NAME] [--metric fad|kad|both] [--json]``."""
     (name,) = _embedding_names(args.embedding, "--embedding", single=True)
-    r = evaluate_folder(args.gen, args.ref, embeddings=[name], pitch=False, classify=False)
-    f = r["fad"][name]
+    fad, kad = METRICS[args.metric]
+    r = evaluate_folder(args.gen, args.ref, embeddings=[name], pitch=False, classify=False,
+                        fad=fad, kad=kad)
+    f, k = r["fad"].get(name), (r["kad"] or {}).get(name)
     if args.json:
-        print(json.dumps(f | {"embedding": name, "n_gen": r["n_gen"], "n_ref": r["n_ref"],
-                              "warnings": r["warnings"]}, indent=2))
+        out = {"embedding": name, "n_gen": r["n_gen"], "n_ref": r["n_ref"]}
+        if fad:
+            out.update(f)        # the FAD entry's keys at the top, as before KAD was added
+        if kad:
+            out["kad"] = k
+        print(json.dumps(out | {"warnings": r["warnings"]}, indent=2))
     else:
-        print(f"FAD ({name}) = {f['fad']:.4f}  {ci_text(f)}  {fad_inf_text(f)}  "
-              f"({r['n_ref']} reference clips, {r['n_gen']} generated)")
+        if fad:
+            print(f"FAD ({name}) = {f['fad']:.4f}  {ci_text(f)}  {fad_inf_text(f)}  "
+                  f"({r['n_ref']} reference clips, {r['n_gen']} generated)")
+        if kad:
+            print(f"{kad_text(k).replace('KAD', f'KAD ({name})', 1)}  "
+                  f"({r['n_ref']} reference clips, {r['n_gen']} generated)")
         for w in r["warnings"]:
             print(f"warning: {w}")
     return 0
 
 
 def cli_eval(args) -> int:
-    """``python -m coursekit eval GEN --ref REF [--embeddings a,b] [--json]``."""
+    """``python -m coursekit eval GEN --ref REF [--embeddings a,b] [--metric fad|kad|both] [--json]``."""
     names = _embedding_names(args.embeddings, "--embeddings")
-    r = evaluate_folder(args.gen, args.ref, embeddings=names)
+    fad, kad = METRICS[args.metric]
+    r = evaluate_folder(args.gen, args.ref, embeddings=names, fad=fad, kad=kad)
     print(json.dumps(r, indent=2) if args.json else format_report(r))
     return 0
