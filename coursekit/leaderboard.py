@@ -27,7 +27,9 @@ the default-size mini-NSynth.
 Columns: parameters (and those of the codec a model decodes with), training wall time and
 hardware from each checkpoint's card, generation speed (seconds of audio per second of
 wall-clock, on this machine: it varies from run to run), FAD with a 95 % bootstrap interval and
-FAD-inf for the CREPE, mel and classifier embeddings, pitch accuracy (CREPE within 50 cents;
+FAD-inf for the CREPE, mel and classifier embeddings, KAD (the kernel audio distance,
+:mod:`coursekit.eval.kad`: about 0 for real notes against real notes at any number of clips)
+with its 95 % interval for the same embeddings, pitch accuracy (CREPE within 50 cents;
 the course classifier exact) and family accuracy (classifier).
 
 Real recordings
@@ -35,8 +37,8 @@ Real recordings
 When real recordings are at hand (:func:`coursekit.eval.realdata.real_sets`: the real GTZAN
 clips and MAESTRO excerpt of ``../shared/realdata``, any real dataset under the data root), each
 row is also judged against each set of them, cut into 4 s clips: FAD with its 95 % interval for
-the same embeddings, in a second table marked as real (``real_fad`` in each row, ``real`` at the
-top of the JSON). A set of fewer than 10 clips, such as the 2 s MAESTRO excerpt, is named and
+the same embeddings, and KAD, in a second table marked as real (``real_fad`` and ``real_kad`` in
+each row, ``real`` at the top of the JSON). A set of fewer than 10 clips, such as the 2 s MAESTRO excerpt, is named and
 left out: a FAD against it measures nothing. The recordings are music, not single notes: those
 figures say how far each model's notes are from real audio, the floor row giving the distance
 of real notes. Without real recordings the JSON and the table are exactly those described above.
@@ -295,8 +297,8 @@ def _evaluate(gen, ref, embeddings, n_boot, progress) -> dict:
 
     r = evaluate_folder(gen, ref, embeddings=embeddings, n_boot=n_boot, seed=SEED,
                         progress=progress)
-    return {k: r[k] for k in ("n_gen", "n_ref", "fad", "pitch", "family", "scores", "warnings",
-                              "seconds")}
+    return {k: r[k] for k in ("n_gen", "n_ref", "fad", "kad", "pitch", "family", "scores",
+                              "warnings", "seconds")}
 
 
 def _real_fad(rows, sets, work: Path, embeddings, n_boot, progress, log) -> dict | None:
@@ -320,12 +322,13 @@ def _real_fad(rows, sets, work: Path, embeddings, n_boot, progress, log) -> dict
                                 with_fad_inf=False, pitch=False, classify=False, seed=SEED,
                                 progress=progress)
             row.setdefault("real_fad", {})[rset.name] = r["fad"]
+            row.setdefault("real_kad", {})[rset.name] = r["kad"]
             row.setdefault("real_warnings", {})[rset.name] = r["warnings"]
         described.append({**rset.describe(), "n_clips": len(clips),
                           "clip_seconds": max(len(y) for _, y in clips) / 16000.0})
     if not described:
         return None
-    return {"what": "FAD of each row's notes against real recordings cut into clips "
+    return {"what": "FAD and KAD of each row's notes against real recordings cut into clips "
                     "(coursekit.eval.realdata); no FAD-inf", "sets": described, "left_out": left_out}
 
 
@@ -474,6 +477,13 @@ def _fad_cell(f: dict | None) -> str:
     return f"{_f(f['fad'])} [{_f(lo)}, {_f(hi)}] (∞: {_f(f['fad_inf'])})"
 
 
+def _kad_cell(k: dict | None) -> str:
+    if not k:
+        return "–"
+    lo, hi = k["ci95"]
+    return f"{_f(k['kad'], '{:.3f}')} [{_f(lo, '{:.3f}')}, {_f(hi, '{:.3f}')}]"
+
+
 def _params(row) -> str:
     p, c = row.get("parameters"), row.get("codec_parameters")
     if p is None:
@@ -486,6 +496,7 @@ def format_table(result: dict) -> str:
     embs = result["embeddings"]
     head = (["model", "parameters", "training (card)", "audio s / s"]
             + [f"FAD {e} [95% CI] (FAD-inf)" for e in embs]
+            + [f"KAD {e} [95% CI]" for e in embs]
             + ["pitch acc. CREPE", "pitch acc. classifier", "family acc."])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in result["models"] + [result["floor"]]:
@@ -495,6 +506,7 @@ def format_table(result: dict) -> str:
         cells = ([f"**{row['model']}**", _params(row), train,
                   _f(row.get("audio_seconds_per_second"), "{:.2f}")]
                  + [_fad_cell(row["fad"].get(e)) for e in embs]
+                 + [_kad_cell((row.get("kad") or {}).get(e)) for e in embs]
                  + [_f(p.get("crepe_acc")), _f(p.get("classifier_acc")), _f(fam.get("classifier_acc"))])
         lines.append("| " + " | ".join(cells) + " |")
     g = result["grid"]
@@ -503,8 +515,9 @@ def format_table(result: dict) -> str:
            f"{min(g['pitches'])}..{max(g['pitches'])}; velocity {g['velocity'][0]}; "
            f"{g['seconds']:.0f} s; seed {g['seed']}). Reference: {g['n_notes']} notes of "
            f"{result['reference']['split']} chosen by the grid; the last row is {g['n_notes']} "
-           "valid notes chosen the same way (the floor). FAD intervals: bootstrap over clips "
-           f"({result['n_boot']} rounds). Audio s / s: seconds of audio generated per second on "
+           "valid notes chosen the same way (the floor). FAD and KAD intervals: bootstrap over "
+           f"clips ({result['n_boot']} rounds). KAD: 100 x unbiased MMD², Gaussian kernel of the "
+           "reference frames' median distance; about 0 (either sign) for real notes. Audio s / s: seconds of audio generated per second on "
            f"{result['timing']['hardware']} (load average {result['timing']['load_average']:.1f}). "
            f"The run took {result['timing']['seconds'] / 60:.1f} min "
            f"({result['timing'].get('cpu_seconds', 0) / 60:.1f} min of CPU)."]
@@ -531,14 +544,16 @@ def format_real_table(result: dict) -> str:
     if not sets:
         return ""
     pairs = [(s["name"], e) for s in sets for e in result["embeddings"]]
-    head = ["model"] + [f"FAD {e} vs real {name} [95% CI]" for name, e in pairs]
+    head = (["model"] + [f"FAD {e} vs real {name} [95% CI]" for name, e in pairs]
+            + [f"KAD {e} vs real {name} [95% CI]" for name, e in pairs])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in result["models"] + [result["floor"]]:
-        fads = row.get("real_fad") or {}
+        fads, kads = row.get("real_fad") or {}, row.get("real_kad") or {}
         cells = [f"**{row['model']}**"]
         for name, e in pairs:
             f = (fads.get(name) or {}).get(e)
             cells.append("–" if not f else f"{_f(f['fad'])} [{_f(f['ci95'][0])}, {_f(f['ci95'][1])}]")
+        cells += [_kad_cell((kads.get(name) or {}).get(e)) for name, e in pairs]
         lines.append("| " + " | ".join(cells) + " |")
     what = "; ".join(f"{s['name']}: {s['n_clips']} clips of up to {s['clip_seconds']:g} s from "
                      f"{s['files']} real file(s) ({_SOURCES.get(s['source'], s['source'])})" for s in sets)

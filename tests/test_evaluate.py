@@ -60,10 +60,15 @@ def test_nsynth_folders_fad_and_pitch(folders, monkeypatch, tmp_path):
     assert 0 <= f["ci95_basic"][0] <= f["ci95_basic"][1]
     assert r["pitch"]["crepe_acc"] == 1.0 and r["pitch"]["crepe_n"] == 12
     assert r["pitch"]["crepe_median_abs_cents"] < 20
+    k = r["kad"]["mel"]
+    assert set(k) >= {"kad", "ci95", "bandwidth", "frames_ref", "frames_gen", "frame_stride"}
+    assert k["ci95"][0] <= k["ci95"][1] and k["bandwidth_from"] == "reference"
+    assert k["clips_ref"] == k["clips_gen"] == 12 and k["frame_stride"] == 1
     json.dumps(r)  # JSON-able as it is
     noisy = EV.evaluate_folder(folders["noise"], folders["ref"], embeddings=("mel",), n_boot=0,
                                with_fad_inf=False)
     assert noisy["fad"]["mel"]["fad"] > 3 * f["fad"]
+    assert noisy["kad"]["mel"]["kad"] > k["ci95"][1]
     assert noisy["pitch"]["crepe_acc"] == 0.0 and noisy["pitch"]["crepe_unpitched"] == 12
 
 
@@ -121,8 +126,21 @@ def test_command_line(folders, capsys, tmp_path):
     assert main(["fad", str(folders["ref"]), str(folders["gen"]), "--embedding", "mel", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["embedding"] == "mel" and out["fad"] > 0 and out["n_gen"] == 12
+    assert out["kad"]["kad"] is not None and len(out["kad"]["ci95"]) == 2
     assert main(["fad", str(folders["ref"]), str(folders["gen"]), "--embedding", "mel"]) == 0
-    assert "FAD (mel) =" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "FAD (mel) =" in text and "KAD (mel) =" in text
+    assert main(["fad", str(folders["ref"]), str(folders["gen"]), "--embedding", "mel", "--metric", "kad",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "fad" not in out and out["kad"]["kad"] is not None
+    assert main(["eval", str(folders["gen"]), "--ref", str(folders["ref"]), "--embeddings", "mel",
+                 "--metric", "fad", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kad"] is None and out["fad"]["mel"]["fad"] > 0
+    with pytest.raises(SystemExit) as exit_:   # argparse names the option and its choices
+        main(["fad", str(folders["ref"]), str(folders["gen"]), "--metric", "mmd"])
+    assert exit_.value.code == 2 and "--metric" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "nope"), "--ref", str(folders["ref"])]) == 2
     assert "no such folder" in capsys.readouterr().err
     assert main(["fad", str(folders["ref"]), str(folders["gen"]), "--embedding", "vgg"]) == 2
@@ -162,7 +180,7 @@ def test_write_set_evaluate_many_and_leaderboard(folders, tmp_path):
                                embeddings=("mel",), n_boot=10, with_fad_inf=False, pitch=False,
                                classify=False, progress=False)
     table = EV.format_leaderboard(results).splitlines()
-    assert table[0].startswith("system") and "FAD mel" in table[0]
+    assert table[0].startswith("system") and "FAD mel" in table[0] and "KAD mel" in table[0]
     assert table[2].startswith("gen") and table[3].startswith("noise")  # best first
 
 

@@ -90,11 +90,15 @@ def test_leaderboard_schema_table_and_determinism(tmp_path, mini_nsynth_root, fa
         f = entry["fad"]["mel"]
         assert f["fad"] >= 0 and f["ci95"][0] <= f["ci95"][1]
         assert 0 <= entry["pitch"]["crepe_acc"] <= 1
+        k = entry["kad"]["mel"]
+        assert k["ci95"][0] <= k["ci95"][1] and k["bandwidth"] > 0
     # tones are nothing like the real notes: the model is further away than the floor
     assert row["fad"]["mel"]["fad"] > r1["floor"]["fad"]["mel"]["fad"]
+    assert row["kad"]["mel"]["kad"] > r1["floor"]["kad"]["mel"]["kad"]
     json.dumps(r1)                                      # JSON-able
     table = L.format_table(r1)
     assert "| **tones** |" in table and "| **real (valid vs test)** |" in table
+    assert "| KAD mel [95% CI] |" in table
     assert "absent: not in the table" in table
     # no real recordings: no real columns, no real keys
     assert "real" not in r1 and "real_fad" not in row and "Against real recordings" not in table
@@ -156,7 +160,8 @@ def test_leaderboard_reports_on_real_recordings(tmp_path, mini_nsynth_root, fake
     table = L.format_table(r)
     main, real = table.split("Against real recordings")
     assert "| **tones** |" in main and "vs real" not in main       # the first table is unchanged
-    assert "| model | FAD mel vs real gtzan [95% CI] |" in real
+    assert "| model | FAD mel vs real gtzan [95% CI] | KAD mel vs real gtzan [95% CI] |" in real
+    assert r["models"][0]["real_kad"]["gtzan"]["mel"]["kad"] is not None
     assert "| **tones** |" in real and "| **real (valid vs test)** |" in real
     assert "gtzan: 12 clips of up to 4 s from 3 real file(s) (realdata folder)" in real
     assert "Left out: maestro: 1 clip(s)" in real and "vs real maestro" not in real
