@@ -36,7 +36,7 @@ CHAPTERS = [  # number, notebook, what it teaches, what you leave with
     ("04", "04_neural_codecs", "neural codecs", "autoencoder, VQ, residual VQ, bitrate, EnCodec"),
     ("05", "05_codec_transformer", "codec Transformer", "token layouts, a decoder-only LM, KV cache, top-p, guidance, continuation"),
     ("06", "06_diffusion", "diffusion", "v-prediction, DDIM, guidance, steps vs quality, over codec latents"),
-    ("07", "07_fad_evaluation", "FAD evaluation", "Fréchet distance from scratch, embeddings, bias, FAD-inf, a leaderboard"),
+    ("07", "07_fad_evaluation", "FAD evaluation", "Fréchet distance from scratch, embeddings, bias, FAD-inf, KAD, a leaderboard"),
     ("08", "08_listening_test", "listening test", "MOS and MUSHRA, blinding, a test in ipywidgets, statistics"),
 ]
 
@@ -285,6 +285,19 @@ def section_data_and_fad() -> list[str]:
         out.append(f"- FAD's bias with a known true distance (d={sim['setup']['d']}, n={sim['setup']['n_per_set']}): "
                    f"plain FAD is off by {m['rel_err_plain']:+.0%}, FAD-inf by {m['rel_err_fad_inf']:+.1%} "
                    f"(`{sim['command']}`).")
+    ks = load("kad_speed")
+    if ks:
+        sp, curve = ks["speed"], {r["n"]: r for r in ks["curve"]}
+        lo, hi = min(curve), max(curve)
+        see = ks["smallest_n_that_sees_the_shift"]
+        out.append(f"- KAD, the kernel audio distance: {sp['kad_seconds_median']:.2f} s for 10,000 x 128 against "
+                   f"10,000 x 128 (FAD {sp['fad_seconds_median']:.2f} s). On equal distributions FAD falls from "
+                   f"{curve[lo]['fad_equal']['mean']:.3g} at n = {lo} to {curve[hi]['fad_equal']['mean']:.3g} at "
+                   f"n = {hi}, KAD stays at {curve[lo]['kad_equal']['mean']:+.3f} and "
+                   f"{curve[hi]['kad_equal']['mean']:+.3f}; a planted shift of {ks['shift']} is seen by almost every "
+                   f"draw from n = {see['kad'] or 'never'} with KAD, "
+                   f"{'n = ' + str(see['fad']) if see['fad'] else 'at no n up to ' + str(hi)} with FAD "
+                   "(`python benchmarks/kad_speed.py`).")
     ttfs = load("time_to_first_sound")
     if ttfs and "quiet-machine" in ttfs["runs"]:
         r = ttfs["runs"]["quiet-machine"]

@@ -27,6 +27,10 @@ three modules, built bottom-up in the order the chapter walks through them:
      :func:`bootstrap_ci` (how much the number moves if we had drawn other clips) and
      :func:`per_sample_scores` (which generated clips push the distance up).
 
+- :mod:`coursekit.eval.kad`, beside it: the Kernel Audio Distance, which compares the two sets
+  through a kernel instead of fitting Gaussians (no sample-size bias: about 0 for one
+  distribution at any size), with its bootstrap over clips and per-clip scores.
+
 - :mod:`coursekit.eval.embedding_cache`:
 
   5. :class:`EmbeddingCache`: embeddings are slow to compute, so they are kept on disk, keyed by
