@@ -174,6 +174,15 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     la = lisub.add_parser("analyse", help="MOS/MUSHRA table, Friedman, pairwise Wilcoxon (Holm)")
     la.add_argument("results", nargs="+", help="results file(s); several merge")
     la.add_argument("--fad", default=None, help="JSON {system: fad} to correlate with the ratings")
+    la.add_argument("--systems", nargs="+", default=None, metavar="DIR",
+                    help="the test's folders of samples (one a system): adds which metric (FAD, KAD, "
+                         "mel distance, CREPE pitch) agrees with the ratings, per system and clip")
+    la.add_argument("--real", default=None, metavar="DIR",
+                    help="with --systems: other real notes, the reference of FAD and KAD")
+    la.add_argument("--paired", default=None, metavar="DIR",
+                    help="with --systems: real notes of the same file names (for the mel distance)")
+    la.add_argument("--test-dir", default=None, metavar="DIR",
+                    help="with --systems: the test folder, to find each rated file exactly")
     la.add_argument("--n-boot", type=at_most(positive_int, 100_000, "each round is held in memory"),
                     default=2000)
     la.add_argument("--no-screen", action="store_true", help="keep MUSHRA raters who fail screening")

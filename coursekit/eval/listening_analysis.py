@@ -6,8 +6,9 @@ intervals), :func:`friedman`, :func:`pairwise_wilcoxon` (Holm-corrected), :func:
 (BS.1534 post-screening), :func:`rank_correlation` (FAD against mean rating), the plots
 :func:`plot_ratings` and :func:`plot_fad_vs_rating`, and :func:`analyse` /
 :func:`format_report` for everything at once; :func:`cli_analyse` is
-``python -m coursekit listening analyse``. The statistics themselves are in
-:mod:`coursekit.eval.listening_stats`.
+``python -m coursekit listening analyse`` (with ``--systems``, also the table of
+:mod:`coursekit.eval.metric_agreement`: which metric agrees with the ratings). The statistics
+themselves are in :mod:`coursekit.eval.listening_stats`.
 """
 
 from __future__ import annotations
@@ -510,11 +511,30 @@ def read_fad(path, option: str = "fad file") -> dict:
 
 
 def cli_analyse(args) -> int:
-    """``listening analyse RESULTS... [--fad FILE.json] [--json]``: print the analysis."""
+    """``listening analyse RESULTS... [--fad FILE.json] [--systems DIR... --real DIR [--paired
+    DIR] [--test-dir DIR]] [--json]``: print the analysis, and with ``--systems`` the table of
+    :func:`~coursekit.eval.metric_agreement.metric_agreement`."""
     fad = read_fad(args.fad, option="--fad") if args.fad else None
-    report = analyse(args.results, fad=fad, n_boot=args.n_boot, screen=not args.no_screen)
+    systems = getattr(args, "systems", None)
+    if systems and not getattr(args, "real", None):
+        raise UserError("--systems needs --real DIR: other real notes, the reference of FAD and KAD")
+    res = load_results(args.results)
+    report = analyse(res, fad=fad, n_boot=args.n_boot, screen=not args.no_screen)
+    if systems:
+        from .listening_trials import _system_folders
+        from .metric_agreement import metric_agreement
+
+        if not args.no_screen:
+            res = res.exclude(report.get("excluded", []))
+        report["metric_agreement"] = metric_agreement(
+            res, _system_folders(systems), args.real, paired=args.paired,
+            test=args.test_dir, n_boot=args.n_boot, progress=not args.json)
     if args.json:
         print(json.dumps(report, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
     else:
         print(format_report(report))
+        if systems:
+            from .metric_agreement import format_agreement
+
+            print(format_agreement(report["metric_agreement"]))
     return 0
