@@ -185,23 +185,28 @@ def section_models() -> list[str]:
         out += [f"**The codec** (`{codec['command']}`): {codec['n_notes']} test notes through "
                 f"the reference codec; CREPE hears {f(codec['originals']['crepe_pitch_acc'], '{:.3f}')} "
                 "of the originals at their pitch.", "",
-                "| codebooks | kbps | mel distance | SI-SDR (dB) | CREPE pitch acc. | FAD crepe |", "|---|---|---|---|---|---|"]
+                "| codebooks | kbps | mel distance | SI-SDR (dB) | ViSQOL (MOS-LQO) | CREPE pitch acc. | FAD crepe |",
+                "|---|---|---|---|---|---|---|"]
         for b in codec["bitrates"]:
             out.append(f"| {b['n_q']} | {b['bitrate_bps'] / 1000:.1f} | {f(b['mel_distance'])} | "
-                       f"{f(b['si_sdr_db'], '{:.1f}')} | {f(b['crepe_pitch_acc'], '{:.3f}')} | "
-                       f"{f(b['fad']['crepe'], '{:.3f}')} |")
+                       f"{f(b['si_sdr_db'], '{:.1f}')} | {f(b.get('visqol'))} | "
+                       f"{f(b['crepe_pitch_acc'], '{:.3f}')} | {f(b['fad']['crepe'], '{:.3f}')} |")
+        if codec.get("visqol_command"):
+            out += ["", f"ViSQOL (audio mode, on {codec['bitrates'][0].get('visqol_n', '?')} of the notes, "
+                        f"resampled to 48 kHz): `{codec['visqol_command']}`."]
         music = load("codec_music")
         if music:
             out += ["", f"Music at {music['bitrate_bps'] / 1000:.1f} kbps (`{music['command'].strip()}`): " + "; ".join(
                 f"{k.upper()} mel distance {f(music[k]['mel_distance'])}, SI-SDR {f(music[k]['si_sdr_db'], '{:.1f}')} dB, "
-                f"FAD mel {music[k]['fad_mel']:.0f}" for k in ("gtzan", "maestro") if k in music) + "."]
+                f"ViSQOL {f(music[k].get('visqol'))}, FAD mel {music[k]['fad_mel']:.0f}" for k in ("gtzan", "maestro") if k in music) + "."]
         real = load("codec_real")
         if real:
             out += ["", f"Real recordings at {real['bitrate_bps'] / 1000:.1f} kbps (`{real['command']}`): " + "; ".join(
                 f"{name} ({s['n_clips']} clip{'s' if s['n_clips'] != 1 else ''} of at most {real['clip_seconds']:g} s, "
                 f"{'../shared/realdata' if s['source'] == 'realdata' else 'the data root'}) mel distance "
                 f"{f(s['top_bitrate']['mel_distance'])}, SI-SDR {f(s['top_bitrate']['si_sdr_db'], '{:.1f}')} dB "
-                f"(median {f(s['top_bitrate']['si_sdr_db_median'], '{:.1f}')})"
+                f"(median {f(s['top_bitrate']['si_sdr_db_median'], '{:.1f}')}), ViSQOL "
+                f"{f(s['top_bitrate'].get('visqol'))}"
                 for name, s in real["sets"].items()) + ". The course's goal for real GTZAN is SI-SDR of at "
                 "least 4 dB and mel distance at most 1.2: "
                 + ("met." if all(real.get("checks", {}).values()) else "not met yet.")]

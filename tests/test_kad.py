@@ -140,5 +140,5 @@ def test_visqol_ranks_a_clean_copy_above_a_noisy_one():
     heavy = perceptual.visqol(x, x + 0.2 * rng.normal(size=x.size), sr)
     assert 4.5 < clean <= 5.0
     assert clean > light > heavy >= 1.0
-    with pytest.raises(ValueError, match="at least 0.5 s"):
+    with pytest.raises(ValueError, match="at least 1.0 s"):
         perceptual.visqol(x[:100], x[:100], sr)

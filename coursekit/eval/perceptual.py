@@ -37,7 +37,7 @@ from ..outputs import UserError
 __all__ = ["visqol", "VisqolUnavailable", "VISQOL_SR", "available"]
 
 VISQOL_SR = 48000   # audio mode's sample rate
-MIN_SECONDS = 0.5   # shorter clips leave ViSQOL too few patches to compare
+MIN_SECONDS = 1.0   # shorter clips leave ViSQOL too few patches to compare
 
 
 class VisqolUnavailable(UserError):
