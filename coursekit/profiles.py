@@ -152,6 +152,7 @@ _TABLE = {
         "student_channels": (4, 8, 32),
         "student_train_seconds": (8, 180, 900),  # audio per dataset kept in memory for your codec
         "n_eval_notes": (3, 24, 64),
+        "n_visqol_notes": (2, 8, 24),     # of those, the notes ViSQOL scores at each bitrate (~0.5 s each)
         "vq_steps": (3, 200, 600),        # the plain VQ vs RVQ toy experiment
     },
     "ch05": {
@@ -218,6 +219,10 @@ _TABLE = {
         "n_boot": (20, 200, 1000),           # bootstrap rounds of a confidence interval
         "n_sizes": (4, 6, 8),                # subset sizes of the FAD-inf fit
         "max_models": (4, 8, 16),            # model folders on the leaderboard
+        "kad_sizes": ((50, 100, 200, 400), (50, 100, 200, 500, 1000, 2000),
+                      (50, 100, 200, 500, 1000, 2000)),  # set sizes of the FAD/KAD curves
+        "kad_repeats": (4, 10, 20),          # fresh pairs of sets per size (the curves' spread)
+        "n_listen": (2, 3, 4),               # clips played at each end of the per-clip ranking
     },
     "ch08": {
         "n_items": (2, 5, 12),          # items (notes) a system contributes to the test

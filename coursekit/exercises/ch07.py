@@ -2,7 +2,8 @@
 
 Each check takes the student's function, prints ``PASS: <name>`` or ``FAIL: <name>: <hint>``
 and returns a bool (see :mod:`coursekit.exercises.checks`). The expected values come from
-:mod:`coursekit.eval.fad` and NumPy, so a check never trusts the code it checks.
+:mod:`coursekit.eval.fad`, :mod:`coursekit.eval.kad` and NumPy, so a check never trusts the code
+it checks.
 
 Example
 -------
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..eval import fad
+from ..eval import fad, kad
 from .checks import close, run_check
 
 __all__ = ["check_mean_and_cov", "check_trace_sqrt_product", "check_frechet_distance",
-           "check_fad_inf_fit"]
+           "check_fad_inf_fit", "check_kad"]
 
 
 def _data(n=400, d=5, seed=0, shift=0.0):
@@ -152,4 +153,59 @@ def check_fad_inf_fit(fad_inf_fit) -> bool:
         "line meets zero on that axis (its intercept), and the bias per sample is its slope",
         "NumPy's polynomial fit of degree one returns the slope first and the intercept second; "
         "hand them back in the order (intercept, slope)",
+    ))
+
+
+def _kernel(a, b, gamma, squared=True):
+    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    return np.exp(-gamma * (d2 if squared else np.sqrt(d2)))
+
+
+def check_kad(kad_unbiased) -> bool:
+    """``kad_unbiased(x, y, bandwidth)`` -> 100 x the unbiased MMD² with a Gaussian kernel."""
+
+    def test():
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(60, 5))
+        y = rng.normal(loc=0.3, scale=1.2, size=(45, 5))
+        h = 2.5
+        got = float(kad_unbiased(x, y, h))
+        want = kad.kad(x, y, bandwidth=h)
+        m, n = len(x), len(y)
+        kxx, kyy, kxy = (_kernel(a, b, 1 / (2 * h * h)) for a, b in ((x, x), (y, y), (x, y)))
+        if close(got, 100 * (kxx.mean() + kyy.mean() - 2 * kxy.mean()), rtol=1e-6):
+            raise AssertionError("that is the biased estimate: it keeps the diagonal, the kernel of each "
+                                 "sample with itself (always 1); average over pairs of two different samples")
+        if close(got, 100 * ((kxx.sum() - m) / m ** 2 + (kyy.sum() - n) / n ** 2 - 2 * kxy.mean()), rtol=1e-6):
+            raise AssertionError("the diagonal is out, but you divided by the number of all pairs; a set of "
+                                 "m samples has m (m - 1) ordered pairs of different samples")
+        if close(got, want / 100, rtol=1e-6):
+            raise AssertionError("KAD is reported times 100")
+        for wrong, what in ((kad.kad(x, y, bandwidth=h / np.sqrt(2)), "you divided by h squared"),
+                            (kad.kad(x, y, bandwidth=np.sqrt(h)), "you divided by 2 h, not 2 h squared"),
+                            (kad.kad(x, y, bandwidth=1 / np.sqrt(2 * h * h)), "you multiplied by 2 h squared")):
+            if close(got, wrong, rtol=1e-6):
+                raise AssertionError(f"wrong kernel width: {what}; the kernel is the exponential of minus the "
+                                     "squared distance over twice the bandwidth squared")
+        kd = [_kernel(a, b, 1 / (2 * h * h), squared=False) for a, b in ((x, x), (y, y), (x, y))]
+        if close(got, 100 * ((kd[0].sum() - m) / (m * (m - 1)) + (kd[1].sum() - n) / (n * (n - 1))
+                             - 2 * kd[2].mean()), rtol=1e-6):
+            raise AssertionError("the kernel takes the squared distance, not the distance")
+        if close(got, 100 * ((kxx.sum() - m) / (m * (m - 1)) + (kyy.sum() - n) / (n * (n - 1)) - kxy.mean()),
+                 rtol=1e-6):
+            raise AssertionError("the cross term counts twice: every pair (x, y) also appears as (y, x)")
+        assert close(got, want, rtol=1e-6), (
+            f"expected {want:.6f}, got {got:.6f}; the sets have different sizes (60 and 45): does each "
+            "within-set average use its own set's size?")
+        same = [float(kad_unbiased(rng.normal(size=(200, 3)), rng.normal(size=(200, 3)), 2.0)) for _ in range(20)]
+        assert abs(np.mean(same)) < 0.2, "on equal distributions the estimate should scatter around 0"
+
+    return run_check("kad", test, hint=(
+        "three averages of the kernel: within the reference, within the other set, and across them; "
+        "the two within-set averages run over pairs of two different samples only",
+        "the kernel of two embeddings is the exponential of minus their squared distance over twice the "
+        "bandwidth squared; a set of m samples has m (m - 1) ordered pairs of different samples",
+        "so: sum each within-set kernel matrix, take away its diagonal (every entry of it is one) and "
+        "divide by its number of ordered pairs; add the two, take away twice the mean of the cross "
+        "matrix, and multiply by 100",
     ))
