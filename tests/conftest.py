@@ -5,6 +5,7 @@ the checkout (ignored by git), so a test never touches a student's own folders. 
 are set before any kernel starts, so notebooks run by nbval inherit them.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -52,3 +53,16 @@ def mini_nsynth_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("mini-nsynth")
     make_dataset("mini-nsynth", root, size="smoke", seed=0)
     return root
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """``benchmark_script("codec_eval")``: ``benchmarks/codec_eval.py`` loaded as a module (the
+    benchmarks are scripts, not a package), so a test can call its functions."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

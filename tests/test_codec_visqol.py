@@ -2,7 +2,6 @@
 visqol-python or EnCodec's weights are missing, the real part carrying ViSQOL at every bitrate."""
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,15 +13,7 @@ from coursekit.audio import save, tone
 from coursekit.eval import perceptual
 from coursekit.eval.realdata import real_sets
 
-REPO = Path(__file__).resolve().parents[1]
 SR = 16000
-
-
-def _codec_eval():
-    spec = importlib.util.spec_from_file_location("codec_eval", REPO / "benchmarks" / "codec_eval.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _tiny_codec():
@@ -57,8 +48,8 @@ def offline_encodec(monkeypatch):
 
 
 @pytest.mark.skipif(not perceptual.available(), reason="visqol-python is not installed")
-def test_visqol_scores_on_tiny_input():
-    m = _codec_eval()
+def test_visqol_scores_on_tiny_input(benchmark_script):
+    m = benchmark_script("codec_eval")
     rng = np.random.default_rng(0)
     x = np.sin(2 * np.pi * 440 * np.arange(SR) / SR) * np.exp(-np.arange(SR) / SR)
     noisy = x + 0.05 * rng.standard_normal(SR)
@@ -74,8 +65,9 @@ def test_visqol_scores_on_tiny_input():
                                                                      "visqol_n": 0}
 
 
-def test_missing_visqol_gives_one_line_and_the_other_metrics(no_visqol, offline_encodec, capsys, tmp_path):
-    m = _codec_eval()
+def test_missing_visqol_gives_one_line_and_the_other_metrics(no_visqol, offline_encodec, capsys, tmp_path,
+                                                             benchmark_script):
+    m = benchmark_script("codec_eval")
     n, note = m.visqol_setup(argparse.Namespace(visqol_clips=8))
     out = capsys.readouterr().out.strip().splitlines()
     assert n == 0 and note.startswith("not measured: ") and "visqol-python" in note
@@ -92,8 +84,8 @@ def test_missing_visqol_gives_one_line_and_the_other_metrics(no_visqol, offline_
     json.dumps(r)
 
 
-def test_encodec_offline_is_one_line(offline_encodec, capsys):
-    m = _codec_eval()
+def test_encodec_offline_is_one_line(offline_encodec, capsys, benchmark_script):
+    m = benchmark_script("codec_eval")
     why = m._encodec_part([np.zeros(SR)], SR, 0)
     assert why.startswith("not measured: ") and "not cached (test)" in why
     out = capsys.readouterr().out.strip().splitlines()
@@ -101,8 +93,8 @@ def test_encodec_offline_is_one_line(offline_encodec, capsys):
 
 
 @pytest.mark.skipif(not perceptual.available(), reason="visqol-python is not installed")
-def test_real_part_carries_visqol_at_every_bitrate(offline_encodec, tmp_path):
-    m = _codec_eval()
+def test_real_part_carries_visqol_at_every_bitrate(offline_encodec, tmp_path, benchmark_script):
+    m = benchmark_script("codec_eval")
     sets = _real_gtzan(tmp_path / "real", 3, 1.3)
     args = argparse.Namespace(real_clip_seconds=1.2, real_per_file=1, real_max_files=None, realdata=None,
                               visqol_clips=2)

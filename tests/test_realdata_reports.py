@@ -2,7 +2,6 @@
 and the real part of benchmarks/codec_eval.py on a tiny set."""
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import torch
 from coursekit.audio import save, tone
 from coursekit.eval.realdata import RealSet, real_clips, real_sets, realdata_dir, write_clips
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _fake_gtzan(root: Path, n: int, seconds: float = 1.0, sr: int = 22050) -> Path:
@@ -75,14 +73,7 @@ def test_clips_skip_silence_and_unreadable_files(tmp_path):
         real_clips(rset, seconds=0)
 
 
-def _codec_eval():
-    spec = importlib.util.spec_from_file_location("codec_eval", REPO / "benchmarks" / "codec_eval.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_codec_eval_real_part_end_to_end(tmp_path):
+def test_codec_eval_real_part_end_to_end(tmp_path, benchmark_script):
     from coursekit.models import codec as C
 
     torch.manual_seed(0)
@@ -92,7 +83,7 @@ def test_codec_eval_real_part_end_to_end(tmp_path):
     codec.eval()
     sets = real_sets(data_root=tmp_path / "none", realdata=_fake_gtzan(tmp_path / "real", 2, 0.7))
     args = argparse.Namespace(real_clip_seconds=0.25, real_per_file=2, real_max_files=None, realdata=None)
-    r = _codec_eval().bench_real(codec, args, sets=sets)
+    r = benchmark_script("codec_eval").bench_real(codec, args, sets=sets)
     g = r["sets"]["gtzan"]
     assert g["n_clips"] == 4 and g["clip_lengths_s"] == [0.25] and g["files"] == 2
     assert [row["n_q"] for row in g["bitrates"]] == [1, 2] and g["top_bitrate"] == g["bitrates"][-1]
@@ -100,5 +91,5 @@ def test_codec_eval_real_part_end_to_end(tmp_path):
         assert np.isfinite(row["si_sdr_db"]) and np.isfinite(row["si_sdr_db_median"]) and row["mel_distance"] > 0
     assert set(r["checks"]) == {"gtzan_si_sdr_at_least_4_db", "gtzan_mel_distance_at_most_1_2"}
     json.dumps(r)
-    empty = _codec_eval().bench_real(codec, args, sets=[])
+    empty = benchmark_script("codec_eval").bench_real(codec, args, sets=[])
     assert empty["sets"] == {} and "checks" not in empty

@@ -4,22 +4,14 @@ They must agree with what ``benchmarks/results_page.py`` writes from the committ
 a figure on the page is always the figure a benchmark measured. The README stays a front page.
 """
 
-import importlib.util
 import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("results_page", REPO / "benchmarks" / "results_page.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_results_page_and_readme_table_are_up_to_date():
-    page = _script()
+def test_results_page_and_readme_table_are_up_to_date(benchmark_script):
+    page = benchmark_script("results_page")
     assert (REPO / "RESULTS.md").read_text() == page.page(), \
         "RESULTS.md is out of date: run python benchmarks/results_page.py"
     readme = (REPO / "README.md").read_text()
