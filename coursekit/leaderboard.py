@@ -471,9 +471,11 @@ def _f(v, fmt="{:.2f}"):
 
 
 def _fad_cell(f: dict | None) -> str:
+    """FAD [basic bootstrap interval] (FAD-inf): the interval printed beside a FAD everywhere
+    (:func:`coursekit.eval.evaluate.ci_text`)."""
     if not f:
         return "–"
-    lo, hi = f["ci95"]
+    lo, hi = f.get("ci95_basic") or f["ci95"]
     return f"{_f(f['fad'])} [{_f(lo)}, {_f(hi)}] (∞: {_f(f['fad_inf'])})"
 
 
@@ -495,7 +497,7 @@ def format_table(result: dict) -> str:
     """The Markdown table of a :func:`run_leaderboard` result."""
     embs = result["embeddings"]
     head = (["model", "parameters", "training (card)", "audio s / s"]
-            + [f"FAD {e} [95% CI] (FAD-inf)" for e in embs]
+            + [f"FAD {e} [95% CI, basic] (FAD-inf)" for e in embs]
             + [f"KAD {e} [95% CI]" for e in embs]
             + ["pitch acc. CREPE", "pitch acc. classifier", "family acc."])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -516,7 +518,7 @@ def format_table(result: dict) -> str:
            f"{g['seconds']:.0f} s; seed {g['seed']}). Reference: {g['n_notes']} notes of "
            f"{result['reference']['split']} chosen by the grid; the last row is {g['n_notes']} "
            "valid notes chosen the same way (the floor). FAD and KAD intervals: bootstrap over "
-           f"clips ({result['n_boot']} rounds). KAD: 100 x unbiased MMD², Gaussian kernel of the "
+           f"clips ({result['n_boot']} rounds; FAD's reflected around it, the basic interval). KAD: 100 x unbiased MMD², Gaussian kernel of the "
            "reference frames' median distance; about 0 (either sign) for real notes. Audio s / s: seconds of audio generated per second on "
            f"{result['timing']['hardware']} (load average {result['timing']['load_average']:.1f}). "
            f"The run took {result['timing']['seconds'] / 60:.1f} min "
@@ -544,7 +546,7 @@ def format_real_table(result: dict) -> str:
     if not sets:
         return ""
     pairs = [(s["name"], e) for s in sets for e in result["embeddings"]]
-    head = (["model"] + [f"FAD {e} vs real {name} [95% CI]" for name, e in pairs]
+    head = (["model"] + [f"FAD {e} vs real {name} [95% CI, basic]" for name, e in pairs]
             + [f"KAD {e} vs real {name} [95% CI]" for name, e in pairs])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in result["models"] + [result["floor"]]:
@@ -552,7 +554,8 @@ def format_real_table(result: dict) -> str:
         cells = [f"**{row['model']}**"]
         for name, e in pairs:
             f = (fads.get(name) or {}).get(e)
-            cells.append("–" if not f else f"{_f(f['fad'])} [{_f(f['ci95'][0])}, {_f(f['ci95'][1])}]")
+            lo, hi = (f.get("ci95_basic") or f["ci95"]) if f else (None, None)
+            cells.append("–" if not f else f"{_f(f['fad'])} [{_f(lo)}, {_f(hi)}]")
         cells += [_kad_cell((kads.get(name) or {}).get(e)) for name, e in pairs]
         lines.append("| " + " | ".join(cells) + " |")
     what = "; ".join(f"{s['name']}: {s['n_clips']} clips of up to {s['clip_seconds']:g} s from "
