@@ -24,9 +24,10 @@ RECIPES = {
     "codec": "coursekit.recipes.codec",
     "transformer": "coursekit.recipes.transformer",
     "diffusion": "coursekit.recipes.diffusion",
+    "piano": "coursekit.recipes.piano",
 }
 MODELS = tuple(RECIPES)
-GENERATORS = ("rnn", "gan", "transformer", "diffusion")  # the models `sample` knows
+GENERATORS = ("rnn", "gan", "transformer", "diffusion", "piano")  # the models `sample` knows
 MODEL_HELP = {
     "classifier": "the note classifier behind the pitch and family metrics",
     "rnn": "SampleRNN-lite over mu-law samples (chapter 02)",
@@ -34,6 +35,7 @@ MODEL_HELP = {
     "codec": "the neural audio codec (chapter 04)",
     "transformer": "the Transformer over codec tokens (chapter 05)",
     "diffusion": "latent diffusion over codec latents (chapter 06)",
+    "piano": "latent diffusion playing a MIDI score on the piano (chapter 06, part 2)",
 }
 
 
@@ -226,7 +228,7 @@ def check_train_out(args) -> None:
 PATH_OPTIONS = {"out": "--out", "root": "--root", "data": "--data", "checkpoint": "--checkpoint",
                 "init": "--init", "ref": "REF", "gen": "GEN", "in_dir": "IN_DIR", "out_dir": "OUT_DIR",
                 "dir": "DIR", "test_dir": "--test-dir", "reference": "--reference", "fad": "--fad",
-                "prompt": "--prompt", "codec": "--codec"}
+                "prompt": "--prompt", "codec": "--codec", "midi": "--midi"}
 
 
 def _before(args) -> None:

@@ -202,6 +202,11 @@ _TABLE = {
         "max_notes": (24, 400, 1200),       # training notes encoded (a seeded subset)
         "gtzan_size": ("smoke", "default", "full"),  # full: 300 clips (10 genres need more than 100)
         "clip_seconds": (1.0, 4.0, 4.0),    # genre clips: training crops and default length
+        # the piano played from its score (MIDI-conditioned, part 2 of the chapter)
+        "maestro_size": ("smoke", "default", "default"),
+        "piano_seconds": (1.0, 4.0, 4.0),   # training crops of performances
+        "piano_max_seconds": (20.0, 120.0, 600.0),  # of each performance, encoded for training
+        "piano_time_budget_s": (15, 150, 2400),
         # sampling
         "steps": (3, 25, 25),
         "sampler": ("dpm", "dpm", "dpm"),

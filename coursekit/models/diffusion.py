@@ -17,10 +17,15 @@ classifier-free guidance, Ho & Salimans 2022; latent diffusion, Rombach et al. 2
   here because ``diffusers.UNet1DModel`` has no class conditioning and ``UNet2DModel`` needs an
   image at least ``2**levels`` high; ``diffusers`` gives the parts that are easy to get subtly
   wrong: the timestep embedding and every noise schedule and sampler.
-- **Conditioning**: one learnt vector per pitch, per family and per velocity (or per genre),
-  summed and added to the timestep embedding; every residual block reads that sum through a
-  scale-and-shift (FiLM). In training the whole condition is dropped (replaced by a learnt
-  "nothing" vector) for a fraction ``p_uncond`` of the examples, so the same network also
+- **Conditioning** on labels: one learnt vector per pitch, per family and per velocity (or per
+  genre), summed and added to the timestep embedding; every residual block reads that sum
+  through a scale-and-shift (FiLM).
+- **Conditioning on a score**: a condition that changes frame by frame, ``score`` [B, R, T] at
+  the latent frame rate (a piano roll: which keys are struck, held and sounding, the pedal), is
+  mapped by a convolution to the UNet's first width and added to its input features, so every
+  frame of the output sees the notes of its own time (``score_channels = R``).
+- In training the whole condition is dropped (labels replaced by a learnt "nothing" vector,
+  the score by zeros) for a fraction ``p_uncond`` of the examples, so the same network also
   predicts unconditionally: **classifier-free guidance** is ``uncond + s * (cond - uncond)``.
 - **Training** draws a random step ``t`` of the cosine schedule (1000 steps) and regresses the
   *velocity* ``v`` (Salimans & Ho 2022), whose scale is the same at every noise level;
@@ -49,7 +54,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["DiffusionConfig", "ResBlock", "Attention", "LatentUNet", "Conditioner", "LatentDiffusion",
-           "noise_schedule", "add_noise", "velocity", "predict_x0", "ddim_step", "cfg_combine",
+           "noise_schedule", "add_noise", "velocity", "predict_x0", "ddim_step", "as_condition",
+           "drop_condition", "cfg_combine",
            "latent_stats", "diffusion_loss", "SAMPLERS", "make_sampler", "sample_latents"]
 
 
@@ -63,11 +69,12 @@ class DiffusionConfig:
     emb_dim: int = 128                      # E: timestep + condition embedding
     groups: int = 8                         # GroupNorm groups
     conditions: dict = field(default_factory=lambda: {"pitch": 128, "family": 11, "velocity": 128})
+    score_channels: int = 0                 # R: channels of a frame-rate condition (0: none)
     p_uncond: float = 0.1                   # condition dropout (classifier-free guidance)
     num_train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
     prediction_type: str = "v_prediction"   # or "epsilon"
-    task: str = "notes"                     # "notes" or "genres"
+    task: str = "notes"                     # "notes", "genres" or "piano"
     # what the latents are: the codec's fingerprint, its sample rate and frame rate
     latent_digest: str = ""
     sample_rate: int = 16000
@@ -136,7 +143,8 @@ class Attention(nn.Module):
 
 
 class LatentUNet(nn.Module):
-    """noisy latents [B, D, T], timestep [B], condition embedding [B, E] -> prediction [B, D, T].
+    """noisy latents [B, D, T], timestep [B], condition embedding [B, E] (and a score
+    [B, R, T] when ``cfg.score_channels``) -> prediction [B, D, T].
 
     Widths ``channels = (c0, c1, c2)``: T frames at c0, T/2 at c1, T/4 at c2 (attention there).
     T must be a multiple of ``2 ** (len(channels) - 1)``.
@@ -150,6 +158,7 @@ class LatentUNet(nn.Module):
         self.time_proj = Timesteps(ch[0], flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embed = TimestepEmbedding(ch[0], E)                       # MLP
         self.conv_in = nn.Conv1d(cfg.latent_dim, ch[0], 3, padding=1)
+        self.score_in = nn.Conv1d(cfg.score_channels, ch[0], 3, padding=1) if cfg.score_channels else None
         self.down = nn.ModuleList(ResBlock(ch[max(i - 1, 0)], c, E, cfg.groups) for i, c in enumerate(ch))
         self.downsample = nn.ModuleList(nn.Conv1d(c, c, 3, stride=2, padding=1) for c in ch[:-1])
         self.mid1 = ResBlock(ch[-1], ch[-1], E, cfg.groups)
@@ -164,9 +173,14 @@ class LatentUNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x, t, cond_emb):
+    def forward(self, x, t, cond_emb, score=None):
         emb = self.time_embed(self.time_proj(t).to(x.dtype)) + cond_emb     # [B, E]
         h = self.conv_in(x)                                                 # [B, c0, T]
+        if self.score_in is not None:
+            if score is None or score.shape[-1] != x.shape[-1]:
+                raise ValueError(f"this model needs a score [B, {self.score_in.in_channels}, "
+                                 f"{x.shape[-1]}] (the frames of the latents)")
+            h = h + self.score_in(score.to(x.dtype))                       # the notes of each frame
         skips = []
         for i, block in enumerate(self.down):
             h = block(h, emb)
@@ -229,9 +243,9 @@ class LatentDiffusion(nn.Module):
         self.latent_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-5))
 
     def forward(self, x_t, t, cond: dict):
-        """x_t [B, D, T], t (one step or [B]), cond {name: [B]} -> model output [B, D, T]."""
+        """x_t [B, D, T], t (one step or [B]), cond {name: [B], "score": [B, R, T]} -> output [B, D, T]."""
         t = torch.as_tensor(t, device=x_t.device).reshape(-1).expand(x_t.shape[0])
-        return self.unet(x_t, t, self.conditioner(cond, x_t.shape[0], x_t.device))
+        return self.unet(x_t, t, self.conditioner(cond, x_t.shape[0], x_t.device), cond.get("score"))
 
     def guided(self, x_t, t, cond: dict, scale: float = 1.0):
         """The model output with classifier-free guidance of strength ``scale``.
@@ -242,9 +256,10 @@ class LatentDiffusion(nn.Module):
         if scale == 1.0:
             return self(x_t, t, cond)
         B = x_t.shape[0]
-        both = {k: torch.cat([torch.as_tensor(v, device=x_t.device).long().reshape(-1).expand(B),
-                              torch.full((B,), -1, dtype=torch.long, device=x_t.device)])
-                for k, v in cond.items()}
+        cond = as_condition(cond, B, x_t.device)
+        none = drop_condition(cond, torch.ones(B, dtype=torch.bool, device=x_t.device))
+        both = {k: torch.cat([cond[k], none[k]]) for k in cond}
+        t = torch.as_tensor(t, device=x_t.device).reshape(-1).expand(B).repeat(2)   # [2B]
         out = self(torch.cat([x_t, x_t]), t, both)                          # [2B, D, T]
         out_cond, out_uncond = out.chunk(2)
         return cfg_combine(out_uncond, out_cond, scale)
@@ -323,6 +338,23 @@ def ddim_step(x_t, eps, alpha_bar_t, alpha_bar_prev):
     return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
 
 
+def as_condition(cond: dict, batch: int, device=None) -> dict:
+    """Labels as long [B] (one value is repeated), the score as float [B, R, T]."""
+    out = {}
+    for k, v in cond.items():
+        if k == "score":
+            out[k] = torch.as_tensor(v, device=device).float().expand(batch, -1, -1)
+        else:
+            out[k] = torch.as_tensor(v, device=device).long().reshape(-1).expand(batch)
+    return out
+
+
+def drop_condition(cond: dict, drop) -> dict:
+    """The condition with the examples where ``drop`` [B] is True emptied: labels -1, score 0."""
+    return {k: v * (~drop)[:, None, None].to(v.dtype) if k == "score" else torch.where(drop, -1, v)
+            for k, v in cond.items()}
+
+
 def cfg_combine(uncond, cond, scale: float):
     """Classifier-free guidance: ``uncond + scale * (cond - uncond)``."""
     return uncond + scale * (cond - uncond)
@@ -359,7 +391,7 @@ def diffusion_loss(model: LatentDiffusion, x0, cond: dict, alphas_cumprod, t=Non
     x_t = add_noise(x0, noise, t, alphas_cumprod)
     if drop is None:
         drop = torch.rand(B, device=x0.device) < model.cfg.p_uncond       # [B]
-    cond = {k: torch.where(drop, -1, torch.as_tensor(v, device=x0.device).long()) for k, v in cond.items()}
+    cond = drop_condition(as_condition(cond, B, x0.device), drop)
     target = velocity(x0, noise, t, alphas_cumprod) if model.cfg.prediction_type == "v_prediction" else noise
     return F.mse_loss(model(x_t, t, cond).float(), target.float())         # float32 under amp
 
@@ -396,9 +428,11 @@ def sample_latents(model: LatentDiffusion, cond: dict, frames: int | None = None
     ----------
     cond : dict
         ``{"pitch": [B], "family": [B], "velocity": [B]}`` (or ``{"genre": [B]}``): ints, -1 for
-        "no condition". The batch size is the length of the longest entry (or ``batch``).
+        "no condition"; or ``{"score": [B, R, T]}``. The batch size is the length of the longest
+        entry (or ``batch``).
     frames : int
-        Latent frames (default: the training length), rounded up to a multiple of the UNet's halvings.
+        Latent frames (default: the training length, or the score's T), rounded up to a multiple
+        of the UNet's halvings (a score must already be a multiple).
     steps, sampler, guidance :
         Number of denoising steps, which sampler (see :func:`make_sampler`) and the
         classifier-free guidance scale (1: none; 0: unconditional).
@@ -419,13 +453,14 @@ def sample_latents(model: LatentDiffusion, cond: dict, frames: int | None = None
         raise ValueError(f"step_fn is a DDIM step: give it with sampler='ddim', not {sampler!r}")
     cfg = model.cfg
     device = model.latent_mean.device
-    cond = {k: torch.as_tensor(v, device=device).long().reshape(-1) for k, v in cond.items()}
+    cond = {k: torch.as_tensor(v, device=device) for k, v in cond.items()}
+    cond = {k: v.float() if k == "score" else v.long().reshape(-1) for k, v in cond.items()}
     B = batch or max([len(v) for v in cond.values()] + [1])
-    cond = {k: v.expand(B) if len(v) == 1 else v for k, v in cond.items()}
-    if any(len(v) != B for v in cond.values()):
+    if any(len(v) not in (1, B) for v in cond.values()):
         raise ValueError(f"conditions of different lengths: { {k: len(v) for k, v in cond.items()} }")
+    cond = as_condition(cond, B, device)
     mult = 2 ** (len(cfg.channels) - 1)
-    frames = int(frames or cfg.frames)
+    frames = int(frames or (cond["score"].shape[-1] if "score" in cond else cfg.frames))
     frames = -(-frames // mult) * mult
     sched = make_sampler(sampler, cfg)
     sched.set_timesteps(steps)

@@ -46,7 +46,7 @@ from .diffusion_data import ClipCrops, NoteLatents, encode_clips, encode_notes
 
 __all__ = ["TASKS", "REFERENCE", "REFERENCE_GENRES", "encode_notes", "encode_clips", "NoteLatents",
            "ClipCrops", "config_for_profile", "TrainOptions", "init_from", "train_diffusion",
-           "train_model", "save_diffusion", "load_denoiser", "load_diffusion", "decode", "generate_notes",
+           "train_model", "save_diffusion", "load_denoiser", "load_diffusion", "codec_of", "decode", "generate_notes",
            "generate_clips", "add_train_arguments", "train_command", "add_sample_arguments",
            "sample_command"]
 
@@ -336,8 +336,6 @@ def load_diffusion(path=None, task: str = "notes", device: str = "cpu", hint: st
     >>> model.cfg.conditions                     # doctest: +SKIP
     {'pitch': 128, 'family': 11, 'velocity': 128}
     """
-    from ..models.codec import Codec, NeuralCodec
-
     if path is None:
         if task not in TASKS:
             raise ValueError(f"task must be 'notes' or 'genres', got {task!r}")
@@ -350,6 +348,14 @@ def load_diffusion(path=None, task: str = "notes", device: str = "cpu", hint: st
     hint = hint or (f"train one with `python -m coursekit train diffusion --task {task} --out "
                     f"{REFERENCE if task == 'notes' else REFERENCE_GENRES}`")
     model, ckpt = load_denoiser(path, hint)
+    return model.to(device).eval(), codec_of(path, model, ckpt, hint).to(device).eval()
+
+
+def codec_of(path, model: LatentDiffusion, ckpt: dict, hint: str):
+    """The codec whose latents the denoiser ``model`` (read from ``path`` as ``ckpt``) models:
+    the one inside the file, else the reference codec, whose digest must be the model's."""
+    from ..models.codec import Codec, NeuralCodec
+
     cfg = model.cfg
 
     def make_codec():
@@ -363,7 +369,7 @@ def load_diffusion(path=None, task: str = "notes", device: str = "cpu", hint: st
         if cfg.latent_digest and latent_digest(codec) != cfg.latent_digest:
             raise ValueError(f"{path} was trained on latents of codec {cfg.latent_digest}, but the "
                              f"reference codec is {latent_digest(codec)}; retrain the diffusion model")
-    return model.to(device).eval(), codec.to(device).eval()
+    return codec
 
 
 # ---------------------------------------------------------------------------------------------
