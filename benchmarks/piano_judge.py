@@ -1,8 +1,11 @@
-"""The score judge (:mod:`coursekit.eval.score_judge`) on held-out mini-MAESTRO excerpts: its ceiling and baselines.
+"""The piano played from its score (chapter 06, part 2) and the score judge
+(:mod:`coursekit.eval.score_judge`) on held-out mini-MAESTRO excerpts: generated audio, its
+ceiling and its baselines.
 
 Writes ``results/piano_judge.json`` and prints it.
 
     OMP_NUM_THREADS=1 python benchmarks/piano_judge.py [--n 24] [--seconds 4] [--seed 0]
+        [--checkpoint coursekit/checkpoints/piano.pt] [--cfg 2.0] [--steps 25]
 
 For ``--n`` excerpts of ``--seconds`` (drawn with ``--seed`` from the held-out performances,
 validation + test, as ``benchmarks/transformer_eval.py`` takes them) and their MIDI (the notes
@@ -16,9 +19,17 @@ sounding in the window, shifted to start at 0), the judge's onset F1 (50 ms, any
   (:meth:`coursekit.data.soundfont.SoundFont.render`, program 0, mono, no room);
 
 both baselines with the sustain pedal applied to the note ends and scaled to the real excerpt's
-RMS. Also FAD (mel) of codec, sine and soundfont against the real excerpts, and, when
-``../shared/realdata`` holds the real MAESTRO MIDI and its first 2 s of audio, the judge on that
-real pair.
+RMS;
+
+- ``generated``: the excerpt's MIDI played by the piano model (``--checkpoint``, default the
+  reference :func:`coursekit.recipes.piano.load_piano`) with ``--steps`` and ``--cfg``;
+- ``soundfont_codec``: the SoundFont baseline sent through the codec (encoder and decoder, no
+  quantizer): the baseline heard through the same decoder as the generated audio.
+
+Also FAD (mel) of every condition against the real excerpts, and, when ``../shared/realdata``
+holds the real MAESTRO MIDI and its first 2 s of audio, the judge on that real pair and on the
+first ``--real-seconds`` of that MIDI file rendered by ``python -m coursekit sample piano --midi``
+(the command a student runs).
 """
 
 from __future__ import annotations
@@ -37,10 +48,8 @@ sys.path.insert(0, str(REPO))
 
 from coursekit import audio  # noqa: E402
 from coursekit.data import dataset_dir  # noqa: E402
-from coursekit.data.maestro import read_metadata  # noqa: E402
-from coursekit.data.maestro_midi import (SUSTAIN, apply_sustain, load_midi, midi_notes,  # noqa: E402
-                                         pedal_events, pedal_intervals)
-from coursekit.eval.score_judge import judge  # noqa: E402
+from coursekit.data.maestro_midi import load_midi  # noqa: E402
+from coursekit.eval.score_judge import judge, pick_excerpts, render_baselines, window_midi  # noqa: E402
 from coursekit.paths import runs_root  # noqa: E402
 
 OUT = REPO / "results" / "piano_judge.json"
@@ -49,64 +58,6 @@ METRICS = ("onset_f1", "note_f1", "frame_f1", "onset_precision", "onset_recall",
            "frame_recall")
 REALDATA = REPO.parent / "shared" / "realdata" / "maestro-v3.0.0" / "2018"
 REAL_PAIR = "MIDI-Unprocessed_Chamber3_MID--AUDIO_10_R3_2018_wav--1"
-
-
-def window_midi(pm, t0: float, seconds: float):
-    """A new PrettyMIDI with the notes of ``pm`` sounding in ``[t0, t0 + seconds)`` (key-up or
-    pedal) and the sustain pedal events, shifted so that ``t0`` is 0 (earlier starts stay negative)."""
-    import pretty_midi
-
-    notes = midi_notes(pm)
-    ped = pedal_events(pm, SUSTAIN)
-    sounding = apply_sustain(notes, pedal_intervals(ped, end=float(notes[:, 1].max()) + 1.0))
-    out = pretty_midi.PrettyMIDI()
-    inst = pretty_midi.Instrument(program=0)
-    for (s, e, p, v), (_, e2, _, _) in zip(notes, sounding):
-        if s < t0 + seconds and e2 > t0:
-            inst.notes.append(pretty_midi.Note(velocity=int(v), pitch=int(p), start=s - t0, end=e - t0))
-    last = [v for t, v in ped if t <= t0]
-    if last:
-        inst.control_changes.append(pretty_midi.ControlChange(SUSTAIN, int(last[-1]), 0.0))
-    for t, v in ped:
-        if t0 < t < t0 + seconds + 5:
-            inst.control_changes.append(pretty_midi.ControlChange(SUSTAIN, int(v), t - t0))
-    out.instruments.append(inst)
-    return out, sounding
-
-
-def render_baselines(sounding: np.ndarray, t0: float, seconds: float, sf) -> dict:
-    """The sounding notes (pedal applied) around ``[t0, t0 + seconds)`` played with sines and
-    with the SoundFont piano, from 3 s before ``t0`` so that notes already ringing sound."""
-    import pretty_midi
-
-    pre = 3.0
-    keep = (sounding[:, 0] < t0 + seconds) & (sounding[:, 1] > t0 - pre)
-    notes = sounding[keep].copy()
-    notes[:, :2] -= t0 - pre
-    notes[:, 0] = np.maximum(notes[:, 0], 0.0)
-    pm = pretty_midi.PrettyMIDI()
-    inst = pretty_midi.Instrument(program=0)
-    inst.notes = [pretty_midi.Note(int(v), int(p), float(s), float(max(e, s + 0.01))) for s, e, p, v in notes]
-    pm.instruments.append(inst)
-    n0, n = int(pre * SR), int(seconds * SR)
-    sine = pm.synthesize(fs=SR)
-    sine = np.pad(sine, (0, max(0, n0 + n - len(sine))))[n0:n0 + n]
-    piano = sf.render([(s, e, p, v, 0, 0) for s, e, p, v in notes], pre + seconds, sr=SR)[n0:n0 + n]
-    return {"sine": sine.astype(np.float32), "soundfont": piano.astype(np.float32)}
-
-
-def pick_excerpts(folder: Path, n: int, seconds: float, seed: int) -> list[dict]:
-    rows = [r for r in read_metadata(folder) if r["split"] in ("validation", "test")]
-    rows = [r for r in rows if (folder / r["audio_filename"]).exists()]
-    rng = np.random.default_rng(seed)
-    out = []
-    while len(out) < n:
-        r = rows[int(rng.integers(len(rows)))]
-        t0 = round(float(rng.uniform(0.0, float(r["duration"]) - seconds - 0.5)), 2)
-        notes = midi_notes(load_midi(folder / r["midi_filename"]))
-        if np.sum((notes[:, 0] >= t0) & (notes[:, 0] < t0 + seconds)) >= 3:
-            out.append({"row": r, "t0": t0})
-    return out
 
 
 def boot(values, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -127,18 +78,67 @@ def real_pair() -> dict | str:
             **{k: round(v, 4) for k, v in r.items()}}
 
 
+def _card(path) -> dict:
+    from coursekit import checkpoint
+
+    card = Path(path).with_suffix(".json") if path else checkpoint.reference("piano.json")
+    if not card.exists():
+        return {}
+    c = json.loads(card.read_text())
+    return {k: c.get(k) for k in ("command", "steps", "training_time_s", "profile")}
+
+
+def render_real_midi(checkpoint, seconds: float, steps: int, guidance: float) -> dict | str:
+    """``python -m coursekit sample piano --midi`` on the real MAESTRO MIDI file, judged."""
+    import subprocess
+    import tempfile
+
+    mid, wav = REALDATA / f"{REAL_PAIR}.midi", REALDATA / f"{REAL_PAIR}.wav"
+    if not mid.exists():
+        return "../shared/realdata has no real MAESTRO MIDI here"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "coursekit", "sample", "piano", "--midi", str(mid), "--out", f"{tmp}/out",
+               "--seconds", f"{seconds:g}", "--steps", str(steps), "--cfg", f"{guidance:g}"]
+        if checkpoint:
+            cmd += ["--checkpoint", str(checkpoint)]
+        t0 = time.perf_counter()
+        run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if run.returncode:
+            return f"sample piano failed: {run.stderr.strip()[-300:]}"
+        wall = time.perf_counter() - t0
+        (y_path,) = Path(tmp, "out", "audio").glob("*.wav")
+        y, sr = audio.load(y_path, sr=SR)
+    out = {"command": "python -m coursekit sample piano --midi ../shared/realdata/maestro-v3.0.0/2018/"
+                      f"{mid.name} --out DIR --seconds {seconds:g} --steps {steps} --cfg {guidance:g}",
+           "seconds": round(len(y) / sr, 2), "wall_s": round(wall, 1),
+           "generated": {k: round(v, 4) for k, v in judge(y, sr, load_midi(mid)).items()}}
+    if wav.exists():     # the first 2 s: generated and real against the same MIDI
+        y_real, _ = audio.load(wav, sr=SR)
+        n = len(y_real)
+        out["first_seconds"] = round(n / SR, 2)
+        out["generated_first"] = {k: round(v, 4) for k, v in judge(y[:n], SR, load_midi(mid)).items()}
+        out["real_first"] = {k: round(v, 4) for k, v in judge(y_real, SR, load_midi(mid)).items()}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--maestro-size", default="default")
+    ap.add_argument("--checkpoint", default=None, help="piano checkpoint (default: the reference)")
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--cfg", type=float, default=2.0)
+    ap.add_argument("--real-seconds", type=float, default=20.0)
     args = ap.parse_args(argv)
     import torch
 
     from coursekit.data.soundfont import SoundFont
     from coursekit.eval.evaluate import evaluate_folder
     from coursekit.recipes.codec import load_codec, reconstruct
+    from coursekit.recipes.diffusion import decode
+    from coursekit.recipes.piano import load_piano, render
 
     t_start = time.perf_counter()
     folder = Path(dataset_dir("maestro", size=args.maestro_size))
@@ -146,7 +146,8 @@ def main(argv=None) -> int:
     sf = SoundFont.general_midi()
     codec = load_codec()
     work = runs_root() / "piano_judge"
-    conds = ("real", "codec", "sine", "soundfont")
+    piano, piano_codec = load_piano(args.checkpoint)
+    conds = ("real", "codec", "generated", "sine", "soundfont", "soundfont_codec")
     for c in conds:
         (work / c).mkdir(parents=True, exist_ok=True)
         for old in (work / c).glob("*.wav"):
@@ -160,11 +161,15 @@ def main(argv=None) -> int:
         midis.append(pm)
         clips["real"].append(y)
         rms = float(np.sqrt(np.mean(y ** 2)))
-        for name, z in render_baselines(sounding, t0, args.seconds, sf).items():
+        for name, z in render_baselines(sounding, t0, args.seconds, sf, sr=SR).items():
             clips[name].append(z * (rms / max(float(np.sqrt(np.mean(z ** 2))), 1e-9)))
+        clips["generated"].append(render(piano, piano_codec, pm, seconds=args.seconds, steps=args.steps,
+                                         guidance=args.cfg, seed=len(midis), progress=False))
     with torch.no_grad():
         rec = reconstruct(codec, np.stack(clips["real"]), sr=SR, n_q=codec.n_q)
+        through = decode(codec, codec.encode_latent(np.stack(clips["soundfont"]), sr=SR))
     clips["codec"] = [np.asarray(z, dtype=np.float32) for z in rec]
+    clips["soundfont_codec"] = [z[:int(args.seconds * SR)] for z in through]
 
     per = {c: [] for c in conds}
     for c in conds:
@@ -175,7 +180,7 @@ def main(argv=None) -> int:
     for c in conds:
         judged[c]["ratio_of_real_onset_f1"] = round(judged[c]["onset_f1"]["mean"] / max(judged["real"]["onset_f1"]["mean"], 1e-9), 4)
     fad = {}
-    for c in ("codec", "sine", "soundfont"):
+    for c in conds[1:]:
         r = evaluate_folder(work / c, work / "real", embeddings=("mel",), n_boot=100, with_fad_inf=False,
                             pitch=False, classify=False, progress=False, kad=False)
         fad[c] = {k: {"fad": v["fad"], "ci95": v["ci95"]} for k, v in r["fad"].items()}
@@ -187,9 +192,13 @@ def main(argv=None) -> int:
         "n_excerpts": len(excerpts), "seconds": args.seconds, "seed": args.seed,
         "excerpts": [{"audio": e["row"]["audio_filename"], "t0": e["t0"]} for e in excerpts],
         "codec": {"n_q": int(codec.n_q), "bitrate_bps": float(codec.bitrate(codec.n_q))},
+        "generator": {"checkpoint": str(args.checkpoint or "coursekit/checkpoints/piano.pt"),
+                      "steps": args.steps, "cfg": args.cfg, "sampler": "dpm",
+                      "parameters": piano.num_params(), "trained": _card(args.checkpoint)},
         "judge": judged,
         "fad_mel_vs_real": fad,
         "real_maestro_pair": real_pair(),
+        "real_maestro_midi_rendered": render_real_midi(args.checkpoint, args.real_seconds, args.steps, args.cfg),
         "notes": ("mini-MAESTRO's audio is itself the SoundFont piano pretty_midi ships (TimGM6mb.sf2, "
                   "program 0) played by coursekit.data.mini_maestro_sampled.SampledPiano: velocity "
                   "anchors, pan by pitch and a concert-hall reverb added. The 'soundfont' baseline is the "
@@ -207,7 +216,8 @@ def main(argv=None) -> int:
     }
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(res, indent=1) + "\n")
-    print(json.dumps({k: res[k] for k in ("judge", "fad_mel_vs_real", "real_maestro_pair")}, indent=1))
+    print(json.dumps({k: res[k] for k in ("judge", "fad_mel_vs_real", "real_maestro_pair",
+                                          "real_maestro_midi_rendered")}, indent=1))
     return 0
 
 

@@ -206,7 +206,8 @@ _TABLE = {
         "maestro_size": ("smoke", "default", "default"),
         "piano_seconds": (1.0, 4.0, 4.0),   # training crops of performances
         "piano_max_seconds": (20.0, 120.0, 600.0),  # of each performance, encoded for training
-        "piano_time_budget_s": (15, 150, 2400),
+        "piano_time_budget_s": (15, 90, 2400),
+        "piano_excerpts": (2, 6, 24),       # held-out excerpts rendered and judged in the chapter
         # sampling
         "steps": (3, 25, 25),
         "sampler": ("dpm", "dpm", "dpm"),

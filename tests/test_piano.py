@@ -157,11 +157,18 @@ def smoke_piano(tmp_path_factory, mini_maestro):
 
 def test_train_writes_a_piano_checkpoint_and_card(smoke_piano):
     card = json.loads(smoke_piano.with_suffix(".json").read_text())
-    assert card["model"] == "piano" and card["config"]["task"] == "piano"
+    assert card["model"] == "diffusion" and card["task"] == card["config"]["task"] == "piano"
     assert card["config"]["score_channels"] == P.SCORE_CHANNELS and card["data"]["performances"] >= 1
     model, codec = P.load_piano(smoke_piano)
     assert model.cfg.frames * codec.sample_rate / codec.frame_rate == pytest.approx(
         get_profile_value("piano_seconds") * codec.sample_rate, rel=0.05)
+
+
+def test_an_interrupted_piano_run_resumes(smoke_piano, capsys):
+    argv = ["train", "piano", "--profile", "smoke", "--device", "cpu", "--resume", "--time-budget", "30",
+            "--out", str(smoke_piano)]
+    assert P.train_command(build_parser(argv).parse_args(argv)) == 0
+    assert f"resumed from {smoke_piano.with_name('piano.train.pt')}" in capsys.readouterr().out
 
 
 def get_profile_value(key):
@@ -243,3 +250,15 @@ def test_sample_piano_on_the_real_maestro_midi(realdata, smoke_piano, tmp_path):
     assert len(y) == 32000
     scores = judge(y, sr, mid)
     assert 0.0 <= scores["onset_f1"] <= 1.0 and scores["n_ref_onsets"] > 0
+
+
+def test_the_reference_piano_plays_a_score_it_never_heard():
+    """The shipped model plays a scale of 16 notes at 4 a second: its strikes are heard where the
+    score puts them (an untrained model scores about 0)."""
+    from coursekit.eval.score_judge import judge
+
+    model, codec = P.load_piano()
+    pm = _midi(SCALE)
+    y = P.render(model, codec, pm, seconds=4.5, steps=10, progress=False)
+    scores = judge(y, codec.sample_rate, pm)
+    assert scores["onset_f1"] >= 0.6, scores

@@ -25,7 +25,8 @@ SR = 16000
 
 
 def write_inputs(folder: Path) -> None:
-    """Four decaying two-partial tones (the codec's input) and a 1 s C4 (the piano's prompt)."""
+    """Four decaying two-partial tones (the codec's input), a 1 s C4 (the piano continuation's
+    prompt) and a four-note MIDI score (the piano model's)."""
     t = np.arange(SR) / SR
     (folder / "notes" / "audio").mkdir(parents=True, exist_ok=True)
     for i, f0 in enumerate([110.0, 220.0, 440.0, 880.0]):
@@ -34,6 +35,12 @@ def write_inputs(folder: Path) -> None:
         sf.write(folder / "notes" / "audio" / f"tone_{i}.wav", y.astype(np.float32), SR, subtype="PCM_16")
     sf.write(folder / "prompt.wav", (0.3 * np.sin(2 * np.pi * 261.63 * t)).astype(np.float32), SR,
              subtype="PCM_16")
+    import pretty_midi
+    pm = pretty_midi.PrettyMIDI()                           # a C major arpeggio, the piano's score
+    piano = pretty_midi.Instrument(0)
+    piano.notes = [pretty_midi.Note(80, p, 0.25 * i, 0.25 * i + 0.4) for i, p in enumerate([60, 64, 67, 72])]
+    pm.instruments.append(piano)
+    pm.write(str(folder / "score.mid"))
 
 
 def commands(folder: Path) -> dict:
@@ -45,6 +52,7 @@ def commands(folder: Path) -> dict:
                               "--prompt", str(folder / "prompt.wav"), "--seconds", "1"],
         "diffusion": ["sample", "diffusion", "--n", "4", "--seed", "0"],
         "diffusion_genres": ["sample", "diffusion", "--n", "2", "--seed", "0", "--genre", "jazz"],
+        "piano": ["sample", "piano", "--midi", str(folder / "score.mid"), "--seconds", "1.5", "--seed", "0"],
         "codec": ["codec", "reconstruct", str(folder / "notes"), str(folder / "codec")],
     }
 

@@ -44,7 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SR", "HOP", "transcribe", "judge", "peak_pick", "midi_reference"]
+__all__ = ["SR", "HOP", "transcribe", "judge", "peak_pick", "midi_reference", "window_midi", "render_baselines",
+           "pick_excerpts"]
 
 SR = 16000                     # the rate the transcriber works at (audio is resampled to it)
 HOP = 160                      # 10 ms frames
@@ -381,4 +382,87 @@ def judge(y: np.ndarray, sr: int, midi, tolerance: float = 0.05, **kwargs) -> di
     out = {k: float(v) for k, v in out.items()}
     out.update(n_ref_onsets=float(len(ref_on)), n_est_onsets=float(len(est_on)),
                n_ref_notes=float(len(struck)), n_est_notes=float(len(est["notes"])))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Held-out excerpts and the baselines a score-playing generator is judged beside
+# ---------------------------------------------------------------------------------------------
+
+def window_midi(pm, t0: float, seconds: float):
+    """A new PrettyMIDI with the notes of ``pm`` sounding in ``[t0, t0 + seconds)`` (key-up or
+    pedal) and the sustain pedal events, shifted so that ``t0`` is 0 (earlier starts stay
+    negative); and the ``(n, 4)`` notes of ``pm`` with the pedal applied to their ends."""
+    import pretty_midi
+
+    from ..data.maestro_midi import SUSTAIN, apply_sustain, midi_notes, pedal_events, pedal_intervals
+
+    notes = midi_notes(pm)
+    ped = pedal_events(pm, SUSTAIN)
+    sounding = apply_sustain(notes, pedal_intervals(ped, end=float(notes[:, 1].max()) + 1.0))
+    out = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=0)
+    for (s, e, p, v), (_, e2, _, _) in zip(notes, sounding):
+        if s < t0 + seconds and e2 > t0:
+            inst.notes.append(pretty_midi.Note(velocity=int(v), pitch=int(p), start=s - t0, end=e - t0))
+    last = [v for t, v in ped if t <= t0]
+    if last:
+        inst.control_changes.append(pretty_midi.ControlChange(SUSTAIN, int(last[-1]), 0.0))
+    for t, v in ped:
+        if t0 < t < t0 + seconds + 5:
+            inst.control_changes.append(pretty_midi.ControlChange(SUSTAIN, int(v), t - t0))
+    out.instruments.append(inst)
+    return out, sounding
+
+
+def render_baselines(sounding: np.ndarray, t0: float, seconds: float, sf=None, sr: int = SR) -> dict:
+    """The two baselines of a generator that plays a score: the sounding notes (pedal applied,
+    from :func:`window_midi`) around ``[t0, t0 + seconds)`` played with sine tones
+    (``pretty_midi``) and with the SoundFont piano (``sf``, default
+    :meth:`coursekit.data.soundfont.SoundFont.general_midi`), from 3 s before ``t0`` so that
+    notes already ringing sound. Returns ``{"sine": y, "soundfont": y}``, float32 at ``sr``."""
+    import pretty_midi
+
+    if sf is None:
+        from ..data.soundfont import SoundFont
+        sf = SoundFont.general_midi()
+
+    pre = 3.0
+    keep = (sounding[:, 0] < t0 + seconds) & (sounding[:, 1] > t0 - pre)
+    notes = sounding[keep].copy()
+    notes[:, :2] -= t0 - pre
+    notes[:, 0] = np.maximum(notes[:, 0], 0.0)
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=0)
+    inst.notes = [pretty_midi.Note(int(v), int(p), float(s), float(max(e, s + 0.01))) for s, e, p, v in notes]
+    pm.instruments.append(inst)
+    n0, n = int(pre * sr), int(seconds * sr)
+    sine = pm.synthesize(fs=sr)
+    sine = np.pad(sine, (0, max(0, n0 + n - len(sine))))[n0:n0 + n]
+    piano = sf.render([(s, e, p, v, 0, 0) for s, e, p, v in notes], pre + seconds, sr=sr)[n0:n0 + n]
+    return {"sine": sine.astype(np.float32), "soundfont": piano.astype(np.float32)}
+
+
+def pick_excerpts(folder, n: int, seconds: float, seed: int = 0) -> list[dict]:
+    """``n`` excerpts of ``seconds`` of MAESTRO's held-out performances (validation + test) with
+    at least 3 notes struck in them, drawn with ``seed``: ``[{"row": metadata row, "t0": start}]``."""
+    from ..data.maestro import load_midi, midi_notes, read_metadata
+
+    folder = Path(folder)
+    rows = [r for r in read_metadata(folder) if r["split"] in ("validation", "test")]
+    rows = [r for r in rows if (folder / r["audio_filename"]).exists() and float(r["duration"]) > seconds + 0.5]
+    if not rows:
+        raise FileNotFoundError(f"{folder}: no held-out (validation or test) performance longer than {seconds + 0.5:g} s")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(1000 * n):
+        if len(out) == n:
+            break
+        r = rows[int(rng.integers(len(rows)))]
+        t0 = round(float(rng.uniform(0.0, float(r["duration"]) - seconds - 0.5)), 2)
+        notes = midi_notes(load_midi(folder / r["midi_filename"]))
+        if np.sum((notes[:, 0] >= t0) & (notes[:, 0] < t0 + seconds)) >= 3:
+            out.append({"row": r, "t0": t0})
+    if len(out) < n:
+        raise ValueError(f"{folder}: found {len(out)} of {n} held-out excerpts of {seconds:g} s with 3 notes or more")
     return out

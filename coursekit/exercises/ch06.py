@@ -9,6 +9,9 @@ plain torch formulas or with ``diffusers`` itself, never with the code under tes
   (``sample_latents(..., step_fn=)``) gives the library's latents with the same seed.
 - :func:`check_guided_output`: classifier-free guidance as the model runs it, one batch of
   twice the size, against :meth:`LatentDiffusion.guided`.
+- :func:`check_score_roll`: the piano-roll condition of the MIDI-conditioned piano (part 2),
+  built from a ``pretty_midi`` object, against hand-computed rows and
+  :func:`coursekit.recipes.piano.score_roll`.
 - :func:`few_steps_challenge`: pitch accuracy of the reference model in a few steps (a
   challenge, not a check).
 
@@ -34,7 +37,7 @@ import torch
 from .checks import challenge, run_check
 
 __all__ = ["check_forward_noise", "check_ddim_step", "check_ddim_in_reference", "check_guided_output",
-           "few_steps_challenge", "MAX_STEPS"]
+           "check_score_roll", "few_steps_challenge", "MAX_STEPS"]
 
 # the challenge: at most this many denoising steps
 MAX_STEPS = 3
@@ -198,6 +201,57 @@ def check_guided_output(guided_output) -> bool:
         "and the second half the value -1 for every condition, then split the output in two",
         "guidance starts from the unconditional half and moves the scale times the difference between "
         "the conditional and the unconditional halves"))
+
+
+def _pm(notes, pedal=()):
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(int(v), int(p), float(s), float(e)) for s, e, p, v in notes]
+    inst.control_changes = [pretty_midi.ControlChange(64, int(v), float(t)) for t, v in pedal]
+    pm.instruments.append(inst)
+    return pm
+
+
+def check_score_roll(score_roll) -> bool:
+    """``score_roll(pm, frame_rate, seconds)`` -> float array ``[266, round(seconds * frame_rate)]``:
+    onsets (velocity / 127 in the strike's frame), keys down (1), strings ringing (1, the sustain
+    pedal holding released keys), the pedal (0..1) and a row of ones, 88 keys A0..C8 each, frame
+    ``k`` centred on ``k / frame_rate``."""
+    from ..recipes.piano import score_roll as library
+
+    def test():
+        # C4 (row 39) struck at 0.1 s with velocity 127 and let go at 0.3 s; pedal down 0.2 .. 0.6 s
+        pm = _pm([(0.1, 0.3, 60, 127)], pedal=[(0.2, 127), (0.6, 0)])
+        out = np.asarray(score_roll(pm, 50, 1.0), dtype=np.float32)
+        assert out.shape == (266, 50), f"expected [266, 50] (88 x 3 key rows, pedal, ones; 50 frames), got {out.shape}"
+        assert np.flatnonzero(out[39]).tolist() == [5] and out[39, 5] == 1.0, \
+            "onsets: row 39 (C4) holds velocity / 127 = 1.0 in frame 5 (0.1 s at 50 frames/s) only"
+        assert np.flatnonzero(out[88 + 39]).tolist() == list(range(5, 15)), \
+            "keys down: row 88 + 39 is 1 from frame 5 to frame 14 (the key goes up at 0.3 s)"
+        assert np.flatnonzero(out[176 + 39]).tolist() == list(range(5, 30)), \
+            "strings ringing: the pedal, down until 0.6 s, keeps C4 sounding to frame 29"
+        assert out[264, 10:30].min() == 1.0 and out[264, :10].max() == 0.0 and out[264, 30:].max() == 0.0, \
+            "row 264 is the pedal's position (value / 127) in each frame"
+        assert (out[265] == 1).all(), "row 265 is all ones: 'a score is given'"
+        rng = np.random.default_rng(0)
+        notes = [(float(s), float(s + d), int(p), int(v)) for s, d, p, v in zip(
+            rng.uniform(0, 3, 30), rng.uniform(0.05, 1.0, 30), rng.integers(21, 109, 30), rng.integers(20, 128, 30))]
+        pm = _pm(notes, pedal=[(0.5, 100), (1.4, 0), (2.0, 127), (2.9, 10)])
+        want, got = library(pm, 50, seconds=3.5), np.asarray(score_roll(pm, 50, 3.5), dtype=np.float32)
+        assert got.shape == want.shape, f"expected {want.shape}, got {got.shape}"
+        for name, rows in [("onsets", slice(0, 88)), ("keys down", slice(88, 176)),
+                           ("strings ringing", slice(176, 264)), ("pedal", slice(264, 265))]:
+            bad = np.argwhere(np.abs(got[rows] - want[rows]) > 1e-6)
+            assert not len(bad), (f"{name}: {len(bad)} cells differ from the library on 30 random notes with the "
+                                  f"pedal, e.g. row {rows.start + bad[0][0]}, frame {bad[0][1]}")
+
+    return run_check("score_roll", test, hint=(
+        "one row per key (MIDI pitch - 21) in each block of 88; a note starts in frame round(start * frame_rate)",
+        "the rows of a key run from round(start * fr) to round(end * fr) (at least one frame); the ringing rows use "
+        "the ends after the sustain pedal: coursekit.data.maestro.apply_sustain with pedal_intervals",
+        "when two notes touch the same cell keep the larger value; notes outside A0..C8 are left out"))
 
 
 def few_steps_challenge(settings: dict, profile=None, max_steps: int = MAX_STEPS, seed: int = 2) -> bool:

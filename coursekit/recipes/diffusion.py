@@ -69,7 +69,8 @@ def config_for_profile(profile=None, task: str = "notes") -> DiffusionConfig:
 
 
 # what a stored config fixes of the denoiser (the rest is the codec's, the data's or training's)
-ARCHITECTURE = ("channels", "emb_dim", "groups", "num_train_timesteps", "beta_schedule", "prediction_type")
+ARCHITECTURE = ("channels", "emb_dim", "groups", "num_train_timesteps", "beta_schedule", "prediction_type",
+                "score_channels")
 
 
 def config_from_checkpoint(profile_cfg: DiffusionConfig, stored: dict, source) -> DiffusionConfig:

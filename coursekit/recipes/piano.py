@@ -249,7 +249,8 @@ def train_model(out, profile=None, data=None, seed: int = 0, resume: bool = Fals
     out, t0 = Path(out), time.perf_counter()
     codec = load_codec(None, device=device)
     cfg = config_for_profile(prof)
-    source, stored = stored_architecture("piano", out, init, resume,
+    # a piano model is a diffusion checkpoint (of task "piano"), its training state too
+    source, stored = stored_architecture("diffusion", out, init, resume,
                                          check=lambda path, hint: _load_denoiser(path, hint))
     if stored is not None:
         profile_cfg, cfg = cfg, config_from_checkpoint(cfg, stored, source)
@@ -277,7 +278,7 @@ def train_model(out, profile=None, data=None, seed: int = 0, resume: bool = Fals
                                    amp=prof.train.amp, data_on_device=prof.train.data_on_device)
     save_diffusion(ema, out, step=history[-1]["step"] if history else 0)
     losses = [h["loss"] for h in history]
-    write_run_card(out, model="piano", profile=prof.name, started=t0, history=history, initialized_from=started,
+    write_run_card(out, model="diffusion", task="piano", profile=prof.name, started=t0, history=history, initialized_from=started,
                    data={"folder": str(folder), "performances": len(perf["latents"]),
                          "seconds": round(seconds_of, 1), "crop_seconds": cfg.frames / codec.frame_rate},
                    config=asdict(cfg), parameters=model.num_params(),
