@@ -84,7 +84,7 @@ def _card(path) -> dict:
     card = Path(path).with_suffix(".json") if path else checkpoint.reference("piano.json")
     if not card.exists():
         return {}
-    c = json.loads(card.read_text())
+    c = checkpoint.read_card(card)
     return {k: c.get(k) for k in ("command", "steps", "training_time_s", "profile")}
 
 

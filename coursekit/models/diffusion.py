@@ -340,13 +340,8 @@ def ddim_step(x_t, eps, alpha_bar_t, alpha_bar_prev):
 
 def as_condition(cond: dict, batch: int, device=None) -> dict:
     """Labels as long [B] (one value is repeated), the score as float [B, R, T]."""
-    out = {}
-    for k, v in cond.items():
-        if k == "score":
-            out[k] = torch.as_tensor(v, device=device).float().expand(batch, -1, -1)
-        else:
-            out[k] = torch.as_tensor(v, device=device).long().reshape(-1).expand(batch)
-    return out
+    return {k: torch.as_tensor(v, device=device).float().expand(batch, -1, -1) if k == "score"
+            else torch.as_tensor(v, device=device).long().reshape(-1).expand(batch) for k, v in cond.items()}
 
 
 def drop_condition(cond: dict, drop) -> dict:
@@ -453,11 +448,10 @@ def sample_latents(model: LatentDiffusion, cond: dict, frames: int | None = None
         raise ValueError(f"step_fn is a DDIM step: give it with sampler='ddim', not {sampler!r}")
     cfg = model.cfg
     device = model.latent_mean.device
-    cond = {k: torch.as_tensor(v, device=device) for k, v in cond.items()}
-    cond = {k: v.float() if k == "score" else v.long().reshape(-1) for k, v in cond.items()}
-    B = batch or max([len(v) for v in cond.values()] + [1])
-    if any(len(v) not in (1, B) for v in cond.values()):
-        raise ValueError(f"conditions of different lengths: { {k: len(v) for k, v in cond.items()} }")
+    sizes = {k: len(torch.as_tensor(v).reshape(-1)) if k != "score" else len(v) for k, v in cond.items()}
+    B = batch or max([*sizes.values(), 1])
+    if any(n not in (1, B) for n in sizes.values()):
+        raise ValueError(f"conditions of different lengths: {sizes}")
     cond = as_condition(cond, B, device)
     mult = 2 ** (len(cfg.channels) - 1)
     frames = int(frames or (cond["score"].shape[-1] if "score" in cond else cfg.frames))

@@ -48,7 +48,7 @@ from ..profiles import get_profile
 from .codec import latent_digest, load_codec
 from .diffusion import ARCHITECTURE, codec_of, config_from_checkpoint, decode, load_denoiser, save_diffusion
 
-__all__ = ["KEYS", "SCORE_CHANNELS", "REFERENCE", "MAX_SECONDS", "score_roll", "read_score",
+__all__ = ["KEYS", "SCORE_CHANNELS", "REFERENCE", "MAX_SECONDS", "score_roll", "play_seconds", "read_score",
            "encode_performances", "ScoreCrops", "config_for_profile", "with_codec", "train_model", "load_piano", "render",
            "add_train_arguments", "train_command", "add_sample_arguments", "sample_command"]
 
@@ -90,8 +90,9 @@ def score_roll(midi, frame_rate: float = 50.0, start: float = 0.0, seconds: floa
     >>> roll.shape, roll[60 - 21, 5], roll[88 + 60 - 21, 4:16].tolist()
     ((266, 25), 1.0, [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0])
     """
-    notes = midi_notes(midi)
-    ped = pedal_events(midi if hasattr(midi, "instruments") else load_midi(midi), SUSTAIN)
+    if not hasattr(midi, "instruments"):
+        midi = load_midi(midi)
+    notes, ped = midi_notes(midi), pedal_events(midi, SUSTAIN)
     last = float(notes[:, 1].max()) if len(notes) else start
     end = start + seconds if seconds is not None else last
     ringing = apply_sustain(notes, pedal_intervals(ped, end=max(end, last) + 1.0))
@@ -100,6 +101,11 @@ def score_roll(midi, frame_rate: float = 50.0, start: float = 0.0, seconds: floa
              piano_roll(ringing, frame_rate, start, end, velocity=False)]       # [88, T] 0/1
     pedal = pedal_roll(ped, frame_rate, start, end)[None]                       # [1, T]
     return np.concatenate([*rolls, pedal, np.ones_like(pedal)]).astype(np.float32)
+
+
+def play_seconds(notes: np.ndarray, start: float = 0.0) -> float:
+    """How long a score plays from ``start``: to its last note's end, plus a second to ring."""
+    return (float(notes[:, 1].max()) + 1.0 - start) if len(notes) else 1.0
 
 
 def read_score(path, seconds: float | None = None, max_seconds: float = MAX_SECONDS):
@@ -113,7 +119,7 @@ def read_score(path, seconds: float | None = None, max_seconds: float = MAX_SECO
     if len(notes) == 0:
         raise ValueError(f"{path}: the MIDI file has no notes (drums are not played); give a file with a "
                          "piano part")
-    length = float(notes[:, 1].max()) + 1.0            # let the last note ring a second
+    length = play_seconds(notes)
     if seconds is None and length > max_seconds:
         raise ValueError(f"{path}: the MIDI lasts {length / 60:.0f} min; at most {max_seconds / 60:.0f} min is "
                          "rendered whole: pass --seconds S to render its first S seconds")
@@ -344,8 +350,7 @@ def render(model: LatentDiffusion, codec, midi, seconds: float | None = None, st
     if not hasattr(midi, "instruments"):
         midi = load_midi(midi)
     if seconds is None:
-        notes = midi_notes(midi)
-        seconds = (float(notes[:, 1].max()) + 1.0 - start) if len(notes) else 1.0
+        seconds = play_seconds(midi_notes(midi), start)
     cfg, fr = model.cfg, codec.frame_rate
     mult = 2 ** (len(cfg.channels) - 1)
     total = int(math.ceil(seconds * fr))
